@@ -1,0 +1,79 @@
+"""Every error a user can cause, as a typed exception with a one-line message.
+
+The CLI and the app print ``str(error)`` and nothing else, so each message names
+the thing that is wrong and says what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class ModelregError(Exception):
+    """Base class: a problem the user can fix, shown as one line."""
+
+
+class RegistryNotFound(ModelregError):
+    pass
+
+
+class StoreCorrupt(ModelregError):
+    pass
+
+
+class StoreWriteError(ModelregError):
+    """A write failed (disk full, permission denied); nothing was changed."""
+
+
+class UnknownModel(ModelregError):
+    pass
+
+
+class UnknownVersion(ModelregError):
+    pass
+
+
+class BadReference(ModelregError):
+    pass
+
+
+class BadVersion(ModelregError):
+    pass
+
+
+class DuplicateVersion(ModelregError):
+    pass
+
+
+class BadTransition(ModelregError):
+    pass
+
+
+class FilterError(ModelregError):
+    pass
+
+
+class LineageError(ModelregError):
+    pass
+
+
+class ArtifactError(ModelregError):
+    pass
+
+
+class BadMetadata(ModelregError):
+    """Malformed user metadata: a sidecar, a metric value, a param."""
+
+
+class DeployError(ModelregError):
+    pass
+
+
+class UnsafeArtifact(ModelregError):
+    pass
+
+
+class BundleError(ModelregError):
+    pass
+
+
+class ConfigError(ModelregError):
+    pass

@@ -1,0 +1,648 @@
+"""A TinyDB storage that survives crashes and several writing processes at once.
+
+TinyDB's own JSONStorage rewrites the whole file on every write and has no
+locking, so a crash can leave it unreadable and two writers corrupt it. This
+storage keeps TinyDB's JSON format for the snapshot and adds a journal:
+
+    registry.json   a snapshot in TinyDB's JSON format, only ever replaced
+                    atomically (temporary file, fsync, rename), so a plain
+                    ``TinyDB(path)`` always reads a consistent state
+    journal.jsonl   every change since that snapshot: a header line naming the
+                    snapshot generation it follows, then one line per
+                    transaction, appended and fsynced before a write returns
+    lock            ``flock``ed by writers for the length of a transaction
+
+A write costs one appended line, whatever the size of the registry. Other
+processes catch up by reading the journal's new tail, so a long-lived reader
+sees their changes without reopening. A line cut short by a crash is never
+acknowledged, so it is dropped by the next writer. The journal is folded into
+a fresh snapshot once it grows past half the snapshot's size.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import json
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Table
+
+from store.errors import StoreCorrupt, StoreWriteError
+
+SNAPSHOT = "registry.json"
+JOURNAL = "journal.jsonl"
+LOCK = "lock"
+META_TABLE = "_modelreg"
+FORMAT = 1
+MIN_COMPACT_BYTES = 256 * 1024
+TIDY_MAX_SNAPSHOT = 8 * 1024 * 1024
+CHANGE_LOG_SIZE = 200_000
+
+Doc = dict[str, Any]
+Tables = dict[str, dict[str, Doc]]
+Listener = Callable[[str, str, "Doc | None", "Doc | None"], None]
+
+try:  # orjson reads and writes the snapshot several times faster; plain json works too
+    import orjson
+
+    def _dumps(value: Any) -> bytes:
+        return orjson.dumps(value)
+
+    _loads: Callable[[bytes], Any] = orjson.loads
+except ImportError:  # pragma: no cover - orjson is a declared dependency
+
+    def _dumps(value: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+    _loads = json.loads
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed since a token: ``reset`` means "reload everything"."""
+
+    token: tuple[int, int]
+    changed: frozenset[tuple[str, str]]
+    reset: bool
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_error(path: Path, error: OSError) -> StoreWriteError:
+    reason = error.strerror or str(error)
+    return StoreWriteError(
+        f"could not write to the registry at {path}: {reason}; nothing was changed "
+        "(free some space or fix the permissions, then try again)"
+    )
+
+
+class JournalStorage(Storage):
+    """TinyDB storage over a snapshot plus an append-only journal in ``directory``."""
+
+    def __init__(self, directory: str | os.PathLike[str], *, create: bool = True) -> None:
+        self.directory = Path(directory)
+        self.lock = threading.RLock()
+        self._listeners: list[Listener] = []
+        self._reset_listeners: list[Callable[[], None]] = []
+        self._tables: Tables = {}
+        self._max_id: dict[str, int] = {}
+        self._generation = 0
+        self._snapshot_bytes = 0
+        self._journal_fd: int | None = None  # read/append handle on the journal we follow
+        self._journal_ino: int | None = None
+        self._offset = 0  # bytes of the journal applied so far
+        self._journal_start = 0  # where entries begin, after the header
+        self._lock_fd: int | None = None
+        self._depth = 0
+        self._undo: list[tuple[str, str, Doc | None]] = []
+        self._pending: list[list[Any]] = []
+        self._epoch = 0
+        self._seq = 0
+        self._log: deque[tuple[int, str, str]] = deque(maxlen=CHANGE_LOG_SIZE)
+        if create:
+            self._create_layout()
+        elif not (self.directory / SNAPSHOT).exists() and not (self.directory / JOURNAL).exists():
+            raise StoreCorrupt(f"no registry at {self.directory}: run 'modelreg init' there first")
+        self._lock_fd = self._open_lock_file()
+        self._recover()
+        self._load()
+
+    # -- TinyDB's Storage interface -------------------------------------------------
+
+    def read(self) -> Tables:
+        """The live tables. TinyDB only reads them; writes go through :meth:`put`."""
+        return self._tables
+
+    def write(self, data: Tables) -> None:
+        """Replace everything (TinyDB's ``drop_tables``): journaled as puts and deletes."""
+        with self.transaction():
+            for name in set(self._tables) | set(data):
+                old, new = self._tables.get(name, {}), data.get(name, {})
+                for doc_id in set(old) - set(new):
+                    self.delete(name, doc_id)
+                for doc_id, doc in new.items():
+                    if old.get(doc_id) != doc:
+                        self.put(name, doc_id, doc)
+
+    def close(self) -> None:
+        with self.lock:
+            for fd in (self._journal_fd, self._lock_fd):
+                if fd is not None:
+                    os.close(fd)
+            self._journal_fd = self._lock_fd = None
+
+    # -- the API the registry uses ------------------------------------------------------
+
+    def table(self, name: str) -> dict[str, Doc]:
+        return self._tables.get(name, {})
+
+    def subscribe(self, listener: Listener, on_reset: Callable[[], None]) -> None:
+        """Call ``listener(table, doc_id, old, new)`` for every change applied, from any process."""
+        self._listeners.append(listener)
+        self._reset_listeners.append(on_reset)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Hold the registry's write lock, caught up with every other process.
+
+        Changes made inside are written as one journal line when the outermost
+        transaction ends, and fsynced before it returns. If the block raises or
+        the write fails, the in-memory state is put back as it was.
+        """
+        with self.lock:
+            outermost = self._depth == 0
+            if outermost:
+                self._begin()
+            self._depth += 1
+            try:
+                yield
+                if outermost:
+                    self._commit()
+            except BaseException:
+                if outermost:
+                    self._rollback()
+                raise
+            finally:
+                self._depth -= 1
+                if outermost:
+                    self._undo, self._pending = [], []
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def put(self, table: str, doc_id: str, doc: Doc) -> None:
+        self._require_transaction()
+        doc_id = str(doc_id)
+        self._undo.append((table, doc_id, self._tables.get(table, {}).get(doc_id)))
+        self._pending.append(["p", table, doc_id, doc])
+        self._apply(table, doc_id, doc)
+
+    def delete(self, table: str, doc_id: str) -> None:
+        self._require_transaction()
+        doc_id = str(doc_id)
+        old = self._tables.get(table, {}).get(doc_id)
+        if old is None:
+            return
+        self._undo.append((table, doc_id, old))
+        self._pending.append(["d", table, doc_id])
+        self._apply(table, doc_id, None)
+
+    def next_id(self, table: str) -> int:
+        """The next free document id; only stable inside a transaction."""
+        self._require_transaction()
+        return self._max_id.get(table, 0) + 1
+
+    def refresh(self) -> bool:
+        """Apply what other processes wrote since the last look; True if anything changed.
+
+        Cheap when nothing changed: one ``stat`` of the journal.
+        """
+        with self.lock:
+            before = (self._epoch, self._seq)
+            self._catch_up(locked=False)
+            return before != (self._epoch, self._seq)
+
+    def token(self) -> tuple[int, int]:
+        return (self._epoch, self._seq)
+
+    def changes_since(self, token: tuple[int, int]) -> Changes:
+        """Which documents changed since ``token`` (from :meth:`token` or an earlier call)."""
+        with self.lock:
+            self._catch_up(locked=False)
+            now = (self._epoch, self._seq)
+            epoch, seq = token
+            if epoch != self._epoch or (self._log and self._log[0][0] > seq + 1):
+                return Changes(now, frozenset(), reset=True)  # reloaded, or the log moved on
+            changed = set()
+            for entry_seq, table, doc_id in reversed(self._log):
+                if entry_seq <= seq:
+                    break
+                changed.add((table, doc_id))
+            return Changes(now, frozenset(changed), reset=False)
+
+    def tidy(self) -> None:
+        """Fold a small registry's journal into its snapshot, so that plain TinyDB
+        readers of registry.json see the newest state. Skipped if another process is
+        writing, if the registry is large (compaction then happens as the journal
+        grows), or if the registry is read-only."""
+        with self.lock:
+            if self._depth or self._lock_fd is None or self._snapshot_bytes > TIDY_MAX_SNAPSHOT:
+                return
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return
+            self._depth += 1
+            try:
+                self._catch_up(locked=True)
+                if self._offset != self._journal_start:
+                    self._compact()
+            except (StoreWriteError, OSError):
+                pass  # an optimisation only: the journal already holds everything
+            finally:
+                self._depth -= 1
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def compact(self) -> None:
+        """Fold the journal into a fresh snapshot now."""
+        with self.transaction():
+            self._compact()
+
+    @property
+    def journal_bytes(self) -> int:
+        return self._offset
+
+    # -- loading and catching up ------------------------------------------------------------
+
+    def _create_layout(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise _write_error(self.directory, error) from None
+
+    def _open_lock_file(self) -> int:
+        path = self.directory / LOCK
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except PermissionError:
+            # A read-only registry can still be read: lock a private handle instead.
+            return os.open(self.directory, os.O_RDONLY)
+        except OSError as error:
+            raise _write_error(path, error) from None
+
+    def _recover(self) -> None:
+        """If nobody is writing, remove what a crashed writer left behind."""
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return  # a live writer holds the lock; it cleans up after itself
+        try:
+            for leftover in self.directory.glob("*.tmp-*"):
+                leftover.unlink(missing_ok=True)
+        except OSError:
+            pass  # read-only registry: nothing we may clean
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _load(self) -> None:
+        """Read the snapshot and the journal that follows it, from scratch."""
+        for _ in range(20):
+            snapshot = self._read_snapshot()
+            meta = snapshot.pop(META_TABLE, {}).get("1", {})
+            generation = int(meta.get("generation", 0))
+            fd, ino, header_gen, offset = self._open_journal()
+            if header_gen is not None and header_gen > generation:
+                os.close(fd)  # a compaction finished between the two reads: look again
+                continue
+            self._close_journal()
+            self._tables = snapshot
+            self._max_id = {name: max(map(int, docs), default=0) for name, docs in snapshot.items()}
+            self._generation = generation
+            self._journal_fd, self._journal_ino = fd, ino
+            # A journal older than the snapshot was already folded into it.
+            self._offset = offset if header_gen == generation else -1
+            self._journal_start = offset
+            self._epoch += 1
+            self._log.clear()
+            if self._offset >= 0:
+                self._read_tail(locked=False)
+            for listener in self._reset_listeners:
+                listener()
+            return
+        raise StoreCorrupt(f"the registry at {self.directory} kept changing while being opened; try again")
+
+    def _read_snapshot(self) -> Tables:
+        path = self.directory / SNAPSHOT
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as error:
+            raise StoreCorrupt(f"cannot read {path}: {error.strerror}") from None
+        self._snapshot_bytes = len(raw)
+        if not raw.strip():
+            return {}
+        try:
+            data = _loads(raw)
+        except ValueError:
+            raise StoreCorrupt(
+                f"{path} is not valid JSON; it is only ever replaced whole, so restore it from a backup"
+            ) from None
+        if not isinstance(data, dict):
+            raise StoreCorrupt(f"{path} does not hold TinyDB tables; restore it from a backup")
+        return data
+
+    def _open_journal(self) -> tuple[int | None, int | None, int | None, int]:
+        """Open the journal: (fd, inode, header generation, offset after the header)."""
+        path = self.directory / JOURNAL
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None, None, None, 0
+        except OSError as error:
+            raise StoreCorrupt(f"cannot read {path}: {error.strerror}") from None
+        ino = os.fstat(fd).st_ino
+        header = os.pread(fd, 4096, 0)
+        end = header.find(b"\n")
+        if end < 0:
+            # Crash while the journal was being created: it holds nothing acknowledged.
+            return fd, ino, None, len(header)
+        try:
+            generation = int(_loads(header[:end])["generation"])
+        except (ValueError, KeyError, TypeError):
+            os.close(fd)
+            raise StoreCorrupt(f"{path} has a damaged first line; restore it from a backup") from None
+        return fd, ino, generation, end + 1
+
+    def _close_journal(self) -> None:
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+        self._journal_fd = self._journal_ino = None
+
+    def _catch_up(self, *, locked: bool) -> None:
+        path = self.directory / JOURNAL
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            if self._journal_ino is not None:
+                self._load()
+            return
+        if stat.st_ino != self._journal_ino:
+            self._follow_new_journal()
+            return
+        if self._offset >= 0 and stat.st_size != self._offset:
+            self._read_tail(locked=locked)
+
+    def _follow_new_journal(self) -> None:
+        """Another process replaced the journal: finish the old one, then follow the new one."""
+        if self._journal_fd is not None and self._offset >= 0:
+            self._read_tail(locked=False)  # the old file is complete: its writer held the lock
+        fd, ino, header_gen, offset = self._open_journal()
+        meta = self._peek_snapshot_generation()
+        if header_gen is not None and header_gen == self._generation + 1 == meta and self._offset >= 0:
+            self._close_journal()
+            self._journal_fd, self._journal_ino, self._offset = fd, ino, offset
+            self._journal_start = offset
+            self._generation = header_gen
+            self._read_tail(locked=False)
+            return
+        if fd is not None:
+            os.close(fd)
+        self._load()
+
+    def _peek_snapshot_generation(self) -> int | None:
+        # The generation is written first in every snapshot, so a short read finds it.
+        try:
+            with open(self.directory / SNAPSHOT, "rb") as handle:
+                head = handle.read(256)
+        except OSError:
+            return None
+        marker = b'"_modelreg":{"1":{"generation":'
+        start = head.find(marker)
+        if start < 0:
+            return None
+        digits = head[start + len(marker) :].split(b",", 1)[0].split(b"}", 1)[0]
+        return int(digits) if digits.isdigit() else None
+
+    def _read_tail(self, *, locked: bool) -> None:
+        fd = self._journal_fd
+        if fd is None:
+            return
+        size = os.fstat(fd).st_size
+        if size <= self._offset:
+            return
+        data = os.pread(fd, size - self._offset, self._offset)
+        end = data.rfind(b"\n") + 1
+        lines = data[:end].split(b"\n")[:-1]
+        for number, line in enumerate(lines):
+            try:
+                ops = _loads(line)
+            except ValueError:
+                if number == len(lines) - 1:
+                    # Torn by a crash (only after power loss can a torn line end in a
+                    # newline): never acknowledged, so the next writer drops it.
+                    end -= len(line) + 1
+                    break
+                raise StoreCorrupt(
+                    f"{self.directory / JOURNAL} has a damaged line after byte {self._offset}; "
+                    "move the journal aside to open the last snapshot"
+                ) from None
+            for op in ops:
+                self._apply(op[1], op[2], op[3] if op[0] == "p" else None)
+        self._offset += end
+        if locked and size > self._offset:
+            # Bytes after the last complete line belong to a writer that died mid-append.
+            fd = self._writable_journal()
+            try:
+                os.ftruncate(fd, self._offset)
+            finally:
+                os.close(fd)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _require_transaction(self) -> None:
+        if self._depth == 0:
+            raise RuntimeError("registry writes must happen inside storage.transaction()")
+
+    def _begin(self) -> None:
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            self._finish_interrupted_compaction()
+            self._catch_up(locked=True)
+        except BaseException:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            raise
+
+    def _finish_interrupted_compaction(self) -> None:
+        """No journal, or one older than the snapshot: a fresh registry, or a compaction
+        that stopped halfway. Either way the state in memory is complete; write it out."""
+        if self._journal_fd is None or self._offset < 0:
+            self._compact()
+
+    def _writable_journal(self) -> int:
+        # The read handle cannot append; open a writer on demand (same inode).
+        path = self.directory / JOURNAL
+        try:
+            return os.open(path, os.O_WRONLY | os.O_APPEND)
+        except OSError as error:
+            raise _write_error(path, error) from None
+
+    def _commit(self) -> None:
+        if not self._pending:
+            return
+        line = _dumps(self._pending) + b"\n"
+        fd = self._writable_journal()
+        try:
+            try:
+                written = os.write(fd, line)
+                if written != len(line):
+                    raise OSError(28, "No space left on device")
+                os.fsync(fd)
+            except OSError as error:
+                try:
+                    os.ftruncate(fd, self._offset)
+                except OSError:
+                    pass  # the next writer drops a torn tail anyway
+                raise _write_error(self.directory / JOURNAL, error) from None
+        finally:
+            os.close(fd)
+        self._offset += len(line)
+        self._pending = []
+        if self._offset > max(MIN_COMPACT_BYTES, self._snapshot_bytes // 2):
+            try:
+                self._compact()
+            except StoreWriteError:
+                pass  # the journal still holds everything; compaction is retried next time
+
+    def _rollback(self) -> None:
+        for table, doc_id, old in reversed(self._undo):
+            self._apply(table, doc_id, old)
+
+    def _compact(self) -> None:
+        generation = self._generation + 1
+        # The meta table goes first so readers can peek at the generation cheaply.
+        data: dict[str, Any] = {META_TABLE: {"1": {"generation": generation, "format": FORMAT}}}
+        data.update(self._tables)
+        payload = _dumps(data)
+        self._atomic_write(self.directory / SNAPSHOT, payload)
+        self._snapshot_bytes = len(payload)
+        self._generation = generation
+        self._start_journal(generation)
+
+    def _start_journal(self, generation: int) -> None:
+        header = _dumps({"modelreg-journal": FORMAT, "generation": generation}) + b"\n"
+        self._atomic_write(self.directory / JOURNAL, header)
+        self._close_journal()
+        fd = os.open(self.directory / JOURNAL, os.O_RDONLY)
+        self._journal_fd, self._journal_ino, self._offset = fd, os.fstat(fd).st_ino, len(header)
+        self._journal_start = len(header)
+
+    def _atomic_write(self, path: Path, payload: bytes) -> None:
+        temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+            _fsync_dir(self.directory)
+        except OSError as error:
+            temporary.unlink(missing_ok=True)
+            raise _write_error(path, error) from None
+
+    def _apply(self, table: str, doc_id: str, doc: Doc | None) -> None:
+        docs = self._tables.setdefault(table, {})
+        old = docs.get(doc_id)
+        if doc is None:
+            docs.pop(doc_id, None)
+        else:
+            docs[doc_id] = doc
+            number = int(doc_id)
+            if number > self._max_id.get(table, 0):
+                self._max_id[table] = number
+        self._seq += 1
+        self._log.append((self._seq, table, doc_id))
+        for listener in self._listeners:
+            listener(table, doc_id, old, doc)
+
+
+class _CopyOnRead(MutableMapping):  # type: ignore[type-arg]
+    """A table view for TinyDB's updaters that records what they change.
+
+    Documents are copied when read, so an updater that fails halfway, or a write
+    that fails, never leaves a half-changed document in memory.
+    """
+
+    def __init__(self, raw: dict[str, Doc]) -> None:
+        self.raw = raw
+        self.written: dict[int, Doc] = {}
+        self.deleted: set[int] = set()
+
+    def __getitem__(self, doc_id: int) -> Doc:
+        if doc_id in self.deleted:
+            raise KeyError(doc_id)
+        if doc_id not in self.written:
+            self.written[doc_id] = copy.deepcopy(self.raw[str(doc_id)])
+        return self.written[doc_id]
+
+    def __setitem__(self, doc_id: int, doc: Doc) -> None:
+        self.deleted.discard(doc_id)
+        self.written[doc_id] = doc
+
+    def __delitem__(self, doc_id: int) -> None:
+        if doc_id not in self:
+            raise KeyError(doc_id)
+        self.deleted.add(doc_id)
+        self.written.pop(doc_id, None)
+
+    def __contains__(self, doc_id: object) -> bool:
+        if doc_id in self.deleted:
+            return False
+        return doc_id in self.written or str(doc_id) in self.raw
+
+    def __iter__(self) -> Iterator[int]:
+        for key in list(self.raw):
+            if int(key) not in self.deleted:
+                yield int(key)
+        for doc_id in list(self.written):
+            if str(doc_id) not in self.raw:
+                yield doc_id
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class JournalTable(Table):
+    """A TinyDB table whose writes become journal entries instead of whole-file rewrites."""
+
+    _storage: JournalStorage
+
+    def insert(self, document: Any) -> int:
+        with self._storage.transaction():
+            return super().insert(document)
+
+    def insert_multiple(self, documents: Any) -> list[int]:
+        with self._storage.transaction():
+            return super().insert_multiple(documents)
+
+    def _get_next_id(self) -> int:
+        return self._storage.next_id(self.name)
+
+    def _update_table(self, updater: Callable[[dict[int, Any]], None]) -> None:
+        storage = self._storage
+        with storage.transaction():
+            view = _CopyOnRead(storage.table(self.name))
+            updater(view)  # type: ignore[arg-type]
+            for doc_id in view.deleted:
+                storage.delete(self.name, str(doc_id))
+            for doc_id, doc in view.written.items():
+                if view.raw.get(str(doc_id)) != doc:
+                    storage.put(self.name, str(doc_id), dict(doc))
+        self.clear_cache()
+
+
+class RegistryDB(TinyDB):
+    """TinyDB over a :class:`JournalStorage`; use it like any TinyDB."""
+
+    table_class = JournalTable
+
+    def __init__(self, directory: str | os.PathLike[str], *, create: bool = True) -> None:
+        super().__init__(directory, storage=JournalStorage, create=create)
+
+    @property
+    def journal(self) -> JournalStorage:
+        return self.storage  # type: ignore[return-value]
