@@ -1,0 +1,68 @@
+"""The registry's own settings, kept in ``<registry>/config.json``.
+
+Only the registry's owner writes this file: nothing from sidecars or bundles
+ever lands here, which is why the deploy hook is read from here alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from store.errors import ConfigError
+
+CONFIG = "config.json"
+
+
+@dataclass(frozen=True)
+class Config:
+    environments: tuple[str, ...] = ("production", "staging")
+    default_environment: str = "production"
+    # Environments where a deploy from the app must be confirmed by typing the model name.
+    protected_environments: tuple[str, ...] = ("production",)
+    deploy_hook: str | None = None
+    hook_timeout: float = 300.0
+    watch: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, registry: Path) -> Config:
+        path = registry / CONFIG
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"cannot read {path}: {error}; fix or remove the file") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path} must hold a JSON object")
+        return cls.from_dict(raw, str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], where: str = CONFIG) -> Config:
+        def names(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+            value = raw.get(key, list(default))
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise ConfigError(f"{where}: '{key}' must be a list of names")
+            return tuple(value)
+
+        environments = names("environments", cls.environments)
+        default = raw.get("default_environment", environments[0] if environments else "production")
+        hook = raw.get("deploy_hook")
+        if hook is not None and not isinstance(hook, str):
+            raise ConfigError(f"{where}: 'deploy_hook' must be a command line (text)")
+        timeout = raw.get("hook_timeout", cls.hook_timeout)
+        if not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ConfigError(f"{where}: 'hook_timeout' must be a positive number of seconds")
+        watch = raw.get("watch", {})
+        if not isinstance(watch, dict):
+            raise ConfigError(f"{where}: 'watch' must be an object")
+        return cls(
+            environments=tuple(dict.fromkeys((*environments, default))),
+            default_environment=default,
+            protected_environments=names("protected_environments", cls.protected_environments),
+            deploy_hook=hook,
+            hook_timeout=float(timeout),
+            watch=watch,
+        )

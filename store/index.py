@@ -1,0 +1,74 @@
+"""In-memory indexes over the versions table, kept current as documents change.
+
+The journal storage reports every change (ours and other processes'), so the
+indexes never need a rescan except after a full reload.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from store.versions import sort_key
+
+Doc = dict[str, Any]
+
+
+class VersionIndex:
+    """model -> {version -> doc id}; model -> latest version; parent ref -> child doc ids;
+    artifact path -> doc ids; model name -> model doc id."""
+
+    def __init__(self) -> None:
+        self.by_model: dict[str, dict[str, str]] = defaultdict(dict)
+        self.latest: dict[str, str] = {}
+        self.models: dict[str, str] = {}
+        self.children: dict[str, set[str]] = defaultdict(set)
+        self.by_path: dict[str, set[str]] = defaultdict(set)
+
+    def rebuild(self, versions: dict[str, Doc], models: dict[str, Doc]) -> None:
+        self.__init__()  # type: ignore[misc]
+        for doc_id, doc in versions.items():
+            self.add(doc_id, doc)
+        for doc_id, doc in models.items():
+            self.models[doc["name"]] = doc_id
+
+    def on_model_change(self, doc_id: str, old: Doc | None, new: Doc | None) -> None:
+        if old is not None and self.models.get(old["name"]) == doc_id:
+            del self.models[old["name"]]
+        if new is not None:
+            self.models[new["name"]] = doc_id
+
+    def on_change(self, doc_id: str, old: Doc | None, new: Doc | None) -> None:
+        if old is not None:
+            self.discard(doc_id, old)
+        if new is not None:
+            self.add(doc_id, new)
+
+    def add(self, doc_id: str, doc: Doc) -> None:
+        model, version = doc["model"], doc["version"]
+        self.by_model[model][version] = doc_id
+        latest = self.latest.get(model)
+        if latest is None or sort_key(version) > sort_key(latest):
+            self.latest[model] = version
+        if parent := doc.get("parent"):
+            self.children[parent].add(doc_id)
+        for artifact in doc.get("artifacts", ()):
+            self.by_path[artifact["path"]].add(doc_id)
+
+    def discard(self, doc_id: str, doc: Doc) -> None:
+        versions = self.by_model.get(doc["model"])
+        if versions is not None and versions.get(doc["version"]) == doc_id:
+            del versions[doc["version"]]
+            if not versions:
+                del self.by_model[doc["model"]]
+                del self.latest[doc["model"]]
+            elif self.latest.get(doc["model"]) == doc["version"]:
+                self.latest[doc["model"]] = max(versions, key=sort_key)
+        if parent := doc.get("parent"):
+            self.children[parent].discard(doc_id)
+        for artifact in doc.get("artifacts", ()):
+            ids = self.by_path.get(artifact["path"])
+            if ids is not None:
+                ids.discard(doc_id)
+                if not ids:
+                    del self.by_path[artifact["path"]]

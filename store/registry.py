@@ -1,0 +1,632 @@
+"""The registry: models, their versions, and every operation on them.
+
+One ``Registry`` object is safe to share between threads, and any number of
+processes may open the same registry directory at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+from store import artifacts as artifact_files
+from store import versions as version_rules
+from store.config import Config
+from store.errors import (
+    BadMetadata,
+    BadReference,
+    DuplicateVersion,
+    LineageError,
+    ModelregError,
+    UnknownModel,
+    UnknownVersion,
+)
+from store.filters import compile_filter
+from store.index import VersionIndex
+from store.journal import Changes, RegistryDB
+from store.lifecycle import check_status, check_transition
+from store.location import find_registry
+from store.metrics import clean_metrics, lower_is_better, to_number
+from store.records import Model, Version
+from store.values import check_name, jsonable, string_list, text
+
+MODELS, VERSIONS, LIVE, HISTORY = "models", "versions", "live", "history"
+TRAINING_FIELDS = ("framework", "base_model", "samples", "epochs", "batch_size", "learning_rate", "duration", "cost", "hardware")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _locked(method: F) -> F:
+    """Run a method under the registry's thread lock, caught up with other processes."""
+
+    @functools.wraps(method)
+    def wrapper(self: Registry, *args: Any, **kwargs: Any) -> Any:
+        with self.storage.lock:
+            self.storage.refresh()
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def whoami() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def split_ref(ref: str) -> tuple[str, str | None]:
+    """``MODEL:VERSION`` -> (model, version); a bare ``MODEL`` has no version part."""
+    if not isinstance(ref, str) or not ref.strip():
+        raise BadReference(f"bad reference {ref!r}: write MODEL:VERSION, e.g. sentiment:v3 or sentiment:latest")
+    model, sep, version = ref.strip().partition(":")
+    if sep and not version:
+        raise BadReference(f"bad reference '{ref}': nothing after ':'; write MODEL:VERSION, e.g. {model}:latest")
+    if not model:
+        raise BadReference(f"bad reference '{ref}': no model name before ':'")
+    return model, (version if sep else None)
+
+
+class Registry:
+    """A model registry in a directory (see :func:`store.location.find_registry`)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
+        self.path = find_registry(path)
+        if not create and not self.path.is_dir():
+            from store.errors import RegistryNotFound
+
+            raise RegistryNotFound(f"no registry at {self.path}: run 'modelreg init' or pass --registry PATH")
+        self.db = RegistryDB(self.path, create=create)
+        self.storage = self.db.journal
+        self.config = Config.load(self.path)
+        self.index = VersionIndex()
+        self.storage.subscribe(self._on_change, self._on_reset)
+        self._on_reset()
+
+    def close(self) -> None:
+        self.storage.tidy()
+        self.storage.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Registry({str(self.path)!r})"
+
+    # -- keeping the indexes current ---------------------------------------------------------
+
+    def _on_change(self, table: str, doc_id: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        if table == VERSIONS:
+            self.index.on_change(doc_id, old, new)
+        elif table == MODELS:
+            self.index.on_model_change(doc_id, old, new)
+
+    def _on_reset(self) -> None:
+        self.index.rebuild(self.storage.table(VERSIONS), self.storage.table(MODELS))
+
+    def refresh(self) -> bool:
+        """Catch up with other processes' writes; True if anything changed."""
+        return self.storage.refresh()
+
+    def token(self) -> tuple[int, int]:
+        return self.storage.token()
+
+    def changes_since(self, token: tuple[int, int]) -> Changes:
+        """What changed since ``token``: cheap enough to call several times a second."""
+        return self.storage.changes_since(token)
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def _model_doc(self, name: str) -> tuple[str, dict[str, Any]] | None:
+        doc_id = self.index.models.get(name)
+        return None if doc_id is None else (doc_id, self.storage.table(MODELS)[doc_id])
+
+    def _require_model(self, name: str) -> tuple[str, dict[str, Any]]:
+        found = self._model_doc(name)
+        if found is None:
+            known = sorted(self.index.models)
+            hint = f"; known models: {', '.join(known[:8])}" + ("…" if len(known) > 8 else "") if known else ""
+            raise UnknownModel(f"unknown model '{name}'{hint} (see 'modelreg list')")
+        return found
+
+    def _version_doc(self, model: str, version: str) -> tuple[str, dict[str, Any]]:
+        doc_id = self.index.by_model.get(model, {}).get(version)
+        if doc_id is None:
+            self._require_model(model)
+            known = self._sorted_versions(model)
+            shown = ", ".join(known[-6:])
+            raise UnknownVersion(
+                f"unknown version {model}:{version}; it has {shown or 'no versions'} (see 'modelreg versions {model}')"
+            )
+        return doc_id, self.storage.table(VERSIONS)[doc_id]
+
+    def _sorted_versions(self, model: str) -> list[str]:
+        return sorted(self.index.by_model.get(model, {}), key=version_rules.sort_key)
+
+    def _resolve(self, ref: str, default: str | None = "latest") -> tuple[str, dict[str, Any]]:
+        model, version = split_ref(ref)
+        if version is None:
+            if default is None:
+                raise BadReference(f"'{ref}' names a model, not a version: write {model}:VERSION or {model}:latest")
+            version = default
+        if version == "latest":
+            latest = self.index.latest.get(model)
+            if latest is None:
+                self._require_model(model)
+                raise UnknownVersion(f"model '{model}' has no versions yet")
+            return self._version_doc(model, latest)
+        if version == "best":
+            return self._version_doc(model, self._best_version(model, None))
+        if version in self._environments(model):
+            live = self._live_doc(model, version)
+            if live is None:
+                self._require_model(model)
+                raise UnknownVersion(f"nothing of '{model}' is live in {version}; deploy a version there first")
+            return self._version_doc(model, live["version"])
+        if version_rules.is_constraint(version):
+            match = version_rules.resolve_constraint(version, self.index.by_model.get(model, {}))
+            if match is None:
+                self._require_model(model)
+                raise UnknownVersion(f"no version of '{model}' matches '{version}' (see 'modelreg versions {model}')")
+            return self._version_doc(model, match)
+        return self._version_doc(model, version)
+
+    def _environments(self, model: str) -> set[str]:
+        envs = set(self.config.environments)
+        envs.update(doc["env"] for doc in self.storage.table(LIVE).values() if doc["model"] == model)
+        return envs
+
+    def _live_doc(self, model: str, env: str) -> dict[str, Any] | None:
+        for doc in self.storage.table(LIVE).values():
+            if doc["model"] == model and doc["env"] == env:
+                return doc
+        return None
+
+    @_locked
+    def resolve(self, ref: str) -> str:
+        """The concrete ``MODEL:VERSION`` a reference points at now."""
+        _, doc = self._resolve(ref)
+        return f"{doc['model']}:{doc['version']}"
+
+    @_locked
+    def get(self, ref: str) -> Version:
+        """The version a reference points at: ``m:v3``, ``m:latest``, ``m:best``, ``m:production``, ``m:^1.2``."""
+        return Version.from_doc(self._resolve(ref)[1])
+
+    @_locked
+    def model(self, name: str) -> Model:
+        return Model.from_doc(self._require_model(name)[1])
+
+    @_locked
+    def models(self) -> list[Model]:
+        docs = sorted(self.storage.table(MODELS).values(), key=lambda d: d["name"].lower())
+        return [Model.from_doc(d) for d in docs]
+
+    @_locked
+    def versions(self, model: str) -> list[Version]:
+        """A model's versions in version order (oldest first)."""
+        self._require_model(model)
+        table = self.storage.table(VERSIONS)
+        ids = self.index.by_model.get(model, {})
+        return [Version.from_doc(table[ids[v]]) for v in self._sorted_versions(model)]
+
+    @_locked
+    def versions_with_artifact(self, path: str | os.PathLike[str]) -> list[Version]:
+        """Versions that hold an artifact at ``path`` (absolute), oldest first."""
+        table = self.storage.table(VERSIONS)
+        ids = self.index.by_path.get(str(Path(path).absolute()), set())
+        return sorted((Version.from_doc(table[i]) for i in ids), key=lambda v: v.created_at)
+
+    @_locked
+    def children(self, ref: str) -> list[Version]:
+        _, doc = self._resolve(ref, default=None)
+        table = self.storage.table(VERSIONS)
+        kids = [table[i] for i in self.index.children.get(f"{doc['model']}:{doc['version']}", ())]
+        return [Version.from_doc(d) for d in sorted(kids, key=lambda d: (d["model"], version_rules.sort_key(d["version"])))]
+
+    # -- registering ---------------------------------------------------------------------------
+
+    def register(
+        self,
+        model: str,
+        artifacts: Iterable[str | os.PathLike[str]] = (),
+        version: str | None = None,
+        *,
+        metrics: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Iterable[str] | None = None,
+        parent: str | None = None,
+        training_data: Iterable[str] | str | None = None,
+        git_commit: str | None = None,
+        notes: str | None = None,
+        status: str | None = None,
+        training: Mapping[str, Any] | None = None,
+        estimator: Any = None,
+        bump: str = "patch",
+        hash_artifacts: bool = True,
+        source: str | None = None,
+        problems: Iterable[str] = (),
+        scan: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> Version:
+        """Register a new version of ``model`` (created on first use) and return it.
+
+        With no ``version`` the next one in the model's scheme is assigned
+        (``bump`` = "patch", "minor" or "major"). With ``estimator=`` a fitted
+        scikit-learn object is saved into the registry with joblib and described.
+        """
+        check_name("model", model)
+        if isinstance(artifacts, (str, os.PathLike)):
+            artifacts = [artifacts]
+        records = [artifact_files.describe(a, with_hash=hash_artifacts) for a in artifacts]
+        doc: dict[str, Any] = {
+            "status": check_status(status or "completed"),
+            "created_at": now(),
+            "registered_by": whoami(),
+            "artifacts": records,
+            "metrics": clean_metrics(metrics),
+            "params": jsonable(dict(params or {})),
+            "training": self._training(training),
+            "training_data": string_list(training_data, "training_data"),
+            "git_commit": text(git_commit, "git_commit") or None,
+            "tags": string_list(tags, "tags"),
+            "notes": text(notes, "notes"),
+            "extra": jsonable(extra),
+            "problems": list(problems),
+        }
+        if source:
+            doc["source"] = str(source)
+        if scan:
+            doc["scan"] = jsonable(dict(scan))
+        if estimator is not None:
+            doc.update(self._save_estimator(model, estimator))
+        doc = {k: v for k, v in doc.items() if v not in (None, "", [], {})} | {"status": doc["status"]}
+        if version is not None:
+            version = version_rules.validate(version)
+        with self.storage.transaction():
+            self._ensure_model(model)
+            known = self.index.by_model.get(model, {})
+            if version is None:
+                version = self._next_version(model, bump)
+            elif version in known:
+                raise DuplicateVersion(
+                    f"{model}:{version} already exists; versions are never overwritten "
+                    "(omit --version to get the next one, or pick another)"
+                )
+            doc = {"model": model, "version": version, **doc}
+            if parent:
+                doc["parent"] = self._check_parent(f"{model}:{version}", parent)
+            self.storage.put(VERSIONS, str(self.storage.next_id(VERSIONS)), doc)
+        return Version.from_doc(doc)
+
+    def _next_version(self, model: str, bump: str) -> str:
+        latest = self.index.latest.get(model)
+        if latest is not None:
+            # Anything ordered above the latest cannot clash, so skip the full scan.
+            candidate = version_rules.next_version([latest], bump)
+            if version_rules.sort_key(candidate) > version_rules.sort_key(latest):
+                return candidate
+        return version_rules.next_version(self.index.by_model.get(model, {}), bump)
+
+    def _training(self, training: Mapping[str, Any] | None) -> dict[str, Any]:
+        result = {}
+        for key, value in (training or {}).items():
+            if key not in TRAINING_FIELDS:
+                raise BadMetadata(f"unknown training field '{key}': use {', '.join(TRAINING_FIELDS)}")
+            if value is not None:
+                result[key] = jsonable(value)
+        return result
+
+    def _save_estimator(self, model: str, estimator: Any) -> dict[str, Any]:
+        from store import estimators
+
+        folder = self.path / "artifacts" / model
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{uuid.uuid4().hex[:12]}.joblib"
+        estimators.save(estimator, path)
+        info = estimators.describe(estimator)
+        record = artifact_files.describe(path)
+        record["framework"] = "sklearn"
+        return {
+            "artifacts": [record],
+            "estimator": info,
+            "params": jsonable(info.get("params", {})),
+            "training": {"framework": "sklearn"},
+            "scan": {"safe": True, "verdict": "safe", "reason": "saved by modelreg from a live estimator"},
+        }
+
+    def _ensure_model(self, name: str) -> None:
+        if self._model_doc(name) is None:
+            doc = {"name": name, "created_at": now()}
+            self.storage.put(MODELS, str(self.storage.next_id(MODELS)), doc)
+
+    def _check_parent(self, child: str, parent: str) -> str:
+        try:
+            _, doc = self._resolve(parent, default=None)
+        except ModelregError as error:
+            raise LineageError(f"parent {parent} of {child} does not exist: {error}") from None
+        resolved = f"{doc['model']}:{doc['version']}"
+        # Walk up from the parent: meeting the child again would close a cycle.
+        seen, ref = set(), resolved
+        while ref:
+            if ref == child or ref in seen:
+                raise LineageError(f"{resolved} cannot be the parent of {child}: that would make a cycle")
+            seen.add(ref)
+            ref = self._parent_of(ref)
+        return resolved
+
+    def _parent_of(self, ref: str) -> str | None:
+        model, version = split_ref(ref)
+        doc_id = self.index.by_model.get(model, {}).get(version or "")
+        return self.storage.table(VERSIONS)[doc_id].get("parent") if doc_id else None
+
+    # -- changing versions ------------------------------------------------------------------------
+
+    def _change(self, ref: str, change: Callable[[dict[str, Any]], None]) -> Version:
+        with self.storage.transaction():
+            doc_id, doc = self._resolve(ref, default=None)
+            updated = {**doc}
+            change(updated)
+            self.storage.put(VERSIONS, doc_id, updated)
+        return Version.from_doc(updated)
+
+    def score(self, ref: str, **metrics: Any) -> Version:
+        """Add or update metrics after the fact."""
+        clean = clean_metrics(metrics)
+        if not clean:
+            raise BadMetadata("give at least one metric, e.g. accuracy=0.93")
+        return self._change(ref, lambda d: d.__setitem__("metrics", {**d.get("metrics", {}), **clean}))
+
+    def tag(self, ref: str, *tags: str) -> Version:
+        new = string_list(tags, "tags")
+        return self._change(ref, lambda d: d.__setitem__("tags", string_list([*d.get("tags", []), *new], "tags")))
+
+    def untag(self, ref: str, *tags: str) -> Version:
+        return self._change(ref, lambda d: d.__setitem__("tags", [t for t in d.get("tags", []) if t not in tags]))
+
+    def set_status(self, ref: str, status: str) -> Version:
+        """Move a version through its lifecycle; refused transitions say which are allowed."""
+        check_status(status)
+        if status == "deployed":
+            raise BadMetadata(f"use 'modelreg deploy {ref}' to deploy: it switches what is live, not just the status")
+
+        def change(doc: dict[str, Any]) -> None:
+            ref_now = f"{doc['model']}:{doc['version']}"
+            if doc["status"] == "deployed" and self._live_envs(ref_now):
+                raise BadMetadata(f"{ref_now} is live in {', '.join(self._live_envs(ref_now))}; roll back or deploy another version first")
+            check_transition(ref_now, doc["status"], status)
+            doc["status"] = status
+
+        return self._change(ref, change)
+
+    def update(
+        self,
+        ref: str,
+        *,
+        metrics: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        training: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Version:
+        """Merge new metadata into a version (what a late sidecar does).
+
+        ``metrics``, ``params``, ``training`` and ``extra`` are merged; other
+        fields (notes, tags, training_data, git_commit, parent, artifacts,
+        estimator, scan, missing, problems, source) are replaced.
+        """
+        clean = clean_metrics(metrics)
+        allowed = {"notes", "tags", "training_data", "git_commit", "parent", "artifacts", "estimator", "scan", "missing", "problems", "source", "status"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise BadMetadata(f"cannot update {', '.join(sorted(unknown))}: use one of {', '.join(sorted(allowed))}")
+
+        def change(doc: dict[str, Any]) -> None:
+            for key, value in (("metrics", clean), ("params", jsonable(dict(params or {}))), ("training", self._training(training)), ("extra", jsonable(dict(extra or {})))):
+                if value:
+                    doc[key] = {**doc.get(key, {}), **value}
+            for key, value in fields.items():
+                if key == "parent" and value:
+                    value = self._check_parent(f"{doc['model']}:{doc['version']}", value)
+                elif key == "status":
+                    check_transition(f"{doc['model']}:{doc['version']}", doc["status"], value)
+                elif key in ("tags", "training_data"):
+                    value = string_list(value, key)
+                elif key == "notes":
+                    value = text(value, key)
+                else:
+                    value = jsonable(value)
+                if value in (None, "", [], {}, False) and key != "status":
+                    doc.pop(key, None)
+                else:
+                    doc[key] = value
+
+        return self._change(ref, change)
+
+    def update_model(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        owner: str | None = None,
+        tags: Iterable[str] | None = None,
+        notes: str | None = None,
+        primary_metric: str | None = None,
+        directions: Mapping[str, str] | None = None,
+    ) -> Model:
+        """Change a model's own metadata; None leaves a field as it is."""
+        for metric, direction in (directions or {}).items():
+            if direction not in ("min", "max"):
+                raise BadMetadata(f"direction of '{metric}' must be 'min' or 'max', got {direction!r}")
+        with self.storage.transaction():
+            doc_id, doc = self._require_model(name)
+            doc = {**doc}
+            for key, value in (("description", description), ("owner", owner), ("notes", notes)):
+                if value is not None:
+                    doc[key] = text(value, key)
+            if tags is not None:
+                doc["tags"] = string_list(tags, "tags")
+            if primary_metric is not None:
+                doc["primary_metric"] = primary_metric or None
+            if directions:
+                doc["directions"] = {**doc.get("directions", {}), **directions}
+            self.storage.put(MODELS, doc_id, doc)
+        return Model.from_doc(doc)
+
+    def remove(self, ref: str, *, force: bool = False) -> Version:
+        """Remove a version registered by mistake. Its files on disk are never deleted."""
+        with self.storage.transaction():
+            doc_id, doc = self._resolve(ref, default=None)
+            exact = f"{doc['model']}:{doc['version']}"
+            if not force:
+                if envs := self._live_envs(exact):
+                    raise BadMetadata(f"{exact} is live in {', '.join(envs)}; deploy another version first, or pass --force")
+                if kids := self.index.children.get(exact):
+                    names = sorted(f"{self.storage.table(VERSIONS)[k]['model']}:{self.storage.table(VERSIONS)[k]['version']}" for k in kids)
+                    raise LineageError(f"{exact} is the parent of {', '.join(names)}; pass --force to remove it anyway")
+            self.storage.delete(VERSIONS, doc_id)
+            for live_id, live in list(self.storage.table(LIVE).items()):
+                if live["model"] == doc["model"] and live["version"] == doc["version"]:
+                    self.storage.delete(LIVE, live_id)
+        return Version.from_doc(doc)
+
+    def _live_envs(self, ref: str) -> list[str]:
+        model, version = split_ref(ref)
+        return sorted(d["env"] for d in self.storage.table(LIVE).values() if d["model"] == model and d["version"] == version)
+
+    # -- questions ----------------------------------------------------------------------------------
+
+    @_locked
+    def find(
+        self,
+        where: str | Callable[[dict[str, Any]], bool] | None = None,
+        *,
+        model: str | None = None,
+        tags: Iterable[str] = (),
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> list[Version]:
+        """Versions across models matching a filter expression (or a callable over the document)."""
+        predicate = compile_filter(where) if isinstance(where, str) else where
+        wanted_tags = set(tags)
+        if status is not None:
+            check_status(status)
+        table = self.storage.table(VERSIONS)
+        if model is not None:
+            self._require_model(model)
+            docs = [table[i] for i in self.index.by_model.get(model, {}).values()]
+        else:
+            docs = table.values()
+        found = [
+            d
+            for d in docs
+            if (status is None or d["status"] == status)
+            and (not wanted_tags or wanted_tags.issubset(d.get("tags", ())))
+            and (predicate is None or predicate(d))
+        ]
+        found.sort(key=lambda d: (d["model"], version_rules.sort_key(d["version"])))
+        return [Version.from_doc(d) for d in found[:limit]]
+
+    def directions(self, model: str) -> dict[str, str]:
+        found = self._model_doc(model)
+        return dict(found[1].get("directions", {})) if found else {}
+
+    def primary_metric(self, model: str) -> str | None:
+        """The model's primary metric: set explicitly, else the first metric its versions report."""
+        found = self._model_doc(model)
+        if found and found[1].get("primary_metric"):
+            return found[1]["primary_metric"]
+        table = self.storage.table(VERSIONS)
+        for version in self._sorted_versions(model):
+            metrics = table[self.index.by_model[model][version]].get("metrics")
+            if metrics:
+                return next(iter(metrics))
+        return None
+
+    def _best_version(self, model: str, metric: str | None) -> str:
+        self._require_model(model)
+        metric = metric or self.primary_metric(model)
+        if metric is None:
+            raise UnknownVersion(f"no version of '{model}' has metrics; add some with 'modelreg score'")
+        lower = lower_is_better(metric, self.directions(model))
+        table = self.storage.table(VERSIONS)
+        scored = []
+        for version in self._sorted_versions(model):
+            value = to_number(table[self.index.by_model[model][version]].get("metrics", {}).get(metric))
+            if value is not None:
+                scored.append((-value if lower else value, version))
+        if not scored:
+            raise UnknownVersion(f"no version of '{model}' has the metric '{metric}'")
+        # max() keeps the first of equals; the later version should win a tie.
+        return max(reversed(scored), key=lambda pair: pair[0])[1]
+
+    @_locked
+    def best(self, model: str, metric: str | None = None) -> Version:
+        """The best version by ``metric`` (default: the model's primary metric), respecting its direction."""
+        return Version.from_doc(self._version_doc(model, self._best_version(model, metric))[1])
+
+    # -- what is live -----------------------------------------------------------------------------------
+
+    @_locked
+    def live(self, model: str, env: str | None = None) -> Version | None:
+        """The version of ``model`` live in ``env`` (default environment if None), or None."""
+        self._require_model(model)
+        doc = self._live_doc(model, env or self.config.default_environment)
+        if doc is None:
+            return None
+        return Version.from_doc(self._version_doc(model, doc["version"])[1])
+
+    @_locked
+    def live_map(self, model: str | None = None) -> dict[str, Any]:
+        """{env: version} for one model, or {model: {env: version}} for all."""
+        result: dict[str, dict[str, str]] = {}
+        for doc in self.storage.table(LIVE).values():
+            result.setdefault(doc["model"], {})[doc["env"]] = doc["version"]
+        return dict(sorted(result.get(model, {}).items())) if model else result
+
+    # -- related reports live in their own modules ------------------------------------------------------
+
+    def compare(self, refs: Iterable[str]) -> dict[str, Any]:
+        from store.compare import compare
+
+        return compare(self, list(refs))
+
+    def ancestors(self, ref: str) -> list[Version]:
+        from store.lineage import ancestors
+
+        return ancestors(self, ref)
+
+    def descendants(self, ref: str) -> list[Version]:
+        from store.lineage import descendants
+
+        return descendants(self, ref)
+
+    def tree(self, model: str) -> list[dict[str, Any]]:
+        from store.lineage import tree
+
+        return tree(self, model)
+
+    def data_lineage(self, ref: str) -> list[dict[str, Any]]:
+        from store.lineage import data_lineage
+
+        return data_lineage(self, ref)
+
+    def summary(self, model: str | None = None) -> dict[str, Any]:
+        from store.summary import summary
+
+        return summary(self, model)
