@@ -1,0 +1,1 @@
+"""modelreg's terminal face: the Textual app and the ``modelreg`` command line."""

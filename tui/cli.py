@@ -1,0 +1,58 @@
+"""The ``modelreg`` command line. With no command it opens the app."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from store.errors import ModelregError
+from tui.commands import core
+from tui.output import fail
+
+COMMAND_MODULES = [core]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage mistakes are one line like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="modelreg",
+        description="A keyboard-first model registry. With no command, opens the app.",
+    )
+    parser.add_argument("--registry", metavar="PATH", help="registry directory (else $MODELREG_HOME, ./.modelreg, ~/.local/share/modelreg)")
+    parser.add_argument("--read-only", action="store_true", help="app: hide and refuse every writing action")
+    parser.add_argument("--watch", metavar="DIR", action="append", default=[], help="app: also watch DIR for new checkpoints")
+    parser.add_argument("--poll", action="store_true", help="app: watch by polling (network filesystems)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module in COMMAND_MODULES:
+        module.add_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command is None:
+            from tui.launch import open_app
+
+            return open_app(args)
+        return int(args.run(args) or 0)
+    except ModelregError as error:
+        return fail(str(error))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""One module per area of the command line; each adds its subcommands with ``add_commands``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from store.errors import BadMetadata
+from store.registry import Registry
+
+
+def open_registry(args: argparse.Namespace, *, create: bool = False) -> Registry:
+    """The registry the command names (``--registry``), else the one found by the location rules."""
+    return Registry(args.registry, create=create)
+
+
+def parse_value(text: str) -> Any:
+    """``5`` -> 5, ``0.1`` -> 0.1, ``true`` -> True, ``null`` -> None, anything else stays text."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("null", "none"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_pairs(pairs: list[str], what: str) -> dict[str, Any]:
+    """``["lr=0.1", "depth=5"]`` -> {"lr": 0.1, "depth": 5}, with a one-line error for a bad pair."""
+    result: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise BadMetadata(f"bad {what} '{pair}': write NAME=VALUE, e.g. accuracy=0.93")
+        result[key.strip()] = parse_value(value.strip())
+    return result

@@ -1,0 +1,464 @@
+"""Registry commands: init, register, list, versions, info, score, tag, status, model, remove,
+find, best, compare, tree, lineage, summary."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import humanize
+
+from store.errors import ModelregError
+from store.lineage import render_tree
+from store.location import init_registry
+from store.records import Version
+from store.registry import Registry, split_ref
+from store.summary import to_markdown, to_text
+from tui.commands import open_registry, parse_pairs
+from tui.output import emit, emit_json, table
+
+
+def add_commands(commands: Any) -> None:
+    def command(name: str, help: str, run: Any, json_flag: bool = False) -> argparse.ArgumentParser:
+        parser = commands.add_parser(name, help=help, description=help)
+        parser.set_defaults(run=run)
+        if json_flag:
+            parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+        return parser
+
+    p = command("init", "create a registry (.modelreg/) in DIR (default: here)", cmd_init)
+    p.add_argument("dir", nargs="?")
+
+    p = command("register", "register a new version of MODEL from artifact files or folders", cmd_register, True)
+    p.add_argument("model")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument("--version", help="explicit version (default: the next in the model's scheme)")
+    bump = p.add_mutually_exclusive_group()
+    bump.add_argument("--minor", action="store_const", const="minor", dest="bump", help="bump the minor number")
+    bump.add_argument("--major", action="store_const", const="major", dest="bump", help="bump the major number")
+    p.add_argument("--parent", metavar="REF", help="the version this one was trained from, e.g. base:v4")
+    p.add_argument("--metric", action="append", default=[], metavar="K=V")
+    p.add_argument("--param", action="append", default=[], metavar="K=V")
+    p.add_argument("--tag", action="append", default=[], metavar="TAG")
+    p.add_argument("--data", action="append", default=[], metavar="NAME", help="training data used")
+    p.add_argument("--git-commit", metavar="SHA")
+    p.add_argument("--notes", metavar="TEXT")
+    p.add_argument("--status", help="initial status (default: completed)")
+    p.add_argument("--extra", action="append", default=[], metavar="K=V", help="any other metadata")
+
+    command("list", "list models with their version count, latest and best versions", cmd_list, True)
+
+    p = command("versions", "list the versions of MODEL", cmd_versions, True)
+    p.add_argument("model")
+
+    p = command("info", "everything about a model or a version (REF = MODEL or MODEL:VERSION)", cmd_info, True)
+    p.add_argument("ref")
+
+    p = command("score", "add or update metrics of a version: score REF K=V...", cmd_score, True)
+    p.add_argument("ref")
+    p.add_argument("pairs", nargs="+", metavar="K=V")
+
+    for name, help in (("tag", "add tags to a version"), ("untag", "remove tags from a version")):
+        p = command(name, help, cmd_tag, True)
+        p.add_argument("ref")
+        p.add_argument("tags", nargs="+", metavar="TAG")
+        p.set_defaults(remove=name == "untag")
+
+    p = command(
+        "status",
+        "no REF: what is live where; REF: a version's status; REF STATUS: change it",
+        cmd_status,
+        True,
+    )
+    p.add_argument("ref", nargs="?")
+    p.add_argument("status", nargs="?")
+
+    p = command("model", "show or change a model's metadata", cmd_model, True)
+    p.add_argument("name")
+    p.add_argument("--description")
+    p.add_argument("--owner")
+    p.add_argument("--tag", action="append", metavar="TAG", help="replace the model's tags")
+    p.add_argument("--notes")
+    p.add_argument("--primary-metric", metavar="METRIC")
+    p.add_argument("--direction", action="append", default=[], metavar="METRIC=min|max")
+
+    p = command("remove", "remove a version registered by mistake (files on disk are kept)", cmd_remove, True)
+    p.add_argument("ref")
+    p.add_argument("--force", action="store_true", help="even if it is live or has children")
+
+    p = command("find", "find versions across models with a filter expression", cmd_find, True)
+    p.add_argument("expr", nargs="*", metavar="TERM", help="e.g. accuracy>0.9 tag:baseline or status:deployed")
+    p.add_argument("--model")
+    p.add_argument("--tag", action="append", default=[], metavar="TAG")
+    p.add_argument("--status")
+    p.add_argument("--limit", type=int)
+
+    p = command("best", "the best version of MODEL by a metric", cmd_best, True)
+    p.add_argument("model")
+    p.add_argument("--metric")
+
+    p = command("compare", "compare versions side by side: compare MODEL V1 V2 [V3...]", cmd_compare, True)
+    p.add_argument("model")
+    p.add_argument("versions", nargs="+", metavar="VERSION")
+
+    p = command("tree", "the version tree of MODEL", cmd_tree, True)
+    p.add_argument("model")
+
+    p = command("lineage", "ancestors, descendants and data lineage of a version", cmd_lineage, True)
+    p.add_argument("ref")
+
+    p = command("summary", "a short report of the registry or one model", cmd_summary, True)
+    p.add_argument("model", nargs="?")
+    p.add_argument("--markdown", action="store_true")
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _age(iso: str) -> str:
+    from datetime import datetime, timezone
+
+    try:
+        return humanize.naturaltime(datetime.now(timezone.utc) - datetime.fromisoformat(iso))
+    except ValueError:
+        return iso
+
+
+def _size(version: Version) -> str:
+    return humanize.naturalsize(version.size, binary=True) if version.artifacts else ""
+
+
+def _marks(registry: Registry, version: Version, live: dict[str, str]) -> str:
+    marks = [f"live:{env}" for env, v in live.items() if v == version.version]
+    if version.missing:
+        marks.append("MISSING")
+    if version.unsafe:
+        marks.append("UNSAFE")
+    if version.problems:
+        marks.append("!problems")
+    return " ".join(marks)
+
+
+def _print_version(v: Version, registry: Registry) -> None:
+    emit(f"{v.ref}  [{v.status}]")
+    emit(f"  registered {_age(v.created_at)} by {v.registered_by}")
+    if v.parent:
+        emit(f"  parent: {v.parent}")
+    kids = registry.children(v.ref)
+    if kids:
+        emit(f"  children: {', '.join(k.ref for k in kids)}")
+    live = [env for env, ver in registry.live_map(v.model).items() if ver == v.version]
+    if live:
+        emit(f"  live in: {', '.join(live)}")
+    for title, section in (("metrics", v.metrics), ("params", v.params), ("training", v.training), ("extra", v.extra)):
+        if section:
+            emit(f"  {title}:")
+            for key, value in section.items():
+                emit(f"    {key}: {value}")
+    if v.training_data:
+        emit(f"  training data: {', '.join(v.training_data)}")
+    if v.git_commit:
+        emit(f"  git commit: {v.git_commit}")
+    if v.tags:
+        emit(f"  tags: {', '.join(v.tags)}")
+    if v.notes:
+        emit(f"  notes: {v.notes}")
+    for a in v.artifacts:
+        size = humanize.naturalsize(a.get("size") or 0, binary=True)
+        digest = (a.get("sha256") or "hashing…")[:12]
+        emit(f"  artifact: {a['path']} ({a.get('kind')}, {size}, sha256 {digest}, {a.get('framework') or 'unknown'})")
+    if v.scan:
+        emit(f"  safety scan: {v.scan.get('verdict')} — {v.scan.get('reason', '')}")
+    if v.estimator:
+        emit(f"  estimator: {v.estimator.get('class')} (sklearn {v.estimator.get('sklearn_version')})")
+    if v.missing:
+        emit("  MISSING: its artifacts are no longer on disk")
+    for problem in v.problems:
+        emit(f"  problem: {problem}")
+    if v.source:
+        emit(f"  metadata from: {v.source}")
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = init_registry(args.dir) if args.registry is None else open_registry(args).path
+    existed = path.is_dir()
+    Registry(path, create=True).close()
+    emit(f"{'Using existing' if existed else 'Created'} registry at {path}")
+    return 0
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    with open_registry(args, create=True) as registry:
+        extra = parse_pairs(args.extra, "--extra value")
+        version = registry.register(
+            args.model,
+            args.paths,
+            args.version,
+            metrics=parse_pairs(args.metric, "--metric"),
+            params=parse_pairs(args.param, "--param"),
+            tags=args.tag,
+            parent=args.parent,
+            training_data=args.data,
+            git_commit=args.git_commit,
+            notes=args.notes,
+            status=args.status,
+            bump=args.bump or "patch",
+            **extra,
+        )
+        if args.json:
+            emit_json(version.to_dict())
+        else:
+            emit(f"Registered {version.ref}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with open_registry(args) as registry:
+        rows = []
+        live_all = registry.live_map()
+        for model in registry.models():
+            versions = registry.versions(model.name)
+            metric = registry.primary_metric(model.name)
+            try:
+                best = registry.best(model.name) if metric else None
+            except ModelregError:
+                best = None
+            rows.append(
+                {
+                    "model": model.name,
+                    "versions": len(versions),
+                    "latest": versions[-1].version if versions else None,
+                    "best": best.version if best else None,
+                    "metric": metric,
+                    "best_value": best.metrics.get(metric) if best and metric else None,
+                    "live": live_all.get(model.name, {}),
+                }
+            )
+        if args.json:
+            emit_json(rows)
+        elif not rows:
+            emit(f"No models yet in {registry.path}. Register one with 'modelreg register MODEL PATH'.")
+        else:
+            table(
+                ["MODEL", "VERSIONS", "LATEST", "BEST", "METRIC", "VALUE", "LIVE"],
+                [
+                    [r["model"], r["versions"], r["latest"], r["best"], r["metric"], r["best_value"], " ".join(f"{e}:{v}" for e, v in r["live"].items())]
+                    for r in rows
+                ],
+            )
+    return 0
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    with open_registry(args) as registry:
+        versions = registry.versions(args.model)
+        if args.json:
+            emit_json([v.to_dict() for v in versions])
+            return 0
+        live = registry.live_map(args.model)
+        metric_names = list(dict.fromkeys(m for v in versions for m in v.metrics))[:4]
+        table(
+            ["VERSION", "STATUS", "AGE", "SIZE", *[m.upper() for m in metric_names], "TAGS", "MARKS"],
+            [
+                [v.version, v.status, _age(v.created_at), _size(v), *[v.metrics.get(m) for m in metric_names], v.tags, _marks(registry, v, live)]
+                for v in versions
+            ],
+        )
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with open_registry(args) as registry:
+        model, version = split_ref(args.ref)
+        if version is None:
+            info = registry.model(model)
+            versions = registry.versions(model)
+            if args.json:
+                emit_json(info.to_dict() | {"versions": [v.version for v in versions], "live": registry.live_map(model)})
+                return 0
+            emit(f"{info.name}: {len(versions)} versions")
+            for key in ("description", "owner", "notes"):
+                if getattr(info, key):
+                    emit(f"  {key}: {getattr(info, key)}")
+            if info.tags:
+                emit(f"  tags: {', '.join(info.tags)}")
+            emit(f"  primary metric: {registry.primary_metric(model) or '—'}")
+            for env, v in registry.live_map(model).items():
+                emit(f"  live in {env}: {v}")
+            if versions:
+                emit(f"  versions: {', '.join(v.version for v in versions)}")
+            return 0
+        v = registry.get(args.ref)
+        if args.json:
+            emit_json(v.to_dict() | {"children": [c.ref for c in registry.children(v.ref)]})
+        else:
+            _print_version(v, registry)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    with open_registry(args) as registry:
+        v = registry.score(args.ref, **parse_pairs(args.pairs, "metric"))
+        emit_json(v.to_dict()) if args.json else emit(f"Scored {v.ref}: " + ", ".join(f"{k}={val}" for k, val in v.metrics.items()))
+    return 0
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    with open_registry(args) as registry:
+        v = registry.untag(args.ref, *args.tags) if args.remove else registry.tag(args.ref, *args.tags)
+        emit_json(v.to_dict()) if args.json else emit(f"{v.ref} tags: {', '.join(v.tags) or '(none)'}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with open_registry(args) as registry:
+        if args.ref is None:
+            live = registry.live_map()
+            if args.json:
+                emit_json(live)
+            elif not live:
+                emit("Nothing is deployed yet. Deploy a version with 'modelreg deploy MODEL:VERSION'.")
+            else:
+                table(["MODEL", "ENVIRONMENT", "VERSION"], [[m, e, v] for m, envs in sorted(live.items()) for e, v in envs.items()])
+            return 0
+        v = registry.get(args.ref) if args.status is None else registry.set_status(args.ref, args.status)
+        emit_json({"ref": v.ref, "status": v.status}) if args.json else emit(f"{v.ref}: {v.status}")
+    return 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    with open_registry(args) as registry:
+        directions = parse_pairs(args.direction, "--direction")
+        changes = dict(description=args.description, owner=args.owner, tags=args.tag, notes=args.notes, primary_metric=args.primary_metric, directions=directions)
+        if any(v not in (None, {}) for v in changes.values()):
+            model = registry.update_model(args.name, **changes)
+        else:
+            model = registry.model(args.name)
+        if args.json:
+            emit_json(model.to_dict())
+        else:
+            emit(f"{model.name}")
+            for key, value in model.to_dict().items():
+                if key != "name" and value:
+                    emit(f"  {key}: {value}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    with open_registry(args) as registry:
+        v = registry.remove(args.ref, force=args.force)
+        emit_json(v.to_dict()) if args.json else emit(f"Removed {v.ref} from the registry (its files were not touched)")
+    return 0
+
+
+def cmd_find(args: argparse.Namespace) -> int:
+    with open_registry(args) as registry:
+        found = registry.find(" ".join(args.expr) or None, model=args.model, tags=args.tag, status=args.status, limit=args.limit)
+        if args.json:
+            emit_json([v.to_dict() for v in found])
+            return 0
+        if not found:
+            emit("No versions match.")
+            return 0
+        metric_names = list(dict.fromkeys(m for v in found for m in v.metrics))[:4]
+        table(
+            ["REF", "STATUS", "AGE", *[m.upper() for m in metric_names], "TAGS"],
+            [[v.ref, v.status, _age(v.created_at), *[v.metrics.get(m) for m in metric_names], v.tags] for v in found],
+        )
+    return 0
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    with open_registry(args) as registry:
+        v = registry.best(args.model, args.metric)
+        metric = args.metric or registry.primary_metric(args.model)
+        emit_json(v.to_dict()) if args.json else emit(f"{v.ref}  {metric}={v.metrics.get(metric)}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    refs = [v if ":" in v else f"{args.model}:{v}" for v in args.versions]
+    with open_registry(args) as registry:
+        result = registry.compare(refs)
+    if args.json:
+        emit_json(result)
+        return 0
+    rows = []
+    for row in result["metrics"]:
+        cells: list[Any] = [row["metric"] + (" ↓" if row["lower_is_better"] else " ↑")]
+        for cell in row["values"]:
+            value = "—" if cell["value"] is None else f"{cell['value']:.4g}"
+            if cell["delta"] is not None:
+                rel = f" {cell['relative']:+.1%}" if cell["relative"] is not None else ""
+                mark = {True: " better", False: " worse", None: " same"}[cell["improved"]]
+                value += f" ({cell['delta']:+.4g}{rel}{mark})"
+            cells.append(value)
+        rows.append(cells)
+    table(["METRIC", *result["versions"]], rows)
+    for change in result["params"]:
+        parts = [f"+{k}={v}" for k, v in change["added"].items()]
+        parts += [f"-{k}={v}" for k, v in change["removed"].items()]
+        parts += [f"{k}: {c['from']} → {c['to']}" for k, c in change["changed"].items()]
+        emit(f"params {result['versions'][0]} → {change['ref']}: {'; '.join(parts) or 'same'}")
+    emit("status: " + ", ".join(f"{ref} {s}" for ref, s in result["status"].items()))
+    emit("tags: " + ", ".join(f"{ref} [{' '.join(t)}]" for ref, t in result["tags"].items()))
+    return 0
+
+
+def cmd_tree(args: argparse.Namespace) -> int:
+    with open_registry(args) as registry:
+        roots = registry.tree(args.model)
+        live = registry.live_map(args.model)
+        if args.json:
+            emit_json(_tree_json(roots))
+            return 0
+
+        def label(v: Version) -> str:
+            metric = registry.primary_metric(v.model)
+            value = f" {metric}={v.metrics[metric]:.4g}" if metric in v.metrics else ""
+            where = "".join(f" ●{env}" for env, ver in live.items() if ver == v.version)
+            return f"{v.version} [{v.status}]{value}{where}"
+
+        for line in render_tree(roots, label):
+            emit(line)
+    return 0
+
+
+def _tree_json(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"ref": n["version"].ref, "external_parent": n["external_parent"], "children": _tree_json(n["children"])}
+        for n in nodes
+    ]
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    with open_registry(args) as registry:
+        v = registry.get(args.ref)
+        ancestors = registry.ancestors(v.ref)
+        descendants = registry.descendants(v.ref)
+        data = registry.data_lineage(v.ref)
+        if args.json:
+            emit_json({"ref": v.ref, "ancestors": [a.ref for a in ancestors], "descendants": [d.ref for d in descendants], "data": data})
+            return 0
+        emit(" ← ".join([v.ref, *(a.ref for a in ancestors)]))
+        emit(f"descendants: {', '.join(d.ref for d in descendants) or 'none'}")
+        emit("data lineage:")
+        for step in data:
+            commit = f" @ {step['git_commit']}" if step["git_commit"] else ""
+            emit(f"  {step['ref']}: {', '.join(step['training_data']) or '(no training data recorded)'}{commit}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    with open_registry(args) as registry:
+        report = registry.summary(args.model)
+    if args.json:
+        emit_json(report)
+    elif args.markdown:
+        print(to_markdown(report), end="")
+    else:
+        emit(to_text(report).rstrip("\n"))
+    return 0
