@@ -122,6 +122,9 @@ class JournalStorage(Storage):
         self._lock_fd = self._open_lock_file()
         self._recover()
         self._load()
+        if create and self._journal_fd is None:
+            with self.transaction():
+                pass  # a new registry: write its empty snapshot and journal now
 
     # -- TinyDB's Storage interface -------------------------------------------------
 
@@ -313,8 +316,9 @@ class JournalStorage(Storage):
             self._max_id = {name: max(map(int, docs), default=0) for name, docs in snapshot.items()}
             self._generation = generation
             self._journal_fd, self._journal_ino = fd, ino
-            # A journal older than the snapshot was already folded into it.
-            self._offset = offset if header_gen == generation else -1
+            # A journal older than the snapshot was already folded into it (-1: stale).
+            # No journal at all is a registry nobody has written to yet.
+            self._offset = offset if header_gen == generation or fd is None else -1
             self._journal_start = offset
             self._epoch += 1
             self._log.clear()

@@ -1,0 +1,50 @@
+"""Shared fixtures: registries on real directories under pytest's tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from store import journal
+from store.registry import Registry
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--benchmarks", action="store_true", help="run the speed and memory benchmarks")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--benchmarks"):
+        return
+    skip = pytest.mark.skip(reason="benchmark: run with --benchmarks")
+    for item in items:
+        if "benchmark" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may find the user's real registry through the location rules."""
+    monkeypatch.delenv("MODELREG_HOME", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+
+
+@pytest.fixture(params=["journal", "snapshot"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
+    """A registry on disk, run two ways: changes kept in the journal, or folded into
+    the snapshot after every write (so every test also exercises compaction)."""
+    if request.param == "snapshot":
+        monkeypatch.setattr(journal, "MIN_COMPACT_BYTES", 0)
+    reg = Registry(tmp_path / "registry")
+    yield reg
+    reg.close()
+
+
+@pytest.fixture
+def artifact(tmp_path: Path) -> Path:
+    path = tmp_path / "runs" / "model.pkl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"weights" * 100)
+    return path
