@@ -126,3 +126,11 @@ def test_control_characters_in_names_are_printed_literally(run) -> None:
     run("register", "m", "--notes", "\x1b[31mred\x1b[0m [bold]x[/bold]")
     code, out, _ = run("info", "m:v1")
     assert "\x1b" not in out and "\\x1b[31mred" in out and "[bold]x[/bold]" in out
+
+
+def test_find_keeps_a_quoted_shell_argument_as_one_term(run) -> None:
+    run("register", "m", "--notes", "the learning rate was too high")
+    run("register", "m", "--notes", "rate limited learning")
+    assert [v["ref"] for v in run_json(run, "find", "notes~learning rate")] == ["m:v1"]
+    assert [v["ref"] for v in run_json(run, "find", "learning rate")] == ["m:v1"]  # one quoted phrase
+    assert [v["ref"] for v in run_json(run, "find", "learning", "rate")] == ["m:v1", "m:v2"]  # two words

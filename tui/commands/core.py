@@ -4,6 +4,7 @@ find, best, compare, tree, lineage, summary."""
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 import humanize
@@ -356,7 +357,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_find(args: argparse.Namespace) -> int:
     with open_registry(args) as registry:
-        found = registry.find(" ".join(args.expr) or None, model=args.model, tags=args.tag, status=args.status, limit=args.limit)
+        expr = " ".join(_one_term(term) for term in args.expr)
+        found = registry.find(expr or None, model=args.model, tags=args.tag, status=args.status, limit=args.limit)
         if args.json:
             emit_json([v.to_dict() for v in found])
             return 0
@@ -369,6 +371,17 @@ def cmd_find(args: argparse.Namespace) -> int:
             [[v.ref, v.status, _age(v.created_at), *[v.metrics.get(m) for m in metric_names], v.tags] for v in found],
         )
     return 0
+
+
+_OPERATOR = re.compile(r"(>=|<=|!=|==|=|>|<|~)")
+
+
+def _one_term(term: str) -> str:
+    """A shell argument with spaces in it (``'notes~learning rate'``) stays one filter term."""
+    if not any(c.isspace() for c in term) or '"' in term:
+        return term
+    name, op, value = _OPERATOR.split(term, maxsplit=1) if _OPERATOR.search(term) else (term, "", "")
+    return f'{name}{op}"{value}"' if op else f'"{term}"'
 
 
 def cmd_best(args: argparse.Namespace) -> int:
