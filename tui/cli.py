@@ -9,9 +9,10 @@ from typing import NoReturn
 
 from store.errors import ModelregError
 from tui.commands import core
+from tui.commands import demo
 from tui.output import fail
 
-COMMAND_MODULES = [core]
+COMMAND_MODULES = [core, demo]
 
 
 class _Parser(argparse.ArgumentParser):
