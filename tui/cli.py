@@ -9,10 +9,11 @@ from typing import NoReturn
 
 from store.errors import ModelregError
 from tui.commands import core
+from tui.commands import transfer
 from tui.commands import demo
 from tui.output import fail
 
-COMMAND_MODULES = [core, demo]
+COMMAND_MODULES = [core, demo, transfer]
 
 
 class _Parser(argparse.ArgumentParser):

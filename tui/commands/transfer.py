@@ -1,0 +1,85 @@
+"""Moving models between registries and in from other tools: export, import."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import humanize
+
+from store.bundle import ImportResult, export_bundle
+from store.errors import BundleError
+from store.importers import FORMATS, import_file
+from tui.commands import open_registry
+from tui.output import emit, emit_json
+
+
+def add_commands(commands: Any) -> None:
+    p = commands.add_parser(
+        "export",
+        help="write models or versions to one portable bundle: export REF|MODEL... OUT, or export --all OUT",
+        description="Write models or versions, their deploy history and their artifacts to one tar archive "
+        "(gzip-compressed when OUT ends in .gz or .tgz).",
+    )
+    p.set_defaults(run=cmd_export)
+    p.add_argument("items", nargs="+", metavar="REF|MODEL... OUT", help="what to export, then the bundle to write")
+    p.add_argument("--all", action="store_true", help="export every model")
+    p.add_argument("--with-parents", action="store_true", help="also export the ancestors of what is named, across models")
+    p.add_argument("--allow-missing", action="store_true", help="export versions whose artifacts are gone, metadata only")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    p = commands.add_parser(
+        "import",
+        help="import a modelreg bundle, an AFS registry.json or an experiment_history.jsonl",
+        description="Bring versions into this registry from a bundle or another tool's files. Existing versions "
+        "are never overwritten: the import is refused, or with --skip-existing they are left out.",
+    )
+    p.set_defaults(run=cmd_import)
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--format", choices=FORMATS, help="the file's format (default: detected)")
+    p.add_argument("--model", help="experiments: the model name (default: the file's folder or name)")
+    p.add_argument("--skip-existing", action="store_true", help="leave out versions the registry already has")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    *refs, out = args.items
+    if args.all and refs:
+        raise BundleError(f"--all exports everything; drop {' '.join(refs)} or drop --all")
+    with open_registry(args) as registry:
+        result = export_bundle(
+            registry, out, refs, everything=args.all, with_parents=args.with_parents, allow_missing=args.allow_missing
+        )
+    if args.json:
+        emit_json(result.to_dict())
+        return 0
+    size = humanize.naturalsize(result.bytes, binary=True)
+    emit(
+        f"Exported {len(result.versions)} versions of {len(result.models)} models, {result.history} history entries "
+        f"and {result.artifacts} artifacts to {result.path} ({size})"
+    )
+    if result.missing:
+        emit(f"  without artifacts (missing on disk): {', '.join(result.missing)}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    with open_registry(args, create=True) as registry:
+        result = import_file(registry, args.file, format=args.format, model=args.model, skip_existing=args.skip_existing)
+    if args.json:
+        emit_json(result.to_dict())
+    else:
+        _report(result)
+    return 0
+
+
+def _report(result: ImportResult) -> None:
+    emit(
+        f"Imported {len(result.versions)} versions of {len(result.models)} models from {result.source} ({result.format})"
+        + (f", {result.history} history entries" if result.history else "")
+        + (f", {result.artifacts} artifacts" if result.artifacts else "")
+    )
+    if result.skipped:
+        emit(f"  skipped, already present: {', '.join(result.skipped)}")
+    for warning in result.warnings:
+        emit(f"  note: {warning}")
