@@ -40,6 +40,7 @@ DATASETS = ("iris", "wine", "breast_cancer", "digits")
 TEST_SIZE = 0.3
 DEFAULT_COUNT = 24
 DEFAULT_INTERVAL = 2.0
+MAX_ESTIMATORS = 150
 MODEL_FILE = "model.joblib"
 # Marks the demo's checkpoints as made up by the demo, in place of a real commit.
 DEMO_MARKER = "demo"
@@ -155,8 +156,11 @@ def _more_jobs(rng: random.Random, last: dict[str, Job]) -> Iterator[Job]:
     """After the hand-picked start: seeded random sweeps, and more estimators for the ensembles."""
     while True:
         kind = rng.choice(("logreg", "knn", "svc", "fine-tune"))
-        if kind == "fine-tune":
-            name = rng.choice(sorted(m for m, j in last.items() if j.algorithm in ("forest", "gbm")))
+        # Ensembles stop growing at MAX_ESTIMATORS, which keeps every checkpoint a few MB at most.
+        growing = sorted(m for m, j in last.items() if j.algorithm in ("forest", "gbm")
+                         and j.params["n_estimators"] + 30 <= MAX_ESTIMATORS)
+        if kind == "fine-tune" and growing:
+            name = rng.choice(growing)
             before = last[name]
             more = rng.choice((10, 20, 30))
             params = {**before.params, "n_estimators": before.params["n_estimators"] + more}

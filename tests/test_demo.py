@@ -114,6 +114,10 @@ def test_plan_beyond_the_first_round_keeps_parents_and_versions_consistent() -> 
             assert job.params["n_estimators"] > parent.params["n_estimators"]
         seen[(job.model, job.version)] = job
     assert {job.dataset for job in jobs} == set(demo_training.DATASETS)
+    # A long demo keeps its ensembles, and so its checkpoints, small.
+    long = plan(300, seed=5)
+    assert max(j.params.get("n_estimators", 0) for j in long) <= demo_training.MAX_ESTIMATORS
+    assert sum(1 for j in long if j.parent) > 20
 
 
 def test_stop_event_stops_the_trainer_between_checkpoints(tmp_path: Path) -> None:
