@@ -46,6 +46,7 @@ LOCK = "lock"
 META_TABLE = "_modelreg"
 FORMAT = 1
 MIN_COMPACT_BYTES = 256 * 1024
+COMPACT_RATIO = 0.5  # fold the journal once it outgrows this fraction of the snapshot
 TIDY_MAX_SNAPSHOT = 8 * 1024 * 1024
 CHANGE_LOG_SIZE = 200_000
 
@@ -110,6 +111,8 @@ class JournalStorage(Storage):
         self._max_id: dict[str, int] = {}
         self._generation = 0
         self._snapshot_bytes = 0
+        self._snapshot_ino: int | None = None  # the snapshot our journal follows
+        self._shared_lock = True  # False: a read-only registry, locking a private handle
         self._journal_fd: int | None = None  # read/append handle on the journal we follow
         self._journal_ino: int | None = None
         self._offset = 0  # bytes of the journal applied so far
@@ -249,7 +252,7 @@ class JournalStorage(Storage):
         writing, if the registry is large (compaction then happens as the journal
         grows), or if the registry is read-only."""
         with self.lock:
-            if self._depth or self._lock_fd is None or self._snapshot_bytes > TIDY_MAX_SNAPSHOT:
+            if self._depth or self._lock_fd is None or not self._shared_lock or self._snapshot_bytes > TIDY_MAX_SNAPSHOT:
                 return
             try:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -257,7 +260,7 @@ class JournalStorage(Storage):
                 return
             self._depth += 1
             try:
-                self._catch_up(locked=True)
+                self._sync_locked()
                 if self._offset != self._journal_start:
                     self._compact()
             except (StoreWriteError, OSError):
@@ -289,12 +292,15 @@ class JournalStorage(Storage):
             return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except PermissionError:
             # A read-only registry can still be read: lock a private handle instead.
+            self._shared_lock = False
             return os.open(self.directory, os.O_RDONLY)
         except OSError as error:
             raise _write_error(path, error) from None
 
     def _recover(self) -> None:
         """If nobody is writing, remove what a crashed writer left behind."""
+        if not self._shared_lock:
+            return  # our lock excludes nobody, so a live writer's files may be in flight
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -319,8 +325,13 @@ class JournalStorage(Storage):
             generation = int(meta.get("generation", 0))
             fd, ino, header_gen, offset = self._open_journal()
             if header_gen is not None and header_gen > generation:
-                os.close(fd)  # a compaction finished between the two reads: look again
-                continue
+                os.close(fd)
+                if self._snapshot_ino is None:
+                    # Compactions write the snapshot before the journal and never remove it.
+                    raise StoreCorrupt(
+                        f"{self.directory / SNAPSHOT} is missing but {JOURNAL} is not; restore it from a backup"
+                    )
+                continue  # a compaction finished between the two reads: look again
             self._close_journal()
             self._tables = snapshot
             self._max_id = {name: max(map(int, docs), default=0) for name, docs in snapshot.items()}
@@ -342,8 +353,11 @@ class JournalStorage(Storage):
     def _read_snapshot(self) -> Tables:
         path = self.directory / SNAPSHOT
         try:
-            raw = path.read_bytes()
+            with open(path, "rb") as handle:
+                self._snapshot_ino = os.fstat(handle.fileno()).st_ino
+                raw = handle.read()
         except FileNotFoundError:
+            self._snapshot_ino = None
             return {}
         except OSError as error:
             raise StoreCorrupt(f"cannot read {path}: {error.strerror}") from None
@@ -396,41 +410,46 @@ class JournalStorage(Storage):
                 self._load()
             return
         if stat.st_ino != self._journal_ino:
-            self._follow_new_journal()
+            self._follow_new_journal(locked=locked)
             return
         if self._offset >= 0 and stat.st_size != self._offset:
             self._read_tail(locked=locked)
 
-    def _follow_new_journal(self) -> None:
+    def _follow_new_journal(self, *, locked: bool) -> None:
         """Another process replaced the journal: finish the old one, then follow the new one."""
         if self._journal_fd is not None and self._offset >= 0:
             self._read_tail(locked=False)  # the old file is complete: its writer held the lock
         fd, ino, header_gen, offset = self._open_journal()
-        meta = self._peek_snapshot_generation()
+        meta, snapshot_ino, snapshot_bytes = self._peek_snapshot()
         if header_gen is not None and header_gen == self._generation + 1 == meta and self._offset >= 0:
             self._close_journal()
             self._journal_fd, self._journal_ino, self._offset = fd, ino, offset
             self._journal_start = offset
             self._generation = header_gen
-            self._read_tail(locked=False)
+            self._snapshot_ino, self._snapshot_bytes = snapshot_ino, snapshot_bytes
+            self._read_tail(locked=locked)
             return
         if fd is not None:
             os.close(fd)
         self._load()
 
-    def _peek_snapshot_generation(self) -> int | None:
-        # The generation is written first in every snapshot, so a short read finds it.
+    def _peek_snapshot(self) -> tuple[int | None, int | None, int]:
+        """(generation, inode, size) of the snapshot, from one handle so they agree.
+
+        The generation is written first in every snapshot, so a short read finds it.
+        """
         try:
             with open(self.directory / SNAPSHOT, "rb") as handle:
+                stat = os.fstat(handle.fileno())
                 head = handle.read(256)
         except OSError:
-            return None
+            return None, None, 0
         marker = b'"_modelreg":{"1":{"generation":'
         start = head.find(marker)
         if start < 0:
-            return None
+            return None, stat.st_ino, stat.st_size
         digits = head[start + len(marker) :].split(b",", 1)[0].split(b"}", 1)[0]
-        return int(digits) if digits.isdigit() else None
+        return (int(digits) if digits.isdigit() else None), stat.st_ino, stat.st_size
 
     def _read_tail(self, *, locked: bool) -> None:
         fd = self._journal_fd
@@ -475,15 +494,33 @@ class JournalStorage(Storage):
     def _begin(self) -> None:
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
-            self._finish_interrupted_compaction()
-            self._catch_up(locked=True)
+            self._sync_locked()
         except BaseException:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             raise
 
+    def _sync_locked(self) -> None:
+        """Under the write lock: catch up with every other process, so that what is in
+        memory is exactly what is on disk, and the journal is one a write may extend."""
+        self._catch_up(locked=True)
+        if self._snapshot_changed():
+            # Someone replaced the snapshot but not the journal: a compaction stopped
+            # between its two renames. Our journal is stale; appending to it would
+            # write into a file the next reader ignores.
+            self._load()
+        self._finish_interrupted_compaction()
+
+    def _snapshot_changed(self) -> bool:
+        try:
+            ino: int | None = os.stat(self.directory / SNAPSHOT).st_ino
+        except FileNotFoundError:
+            ino = None
+        return ino != self._snapshot_ino
+
     def _finish_interrupted_compaction(self) -> None:
         """No journal, or one older than the snapshot: a fresh registry, or a compaction
-        that stopped halfway. Either way the state in memory is complete; write it out."""
+        that stopped halfway. Once caught up, the state in memory is complete and
+        current (nobody can append to a stale journal); write it out."""
         if self._journal_fd is None or self._offset < 0:
             self._compact()
 
@@ -502,9 +539,13 @@ class JournalStorage(Storage):
         fd = self._writable_journal()
         try:
             try:
-                written = os.write(fd, line)
-                if written != len(line):
-                    raise OSError(28, "No space left on device")
+                if os.fstat(fd).st_size != self._offset:
+                    # A torn tail that catching up did not cut (it followed a new
+                    # journal, or reloaded): appending after it would glue our line to it.
+                    os.ftruncate(fd, self._offset)
+                view = memoryview(line)
+                while view:  # a short write is followed by one that reports why
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)
             except OSError as error:
                 try:
@@ -515,8 +556,9 @@ class JournalStorage(Storage):
         finally:
             os.close(fd)
         self._offset += len(line)
-        self._pending = []
-        if self._offset > max(MIN_COMPACT_BYTES, self._snapshot_bytes // 2):
+        # Durable from here on: nothing that follows may undo it in memory.
+        self._pending, self._undo = [], []
+        if self._offset > max(MIN_COMPACT_BYTES, self._snapshot_bytes * COMPACT_RATIO):
             try:
                 self._compact()
             except StoreWriteError:
@@ -532,31 +574,44 @@ class JournalStorage(Storage):
         data: dict[str, Any] = {META_TABLE: {"1": {"generation": generation, "format": FORMAT}}}
         data.update(self._tables)
         payload = _dumps(data)
-        self._atomic_write(self.directory / SNAPSHOT, payload)
+        self._snapshot_ino = self._atomic_write(self.directory / SNAPSHOT, payload)
         self._snapshot_bytes = len(payload)
         self._generation = generation
-        self._start_journal(generation)
+        try:
+            self._start_journal(generation)
+        except BaseException:
+            # The snapshot is in place but the journal is the old one: stale from
+            # now on, so the next transaction finishes this compaction first.
+            self._offset = -1
+            raise
 
     def _start_journal(self, generation: int) -> None:
         header = _dumps({"modelreg-journal": FORMAT, "generation": generation}) + b"\n"
-        self._atomic_write(self.directory / JOURNAL, header)
+        path = self.directory / JOURNAL
+        ino = self._atomic_write(path, header)
         self._close_journal()
-        fd = os.open(self.directory / JOURNAL, os.O_RDONLY)
-        self._journal_fd, self._journal_ino, self._offset = fd, os.fstat(fd).st_ino, len(header)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as error:
+            raise _write_error(path, error) from None
+        self._journal_fd, self._journal_ino, self._offset = fd, ino, len(header)
         self._journal_start = len(header)
 
-    def _atomic_write(self, path: Path, payload: bytes) -> None:
+    def _atomic_write(self, path: Path, payload: bytes) -> int:
+        """Replace ``path`` with ``payload`` all at once; the new file's inode."""
         temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
         try:
             with open(temporary, "wb") as handle:
                 handle.write(payload)
                 handle.flush()
                 os.fsync(handle.fileno())
+                ino = os.fstat(handle.fileno()).st_ino
             os.replace(temporary, path)
             _fsync_dir(self.directory)
         except OSError as error:
             temporary.unlink(missing_ok=True)
             raise _write_error(path, error) from None
+        return ino
 
     def _apply(self, table: str, doc_id: str, doc: Doc | None) -> None:
         docs = self._tables.setdefault(table, {})
