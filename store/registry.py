@@ -94,6 +94,7 @@ class Registry:
         self.index = VersionIndex()
         self.storage.subscribe(self._on_change, self._on_reset)
         self._on_reset()
+        self._repair_interrupted_deploy()
 
     def close(self) -> None:
         self.storage.tidy()
@@ -598,6 +599,47 @@ class Registry:
         for doc in self.storage.table(LIVE).values():
             result.setdefault(doc["model"], {})[doc["env"]] = doc["version"]
         return dict(sorted(result.get(model, {}).items())) if model else result
+
+    # -- deploying, rolling back, loading (store/deploy.py, store/loading.py) ---------------------------
+
+    def deploy(self, ref: str, env: str | None = None, *, verify: bool = False) -> dict[str, Any]:
+        """Make ``ref`` live in ``env`` (default environment if None); returns the history entry.
+
+        Refuses draft and archived versions and missing or changed artifacts
+        (``verify=True`` re-hashes them); raises DeployError if the deploy hook fails.
+        """
+        from store.deploy import deploy
+
+        return deploy(self, ref, env, verify=verify)
+
+    def rollback(self, model: str, env: str | None = None) -> dict[str, Any]:
+        """Switch ``model`` in ``env`` back to the version live before the current one; returns the history entry."""
+        from store.deploy import rollback
+
+        return rollback(self, model, env)
+
+    def history(self, model: str | None = None, env: str | None = None) -> list[dict[str, Any]]:
+        """The deploy history, oldest first, optionally for one model and/or environment."""
+        from store.deploy import history
+
+        return history(self, model, env)
+
+    def check_artifacts(self, model: str | None = None, *, verify: bool = False) -> list[dict[str, Any]]:
+        """Mark versions whose artifacts vanished or changed as missing (never removing them)."""
+        from store.deploy import check_artifacts
+
+        return check_artifacts(self, model, verify=verify)
+
+    def load(self, ref: str, trust: bool = False) -> Any:
+        """The model object of a scikit-learn/joblib version (scanned first), else its artifact paths."""
+        from store.loading import load
+
+        return load(self, ref, trust=trust)
+
+    def _repair_interrupted_deploy(self) -> None:
+        from store.deploy import repair_if_interrupted
+
+        repair_if_interrupted(self)
 
     # -- related reports live in their own modules ------------------------------------------------------
 

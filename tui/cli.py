@@ -9,11 +9,12 @@ from typing import NoReturn
 
 from store.errors import ModelregError
 from tui.commands import core
-from tui.commands import transfer
 from tui.commands import demo
+from tui.commands import deploy as deploy_commands
+from tui.commands import transfer
 from tui.output import fail
 
-COMMAND_MODULES = [core, demo, transfer]
+COMMAND_MODULES = [core, demo, transfer, deploy_commands]
 
 
 class _Parser(argparse.ArgumentParser):
