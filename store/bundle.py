@@ -399,7 +399,9 @@ def insert_plan(registry: Registry, plan: ImportPlan, *, skip_existing: bool = F
             registry.storage.put(VERSIONS, str(registry.storage.next_id(VERSIONS)), doc)
         history = _new_history(registry, plan.history)
         for entry in history:
-            registry.storage.put(HISTORY, str(registry.storage.next_id(HISTORY)), entry)
+            # As store.deploy numbers entries: seq is the document id, after the target's own.
+            seq = registry.storage.next_id(HISTORY)
+            registry.storage.put(HISTORY, str(seq), {**entry, "seq": seq})
     return ImportResult(
         source=plan.source,
         format=plan.format,
@@ -413,21 +415,13 @@ def insert_plan(registry: Registry, plan: ImportPlan, *, skip_existing: bool = F
 
 
 def _new_history(registry: Registry, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Imported history entries, renumbered after the target's own; ones already imported are left out."""
-    table = registry.storage.table(HISTORY).values()
+    """The imported history entries not already in the target (an earlier import of the same history)."""
 
     def key(d: dict[str, Any]) -> tuple[Any, ...]:
         return (d.get("model"), d.get("env"), d.get("action"), d.get("from"), d.get("to"), d.get("at"))
 
-    known = {key(d) for d in table}
-    seq = max((d.get("seq", 0) for d in table), default=0)
-    result = []
-    for entry in entries:
-        if key(entry) in known:
-            continue
-        seq += 1
-        result.append({**entry, "seq": seq})
-    return result
+    known = {key(d) for d in registry.storage.table(HISTORY).values()}
+    return [entry for entry in entries if key(entry) not in known]
 
 
 # -- import: bundles ------------------------------------------------------------------------------
