@@ -11,10 +11,11 @@ from store.errors import ModelregError
 from tui.commands import core
 from tui.commands import demo
 from tui.commands import deploy as deploy_commands
+from tui.commands import safety as safety_commands
 from tui.commands import transfer
 from tui.output import fail
 
-COMMAND_MODULES = [core, demo, transfer, deploy_commands]
+COMMAND_MODULES = [core, demo, transfer, deploy_commands, safety_commands]
 
 
 class _Parser(argparse.ArgumentParser):
