@@ -310,6 +310,66 @@ async def test_rollback_with_nothing_live_is_impossible(reg: Registry) -> None:
     assert app.results == [False]
 
 
+@pilot_test
+async def test_deploy_confirm_shows_live_now_to_new_with_metric_deltas(reg: Registry) -> None:
+    reg.deploy("sentiment:v1", "staging")
+    app = Host(DeployConfirm(reg, "sentiment:v2", "staging"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        assert "live now  v1  →  new  v2" in text
+        assert "accuracy ↑  0.9000  0.9300  ▲ +0.0300 +3.3% ✓" in text
+        assert "val_loss ↓  0.3000  0.3500  ▲ +0.0500 +16.7% ✗" in text
+        await pilot.press("y")
+    assert app.results == [True]
+    # The screen only answers; the app deploys. Nothing changed on disk yet.
+    assert reg.live("sentiment", "staging").version == "v1"
+    assert [h["to"] for h in reg.history("sentiment", "staging")] == ["v1"]
+
+
+@pilot_test
+async def test_rollback_confirm_shows_the_target_the_rollback_uses(reg: Registry) -> None:
+    reg.deploy("sentiment:v1", "staging")
+    reg.deploy("sentiment:v2", "staging")
+    reg.deploy("sentiment:v3", "staging")
+    reg.rollback("sentiment", "staging")  # v3 -> v2; the next rollback goes to v1
+    app = Host(RollbackConfirm(reg, "sentiment", "staging"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Roll back sentiment in staging?" in text
+        assert "live now  v2  →  back to  v1" in text
+        assert "v1 was live in staging before v2" in text
+        assert "accuracy ↑  0.9300  0.9000  ▼ -0.0300 -3.2% ✗" in text
+        await pilot.press("enter")
+    assert app.results == [True]
+    entry = reg.rollback("sentiment", "staging")  # what the app then does: the same target
+    assert (entry["from"], entry["to"]) == ("v2", "v1")
+
+
+@pilot_test
+async def test_rollback_with_a_single_deploy_only_cancels(reg: Registry) -> None:
+    reg.deploy("sentiment:v1", "staging")
+    app = Host(RollbackConfirm(reg, "sentiment", "staging"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        assert "live now  v1  →  back to  nothing" in text
+        assert "Rollback impossible: no earlier version was live in staging before v1" in text
+        await pilot.press("enter")
+    assert app.results == [False]
+
+
+@pilot_test
+async def test_protected_rollback_needs_the_model_name(reg: Registry) -> None:
+    reg.deploy("sentiment:v1", "production")
+    reg.deploy("sentiment:v2", "production")
+    app = await run_keys(RollbackConfirm(reg, "sentiment", "production"), "y", "enter")
+    assert app.results == []  # still asking: y typed a letter, and "y" is not the name
+    app = await run_keys(RollbackConfirm(reg, "sentiment", "production"), *"sentiment", "enter")
+    assert app.results == [True]
+
+
 # -- prompts -------------------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ decide; the app calls ``registry.deploy`` / ``registry.rollback`` on True.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -270,7 +270,7 @@ def change_line(now_label: str, now: Version | None, new_label: str, new: Versio
 def _warnings(version: Version, current: Version | None, env: str, verb: str = "deploy") -> list[Text]:
     found = []
     if current is not None and current.ref == version.ref:
-        found.append(literal(f"= {version.ref} is already live in {env}; this re-pins it", "yellow", single_line=True))
+        found.append(literal(f"= {version.ref} is already live in {env}; deploying it again changes nothing", "yellow", single_line=True))
     if version.status not in DEPLOYABLE:
         found.append(literal(f"⚠ status is {version.status}: the registry will refuse to {verb} it", "bold red", single_line=True))
     if version.unsafe:
@@ -319,27 +319,19 @@ def metric_deltas(registry: Registry, old: Version | None, new: Version) -> Rend
 def rollback_target(registry: Registry, model: str, env: str, current: Version | None) -> tuple[Version | None, str]:
     """The version a rollback of ``model`` in ``env`` returns to, and a line saying why (or why none).
 
-    It is the version that was live before the deploy that made the current one live,
-    read from the deploy history.
+    Asks :func:`store.deploy.previous_version`, the rule the rollback itself follows,
+    so the dialog shows exactly what ``y`` will do.
     """
+    from store.deploy import previous_version
+
     if current is None:
         return None, f"nothing of {model} is live in {env}"
-    history = getattr(registry, "history", None)
-    if history is None:
-        return None, "this registry keeps no deploy history"
-    entries: list[dict[str, Any]] = sorted(
-        (h for h in history(model, env) if h.get("ok")), key=lambda h: h.get("seq", 0)
-    )
-    for entry in reversed(entries):
-        if entry.get("to") != current.version:
-            continue
-        previous = entry.get("from")
-        if not previous:
-            return None, f"{current.ref} was the first version live in {env}; there is nothing before it"
-        try:
-            target = registry.get(f"{model}:{previous}")
-        except ModelregError:
-            return None, f"{model}:{previous}, live before {current.version}, is no longer in the registry"
-        when = f" by {entry.get('by')}" if entry.get("by") else ""
-        return target, f"{target.version} was live in {env} until {current.version} was deployed{when}"
-    return None, f"no deploy of {current.ref} to {env} in the history"
+    with registry.storage.lock:
+        registry.refresh()
+        previous = previous_version(registry, model, env, current.version)
+    if previous is None:
+        return None, f"no earlier version was live in {env} before {current.version}"
+    target = registry.get(f"{model}:{previous}")
+    last = [h for h in registry.history(model, env) if h.get("ok") and h.get("to") == previous]
+    when = f" (made live there {last[-1]['at'][:16].replace('T', ' ')} UTC)" if last and last[-1].get("at") else ""
+    return target, f"{target.version} was live in {env} before {current.version}{when}"
