@@ -52,6 +52,7 @@ DOCUMENTS = ("manifest.json", "models.json", "versions.json", "history.json")
 IMPORTED_DIR = ("artifacts", "imported")
 _BUNDLE_PATH = re.compile(r"artifacts/([0-9a-f]{64})/([^/]+)")
 _SHOWN = 5
+HISTORY_KEYS = frozenset({"model", "env", "action", "from", "to", "at", "ok"})
 
 
 @dataclass
@@ -349,7 +350,7 @@ def _order(registry: Registry, plan: ImportPlan, skip_existing: bool) -> tuple[l
         if parent and parent not in incoming and not in_target(parent):
             raise BundleError(
                 f"parent {parent} of {ref} is neither in {plan.source} nor in this registry; "
-                f"import or register {parent} first (or export with its parents)"
+                f"import or register {parent} first, or export again with --with-parents"
             )
     ordered = _parents_first(list(incoming.values()))
     for doc in ordered:
@@ -466,6 +467,10 @@ def _open_bundle(path: Path) -> tarfile.TarFile:
         raise BundleError(f"no bundle at {path}; give the path of a file written by 'modelreg export'")
     try:
         return tarfile.open(path, "r:*")
+    except OSError as error:
+        if error.errno is None:  # gzip's "not a gzip file" and friends carry no errno
+            raise _damaged(path, error) from None
+        raise BundleError(f"cannot read {path}: {error.strerror}; nothing was imported") from None
     except _UNREADABLE as error:
         raise _damaged(path, error) from None
 
@@ -533,6 +538,9 @@ def _bundle_plan(path: Path, manifest: dict[str, Any], models: Any, versions: An
         except ModelregError as error:
             raise BundleError(f"{path}: a model document is invalid ({error}); the bundle is damaged") from None
     names = {d["model"] for d in docs}
+    for entry in history:
+        if not HISTORY_KEYS <= set(entry) or not all(isinstance(entry[k], str) for k in ("model", "env", "action")):
+            raise BundleError(f"{path}: a history entry lacks {', '.join(sorted(HISTORY_KEYS - set(entry))) or 'text fields'}; the bundle is damaged")
     entries = [{**h, "imported": True, "imported_from": path.name, "original_seq": h.get("seq")} for h in history if h.get("model") in names]
     return ImportPlan(source=path.name, format="bundle", models=models, versions=docs, history=entries)
 

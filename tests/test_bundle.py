@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from store.bundle import export_bundle, import_bundle
-from store.errors import BundleError, ModelregError
+from store.errors import BundleError
 from store.registry import HISTORY, LIVE, VERSIONS, Registry
 from tui.cli import main
 
@@ -19,7 +20,7 @@ ARTIFACT_KEYS_KEPT = ("kind", "size", "sha256", "framework")
 
 
 @pytest.fixture
-def source(tmp_path: Path) -> Registry:
+def source(tmp_path: Path) -> Iterator[Registry]:
     """A registry with lineage across models, a folder artifact, statuses, tags and deploy history."""
     runs = tmp_path / "runs"
     (runs / "base").mkdir(parents=True)
@@ -56,7 +57,7 @@ def source(tmp_path: Path) -> Registry:
 
 
 @pytest.fixture
-def target(tmp_path: Path) -> Registry:
+def target(tmp_path: Path) -> Iterator[Registry]:
     reg = Registry(tmp_path / "target")
     yield reg
     reg.close()
@@ -157,13 +158,18 @@ def test_a_changed_artifact_is_not_exported(source: Registry, tmp_path: Path) ->
         export_bundle(source, tmp_path / "x.tar", ["base"])
 
 
-def _rebuild(bundle: Path, out: Path, extra: list[tuple[tarfile.TarInfo, bytes | None]], tamper: str | None = None) -> Path:
-    """A copy of ``bundle`` with ``extra`` entries appended, and the artifact ``tamper`` overwritten."""
+def _rebuild(bundle: Path, out: Path, extra: list[tuple[tarfile.TarInfo, bytes | None]], tamper: str | None = None,
+             edit: dict | None = None) -> Path:
+    """A copy of ``bundle`` with ``extra`` entries appended, the artifact ``tamper`` overwritten,
+    and the JSON documents in ``edit`` changed by their functions."""
     with tarfile.open(bundle) as src, tarfile.open(out, "w") as dst:
         for member in src.getmembers():
             data = src.extractfile(member).read() if member.isfile() else None
             if tamper and member.name.startswith(tamper) and member.isfile():
                 data = b"X" * len(data)
+            if edit and member.name in edit:
+                data = json.dumps(edit[member.name](json.loads(data))).encode()
+                member.size = len(data)
             dst.addfile(member, io.BytesIO(data) if data is not None else None)
         for info, data in extra:
             dst.addfile(info, io.BytesIO(data) if data is not None else None)
@@ -256,3 +262,21 @@ def test_export_and_import_from_the_command_line(source: Registry, tmp_path: Pat
     assert "already exists" in capsys.readouterr().err
     assert main(["--registry", str(source.path), "export", "nope", str(tmp_path / "n.tar")]) == 1
     assert "unknown model 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "message"),
+    [
+        ("manifest.json", lambda m: {**m, "format_version": 99}, "uses bundle format 99; this modelreg reads up to 1"),
+        ("manifest.json", lambda m: {**m, "format": "zip"}, "is not a modelreg bundle"),
+        ("versions.json", lambda vs: [{**vs[0], "status": "shipped"}, *vs[1:]], "a version document is invalid"),
+        ("versions.json", lambda vs: [{**vs[0], "version": "../v1"}, *vs[1:]], "a version document is invalid"),
+        ("history.json", lambda hs: [{"model": "chat", "seq": 1}], "a history entry lacks action, at, env, from, ok, to"),
+    ],
+)
+def test_damaged_documents_are_refused(source: Registry, target: Registry, tmp_path: Path, name: str, change, message: str) -> None:
+    good = tmp_path / "good.tar"
+    export_bundle(source, good, everything=True)
+    with pytest.raises(BundleError, match=message):
+        import_bundle(target, _rebuild(good, tmp_path / "bad.tar", [], edit={name: change}))
+    assert docs(target) == {} and files_under(target.path / "artifacts") <= {"imported"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import datetime, timezone
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture
-def reg(tmp_path: Path) -> Registry:
+def reg(tmp_path: Path) -> Iterator[Registry]:
     registry = Registry(tmp_path / "reg")
     yield registry
     registry.close()

@@ -22,7 +22,8 @@ def add_commands(commands: Any) -> None:
         "(gzip-compressed when OUT ends in .gz or .tgz).",
     )
     p.set_defaults(run=cmd_export)
-    p.add_argument("items", nargs="+", metavar="REF|MODEL... OUT", help="what to export, then the bundle to write")
+    p.usage = "modelreg export [options] REF|MODEL [REF|MODEL...] OUT\n       modelreg export [options] --all OUT"
+    p.add_argument("items", nargs="+", metavar="ITEM", help="what to export (MODEL or MODEL:VERSION), then the bundle to write")
     p.add_argument("--all", action="store_true", help="export every model")
     p.add_argument("--with-parents", action="store_true", help="also export the ancestors of what is named, across models")
     p.add_argument("--allow-missing", action="store_true", help="export versions whose artifacts are gone, metadata only")
@@ -55,8 +56,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 0
     size = humanize.naturalsize(result.bytes, binary=True)
     emit(
-        f"Exported {len(result.versions)} versions of {len(result.models)} models, {result.history} history entries "
-        f"and {result.artifacts} artifacts to {result.path} ({size})"
+        f"Exported {_count(result.versions, 'version')} of {_count(result.models, 'model')}, "
+        f"{_count(result.history, 'history entry', 'history entries')} and {_count(result.artifacts, 'artifact')} "
+        f"to {result.path} ({size})"
     )
     if result.missing:
         emit(f"  without artifacts (missing on disk): {', '.join(result.missing)}")
@@ -73,11 +75,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(items: Any, one: str, many: str | None = None) -> str:
+    n = items if isinstance(items, int) else len(items)
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def _report(result: ImportResult) -> None:
     emit(
-        f"Imported {len(result.versions)} versions of {len(result.models)} models from {result.source} ({result.format})"
-        + (f", {result.history} history entries" if result.history else "")
-        + (f", {result.artifacts} artifacts" if result.artifacts else "")
+        f"Imported {_count(result.versions, 'version')} of {_count(result.models, 'model')} from {result.source} ({result.format})"
+        + (f", {_count(result.history, 'history entry', 'history entries')}" if result.history else "")
+        + (f", {_count(result.artifacts, 'artifact')}" if result.artifacts else "")
     )
     if result.skipped:
         emit(f"  skipped, already present: {', '.join(result.skipped)}")
