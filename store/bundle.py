@@ -612,7 +612,7 @@ def _extract(
     placed: dict[str, tuple[Path, bool]] = {}
     try:
         for name in sorted(wanted):
-            final = registry.path.joinpath(*IMPORTED_DIR, *PurePosixPath(name).parts[1:])
+            final = registry.path.absolute().joinpath(*IMPORTED_DIR, *PurePosixPath(name).parts[1:])
             if final.exists() or final.is_symlink():
                 if artifact_files.content_hash(final) != listed[name]["sha256"]:
                     raise BundleError(f"{final} already exists with other content; move it aside and import again")

@@ -243,16 +243,23 @@ def test_an_artifact_that_fails_its_hash_registers_nothing(source: Registry, tar
     assert docs(target) == {} and files_under(target.path / "artifacts") <= {"imported"}
 
 
-def test_export_and_import_from_the_command_line(source: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_and_import_from_the_command_line(
+    source: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "chat.tar"
     source.close()
     assert main(["--registry", str(source.path), "export", "chat", str(out), "--with-parents"]) == 0
     assert "Exported 3 versions of 2 models" in capsys.readouterr().out
 
-    target = str(tmp_path / "cli-target")
+    # A relative --registry still records absolute artifact paths.
+    monkeypatch.chdir(tmp_path)
+    target = "cli-target"
     assert main(["--registry", target, "import", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["format"] == "bundle" and report["versions"] == ["base:v1", "chat:v1", "chat:v2"]
+    with Registry(tmp_path / target) as imported:
+        path = Path(imported.get("chat:v1").artifacts[0]["path"])
+        assert path.is_absolute() and (path / "tokenizer" / "vocab.txt").is_file()
 
     assert main(["--registry", target, "import", str(out)]) == 1
     err = capsys.readouterr().err
