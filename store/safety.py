@@ -696,6 +696,12 @@ def _plain(value: Any, numpy: Any, depth: int) -> Any:
         return {_plain(k, numpy, depth): _plain(v, numpy, depth) for k, v in value.items}
     if isinstance(value, _Obj) and value.cls == _DTYPE:
         return _real_dtype(value, numpy, depth + 1)
+    if isinstance(value, _Obj) and value.cls == _Global("_codecs", "encode") and isinstance(value.args, tuple):
+        # protocol 2 spells bytes as _codecs.encode(text, "latin1")
+        if len(value.args) == 2 and isinstance(value.args[0], str) and value.args[1] == "latin1":
+            return value.args[0].encode("latin1")
+    if isinstance(value, _Obj) and value.cls == _Global("builtins", "bytes") and value.args == ():
+        return b""
     raise ValueError(f"unexpected {type(value).__name__} in a dtype")
 
 
