@@ -333,6 +333,7 @@ class JournalStorage(Storage):
                     )
                 continue  # a compaction finished between the two reads: look again
             self._close_journal()
+            previous = self._tables if self._epoch else None
             self._tables = snapshot
             self._max_id = {name: max(map(int, docs), default=0) for name, docs in snapshot.items()}
             self._generation = generation
@@ -341,14 +342,27 @@ class JournalStorage(Storage):
             # No journal at all is a registry nobody has written to yet.
             self._offset = offset if header_gen == generation or fd is None else -1
             self._journal_start = offset
-            self._epoch += 1
-            self._log.clear()
+            if previous is None:
+                self._epoch += 1
+                self._log.clear()
+            else:
+                self._log_differences(previous, snapshot)
             if self._offset >= 0:
                 self._read_tail(locked=False)
             for listener in self._reset_listeners:
                 listener()
             return
         raise StoreCorrupt(f"the registry at {self.directory} kept changing while being opened; try again")
+
+    def _log_differences(self, old: Tables, new: Tables) -> None:
+        """A reload (this process missed a whole journal) still tells changes_since
+        which documents differ, so a long-lived reader need not start over."""
+        for name in set(old) | set(new):
+            before, after = old.get(name, {}), new.get(name, {})
+            for doc_id in before.keys() | after.keys():
+                if before.get(doc_id) != after.get(doc_id):
+                    self._seq += 1
+                    self._log.append((self._seq, name, doc_id))
 
     def _read_snapshot(self) -> Tables:
         path = self.directory / SNAPSHOT
@@ -685,8 +699,10 @@ class JournalTable(Table):
             return super().insert(document)
 
     def insert_multiple(self, documents: Any) -> list[int]:
+        # One insert at a time: TinyDB's own version asks for every id before
+        # storing any document, and the storage's next id only moves on a put.
         with self._storage.transaction():
-            return super().insert_multiple(documents)
+            return [self.insert(document) for document in documents]
 
     def _get_next_id(self) -> int:
         return self._storage.next_id(self.name)
