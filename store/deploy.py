@@ -351,8 +351,10 @@ def history(registry: Registry, model: str | None = None, env: str | None = None
 
 
 def _entries(registry: Registry, model: str, env: str) -> list[dict[str, Any]]:
+    # Entries imported from another registry's bundle describe that registry's links, not ours.
     docs = registry.storage.table(HISTORY).values()
-    return sorted((d for d in docs if d["model"] == model and d["env"] == env), key=lambda d: d["seq"])
+    mine = (d for d in docs if d["model"] == model and d["env"] == env and not d.get("imported"))
+    return sorted(mine, key=lambda d: d["seq"])
 
 
 def environment(registry: Registry, env: str | None) -> str:

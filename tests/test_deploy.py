@@ -430,3 +430,15 @@ def test_cli_deploy_rollback_history_check(tmp_path: Path, capsys: pytest.Captur
     code, out, _ = run("check")
     assert code == 0 and "sentiment:v1: MISSING" in out and "1 missing" in out
     assert json.loads(run("deploy", "sentiment:v3", "--json")[1])["to"] == "v3"
+
+
+def test_imported_history_does_not_steer_rollback(registry: Registry, tmp_path: Path) -> None:
+    register(registry, tmp_path, 2)
+    registry.deploy("m:v2")
+    with registry.storage.transaction():  # what importing another registry's bundle adds
+        seq = registry.storage.next_id("history")
+        registry.storage.put("history", str(seq), {"seq": seq, "env": "production", "model": "m", "from": None, "to": "v1",
+                                                   "action": "deploy", "by": "x@y", "at": "2025-01-01", "hook": None,
+                                                   "ok": True, "reason": None, "imported": True})
+    with pytest.raises(DeployError, match="no earlier version"):
+        registry.rollback("m")
