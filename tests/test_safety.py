@@ -198,3 +198,20 @@ def test_allow_list_boundaries() -> None:
         ("pickle", "loads"), ("nt", "system"), ("sklearn.base", "__builtins__"), ("joblib.numpy_pickle", "NDArrayWrapper"),
     ]:
         assert check_import(module, name), (module, name)
+
+
+def test_opcodes_hidden_in_a_frame_beside_joblib_array_data(tmp_path: Path) -> None:
+    # joblib reads array bytes from the file *after* the current frame, while the unpickler
+    # goes on with the opcodes left inside the frame. A file that puts a payload there must
+    # not pass as safe (joblib itself always ends the frame right after the wrapper).
+    path = Path(joblib.dump(np.arange(4.0), tmp_path / "a.joblib", protocol=4)[0])
+    data = path.read_bytes()
+    assert data[2:3] == b"\x95"
+    size = int.from_bytes(data[3:11], "little")
+    body, rest = data[11 : 11 + size], data[11 + size :]
+    assert body.endswith(b"b")  # the wrapper's BUILD closes the frame
+    injected = b"0cposix\nsystem\n\x8c\x04true\x85R"
+    forged = data[:2] + b"\x95" + (size + len(injected)).to_bytes(8, "little") + body + injected + rest
+    path.write_bytes(forged)
+    result = scan_file(path)
+    assert result.verdict == "error" and "inside a pickle frame" in result.reason, result.reason
