@@ -68,7 +68,8 @@ class Release:
 
 
 def pinned_root(registry: Path) -> Path:
-    return registry / PINNED
+    # Absolute: these paths go into the live table and the hook, which runs in another folder.
+    return registry.absolute() / PINNED
 
 
 def object_path(root: Path, sha256: str) -> Path:

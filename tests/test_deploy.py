@@ -442,3 +442,14 @@ def test_imported_history_does_not_steer_rollback(registry: Registry, tmp_path: 
                                                    "ok": True, "reason": None, "imported": True})
     with pytest.raises(DeployError, match="no earlier version"):
         registry.rollback("m")
+
+
+def test_a_relative_registry_path_gives_absolute_live_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    seen = tmp_path / "seen.json"
+    reg = configure(Path("reg"), deploy_hook=dump_env_hook(seen))
+    register(reg, tmp_path, 1)
+    reg.deploy("m:v1")
+    live = next(iter(reg.storage.table("live").values()))
+    assert Path(live["path"]).is_absolute() and json.loads(seen.read_text())["content"] == "weights-1" * 100
+    reg.close()
