@@ -69,8 +69,11 @@ def deploy_lock(registry: Registry, *, wait: bool = True) -> Iterator[bool]:
     so threads of one process exclude each other too (flock is per open file).
     """
     root = pinned_root(registry.path)
-    root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise DeployError(f"cannot lock {root / LOCK} to deploy: {error.strerror or error}; check the registry's permissions") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -103,7 +106,10 @@ def deploy(registry: Registry, ref: str, env: str | None = None, *, verify: bool
             )
         if current == version:
             return _unchanged(env, model, version)
-        release, hashes = pin_version(pinned_root(registry.path), doc, verify=verify)
+        try:
+            release, hashes = pin_version(pinned_root(registry.path), doc, verify=verify)
+        except OSError as error:
+            raise DeployError(f"cannot pin {model}:{version} into {pinned_root(registry.path)}: {error.strerror or error}") from None
         _remember_hashes(registry, doc, hashes)
         return _switch(registry, env, model, current, release, "deploy")
 
@@ -165,7 +171,10 @@ def _release_for_rollback(registry: Registry, model: str, version: str) -> Relea
     release = load_release(root, doc)
     if release is not None and release.problem(root) is None:
         return release
-    release, _ = pin_version(root, doc, doing="roll back to")
+    try:
+        release, _ = pin_version(root, doc, doing="roll back to")
+    except OSError as error:
+        raise DeployError(f"cannot pin {model}:{version} into {root}: {error.strerror or error}") from None
     return release
 
 
@@ -176,8 +185,8 @@ def _switch(registry: Registry, env: str, model: str, current: str | None, relea
     target = os.path.relpath(release.path, link.parent)
     intent = {"env": env, "model": model, "from": current, "to": release.version, "action": action,
               "by": whoami(), "at": now(), "pid": os.getpid(), "previous_target": before}
-    atomic_write(pinned_root(registry.path) / PENDING, json.dumps(intent).encode())
     try:
+        atomic_write(pinned_root(registry.path) / PENDING, json.dumps(intent).encode())
         _point(link, target)
     except OSError as error:
         _clear_pending(registry)

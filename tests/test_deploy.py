@@ -453,3 +453,15 @@ def test_a_relative_registry_path_gives_absolute_live_paths(tmp_path: Path, monk
     live = next(iter(reg.storage.table("live").values()))
     assert Path(live["path"]).is_absolute() and json.loads(seen.read_text())["content"] == "weights-1" * 100
     reg.close()
+
+
+def test_hook_failure_on_rollback_keeps_the_current_version(tmp_path: Path) -> None:
+    reg = configure(tmp_path / "reg", deploy_hook='[ "$MODELREG_ACTION" = deploy ] || { echo "refusing $MODELREG_ACTION"; exit 7; }')
+    register(reg, tmp_path, 2)
+    reg.deploy("m:v1")
+    reg.deploy("m:v2")
+    with pytest.raises(DeployError, match="m:v1 was not rolled back to in production: the deploy hook exited with 7 \\(refusing rollback\\); v2 is still live"):
+        reg.rollback("m")
+    assert served(reg) == b"weights-2" * 100 and statuses(reg) == {"v1": "completed", "v2": "deployed"}
+    assert reg.history()[-1]["action"] == "rollback" and reg.history()[-1]["ok"] is False
+    reg.close()
