@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 from tinydb import TinyDB
 
-from store.errors import StoreWriteError
 from store.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
