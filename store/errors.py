@@ -77,3 +77,7 @@ class BundleError(ModelregError):
 
 class ConfigError(ModelregError):
     pass
+
+
+class WatchError(ModelregError):
+    """A folder cannot be watched (missing, not a folder, unreadable)."""

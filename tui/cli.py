@@ -13,9 +13,10 @@ from tui.commands import demo
 from tui.commands import deploy as deploy_commands
 from tui.commands import safety as safety_commands
 from tui.commands import transfer
+from tui.commands import watch as watch_commands
 from tui.output import fail
 
-COMMAND_MODULES = [core, demo, transfer, deploy_commands, safety_commands]
+COMMAND_MODULES = [core, demo, transfer, deploy_commands, safety_commands, watch_commands]
 
 
 class _Parser(argparse.ArgumentParser):
