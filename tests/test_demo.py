@@ -56,6 +56,9 @@ def test_no_ui_trains_real_checkpoints_and_registers_them(tmp_path: Path, capsys
             estimator = joblib.load(artifact["path"])
             check_is_fitted(estimator)
             assert evaluate(estimator, load_split(dataset, seed=0)) == version.metrics
+            # Registered as the watcher would: scanned safe, and the estimator described.
+            assert version.scan["verdict"] == "safe"
+            assert version.estimator["fitted"] is True
             assert list(version.metrics)[:2] == ["accuracy", "f1_macro"]
             if version.parent:
                 assert registry.get(version.parent).model  # the parent is registered
