@@ -49,23 +49,42 @@ def load(registry: Registry, ref: str, trust: bool = False) -> Any:
 
     The pickle is scanned first and refused (``UnsafeArtifact``) unless the scan says
     "safe" or ``trust`` is True. For any other kind of artifact, the list of artifact
-    ``Path`` objects is returned. A missing artifact raises ``ArtifactError``.
+    ``Path`` objects is returned. When the originals are gone (checkpoint rotation) but
+    the version was pinned by a deploy, the pinned copies are used. A missing artifact
+    raises ``ArtifactError``.
     """
     version = registry.get(ref)
     if not version.artifacts:
         raise ArtifactError(f"{version.ref} has no artifacts to load")
+    paths = _readable_paths(registry, version.model, version.version, version.artifacts)
     path = pickle_artifact(version.artifacts)
     if path is None:
-        paths = [Path(a["path"]) for a in version.artifacts]
         for each in paths:
             _require_file(version.ref, each)
         return paths
-    path, result = scan_version(registry, version.ref)
+    path = paths[0]
+    _require_file(version.ref, path)
+    result = scan_file(path)
+    registry.update(version.ref, scan=result.to_dict())
     if not result.safe and not trust:
         raise UnsafeArtifact(
             f"refusing to load {version.ref}: {result.reason}; pass trust=True / --trust if you trust this file"
         )
     return _unpickle(version.ref, path)
+
+
+def _readable_paths(registry: Registry, model: str, version: str, artifacts: Any) -> list[Path]:
+    """The artifact paths, or the deploy-pinned copies if any original is gone."""
+    paths = [Path(a["path"]) for a in artifacts]
+    if all(os.path.exists(p) for p in paths):
+        return paths
+    from store.pinning import entry_names, pinned_root, release_at
+
+    release = release_at(pinned_root(registry.path), model, version)
+    if release is None:
+        return paths
+    pinned = [release.path / name for name in entry_names(list(artifacts))]
+    return pinned if all(p.exists() for p in pinned) else paths
 
 
 def _require_file(ref: str, path: Path) -> None:

@@ -156,3 +156,25 @@ def test_cli_scan_and_load(reg: Registry, forest: RandomForestClassifier, tmp_pa
 
     assert main([*registry, "scan", str(tmp_path / "missing.pkl")]) == 1
     assert "no file" in capsys.readouterr().err
+
+
+def test_load_falls_back_to_the_deploy_pin_after_rotation(reg: Registry, forest: RandomForestClassifier, tmp_path: Path) -> None:
+    X, _ = load_iris(return_X_y=True)
+    path = tmp_path / "runs" / "checkpoint-1" / "forest.joblib"
+    path.parent.mkdir(parents=True)
+    joblib.dump(forest, path)
+    version = reg.register("iris", [path])
+    reg.deploy(version.ref)
+    path.unlink()  # a training run's checkpoint rotation deletes the original
+    loaded = loading.load(reg, "iris:production")
+    assert (loaded.predict(X) == forest.predict(X)).all()
+    assert reg.get(version.ref).scan["verdict"] == "safe"
+
+
+def test_load_without_original_or_pin_names_the_missing_file(reg: Registry, forest: RandomForestClassifier, tmp_path: Path) -> None:
+    path = tmp_path / "forest.joblib"
+    joblib.dump(forest, path)
+    version = reg.register("iris", [path])
+    path.unlink()
+    with pytest.raises(ArtifactError, match="forest.joblib is missing"):
+        loading.load(reg, version.ref)
