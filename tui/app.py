@@ -1,0 +1,95 @@
+"""ModelregApp: the registry in the terminal (``modelreg`` with no command)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual.app import App
+
+from tui.main_screen import MainScreen
+from tui.palette import ActionsProvider
+
+if TYPE_CHECKING:
+    from store.registry import Registry
+
+
+class ModelregApp(App[int]):
+    """The app over one registry.
+
+    Give it an open ``registry`` (tests), or an ``opener`` that opens one: the
+    opener runs in a worker thread so the first frame never waits for the disk.
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "modelreg"
+    COMMANDS = App.COMMANDS | {ActionsProvider}
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(
+        self,
+        registry: Registry | None = None,
+        *,
+        opener: Callable[[], Registry] | None = None,
+        read_only: bool = False,
+        watch: Sequence[str | Path] = (),
+        poll: bool = False,
+    ) -> None:
+        super().__init__()
+        if registry is None and opener is None:
+            raise ValueError("give a registry or an opener")
+        self.registry = registry
+        self.opener = opener
+        self.read_only = read_only
+        self.watch_dirs = [Path(d) for d in watch]
+        self.poll = poll
+        self.watcher: Any = None
+        self.error: str | None = None
+
+    def on_mount(self) -> None:
+        self.push_screen(MainScreen(read_only=self.read_only))
+
+    @property
+    def main(self) -> MainScreen:
+        return next(s for s in self.screen_stack if isinstance(s, MainScreen))
+
+    def open_registry(self) -> Registry:
+        """The registry (opened now if an opener was given); called from a worker thread."""
+        if self.registry is None:
+            assert self.opener is not None
+            self.registry = self.opener()
+        return self.registry
+
+    def start_watcher(self, registry: Registry, on_event: Callable[[Any], None]) -> None:
+        """Run ``store.watch.Watcher`` over ``--watch`` dirs (from a worker thread: the first scan may be long)."""
+        if not self.watch_dirs:
+            return
+        if self.read_only:
+            self.call_from_thread(self.notify, "--watch is ignored with --read-only: watching registers versions", severity="warning", markup=False)
+            return
+        try:
+            from store.watch import Watcher
+        except ImportError:
+            self.call_from_thread(self.notify, "watching is not available in this build (store.watch missing)", severity="error", markup=False)
+            return
+        try:
+            self.watcher = Watcher(registry, [str(d) for d in self.watch_dirs], poll=self.poll, on_event=on_event)
+            self.watcher.start()
+        except Exception as error:  # a bad directory must not take the app down
+            self.watcher = None
+            self.call_from_thread(self.notify, f"cannot watch: {error}", severity="error", markup=False)
+
+    def exit(self, result: int | None = None, message: Any = None, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        if isinstance(message, str):
+            self.error = message
+            message = None
+        super().exit(result, message=message, *args, **kwargs)
+
+    def on_unmount(self) -> None:
+        if self.watcher is not None:
+            try:
+                self.watcher.stop()
+            except Exception:
+                pass
+            self.watcher = None

@@ -1,0 +1,243 @@
+"""What the app shows, read from the registry off the UI thread.
+
+The app never touches the registry from its event loop: a :class:`Catalog`
+runs in worker threads, reads under the storage lock, and hands back plain,
+immutable values (:class:`ModelSummary`, :class:`VersionRow`, :class:`Update`)
+that the widgets render. Nothing here imports Textual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from store.metrics import lower_is_better, to_number
+from store.versions import sort_key
+
+if TYPE_CHECKING:
+    from store.registry import Registry
+
+SPARK = "▁▂▃▄▅▆▇█"
+SPARK_POINTS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSummary:
+    """One line of the Models pane."""
+
+    name: str
+    count: int
+    live: dict[str, str]  # env -> version
+    metric: str | None
+    best: float | int | None
+    best_version: str | None
+    spark: str
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRow:
+    """One version as the Versions and Detail panes need it; ``doc`` is the registry's
+    document itself (documents are replaced on change, never edited in place)."""
+
+    doc: dict[str, Any]
+    live: tuple[str, ...] = ()  # environments where this version is live
+
+    @property
+    def ref(self) -> str:
+        return f"{self.doc['model']}:{self.doc['version']}"
+
+    @property
+    def version(self) -> str:
+        return self.doc["version"]
+
+    @property
+    def size(self) -> int:
+        return sum(a.get("size") or 0 for a in self.doc.get("artifacts", ()))
+
+    @property
+    def unsafe(self) -> bool:
+        scan = self.doc.get("scan")
+        return bool(scan) and not scan.get("safe", False)
+
+
+@dataclass(frozen=True)
+class ModelView:
+    """A model's versions (oldest first) with what is needed to judge its metrics."""
+
+    model: str
+    rows: list[VersionRow]
+    primary: str | None = None
+    directions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One thing that happened, for the activity line and log."""
+
+    kind: str  # registered | updated | removed | deploy | rollback | problem | info | missing
+    message: str
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
+class Update:
+    """What changed since the last poll, with fresh data for what the app shows."""
+
+    names: list[str] | None  # the full model list when it changed
+    summaries: dict[str, ModelSummary]
+    view: ModelView | None  # fresh rows of the selected model, if they changed
+    new_refs: frozenset[str] = frozenset()
+    events: list[Activity] = field(default_factory=list)
+    history_changed: bool = False
+
+
+def sparkline(values: Iterable[float | int | None], points: int = SPARK_POINTS) -> str:
+    """The last ``points`` values as ▁▂▃▄▅▆▇█ (a gap for a version without the metric)."""
+    tail = list(values)[-points:]
+    numbers = [v for v in tail if v is not None]
+    if not numbers:
+        return ""
+    low, high = min(numbers), max(numbers)
+    span = high - low
+    top = len(SPARK) - 1
+    return "".join(
+        " " if v is None else SPARK[top if span == 0 else int(round((v - low) / span * top))] for v in tail
+    )
+
+
+class Catalog:
+    """Reads for the app. Every method is meant for a worker thread."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.storage = registry.storage
+        self.token = registry.token()
+        self._max_version_id = 0
+
+    # -- first look -------------------------------------------------------------------------
+
+    def model_names(self) -> list[str]:
+        with self.storage.lock:
+            self.storage.refresh()
+            self.token = self.registry.token()
+            self._max_version_id = max(map(int, self.storage.table("versions")), default=0)
+            return sorted(self.registry.index.models, key=str.lower)
+
+    def environments(self) -> list[str]:
+        with self.storage.lock:
+            envs = list(self.registry.config.environments)
+            envs += sorted({d["env"] for d in self.storage.table("live").values()} - set(envs))
+            return envs
+
+    def view(self, model: str) -> ModelView:
+        with self.storage.lock:
+            known = model in self.registry.index.models
+            primary = self.registry.primary_metric(model) if known else None
+            directions = self.registry.directions(model) if known else {}
+            return ModelView(model, self.rows(model), primary, directions)
+
+    def rows(self, model: str) -> list[VersionRow]:
+        """The model's versions, oldest first (an unknown model has none)."""
+        with self.storage.lock:
+            table = self.storage.table("versions")
+            ids = self.registry.index.by_model.get(model, {})
+            live: dict[str, list[str]] = {}
+            for doc in self.storage.table("live").values():
+                if doc["model"] == model:
+                    live.setdefault(doc["version"], []).append(doc["env"])
+            return [
+                VersionRow(table[ids[v]], tuple(sorted(live.get(v, ()))))
+                for v in sorted(ids, key=sort_key)
+                if ids[v] in table
+            ]
+
+    def summaries(self, names: Iterable[str]) -> dict[str, ModelSummary]:
+        with self.storage.lock:
+            live: dict[str, dict[str, str]] = {}
+            for doc in self.storage.table("live").values():
+                live.setdefault(doc["model"], {})[doc["env"]] = doc["version"]
+            return {name: self._summary(name, live.get(name, {})) for name in names}
+
+    def _summary(self, name: str, live: dict[str, str]) -> ModelSummary:
+        table = self.storage.table("versions")
+        ids = self.registry.index.by_model.get(name, {})
+        metric = self.registry.primary_metric(name) if name in self.registry.index.models else None
+        values: list[float | int | None] = []
+        best = best_version = None
+        if metric is not None:
+            lower = lower_is_better(metric, self.registry.directions(name))
+            for version in sorted(ids, key=sort_key):
+                value = to_number(table[ids[version]].get("metrics", {}).get(metric)) if ids[version] in table else None
+                values.append(value)
+                if value is not None and (best is None or (value <= best if lower else value >= best)):
+                    best, best_version = value, version
+        return ModelSummary(name, len(ids), dict(sorted(live.items())), metric, best, best_version, sparkline(values))
+
+    # -- keeping up ------------------------------------------------------------------------------
+
+    def poll(self, selected: str | None, force_rows: bool = False) -> Update | None:
+        """Changes from any process since the last poll, as one batched :class:`Update`."""
+        with self.storage.lock:
+            changes = self.registry.changes_since(self.token)
+            if not changes.changed and not changes.reset and not force_rows:
+                return None
+            self.token = changes.token
+            if changes.reset:
+                names = self.model_names()
+                view = self.view(selected) if selected else None
+                return Update(names, self.summaries(names), view, events=[Activity("info", "registry reloaded")], history_changed=True)
+            return self._update(changes.changed, selected, force_rows)
+
+    def _update(self, changed: frozenset[tuple[str, str]], selected: str | None, force_rows: bool) -> Update:
+        versions, live, history = self.storage.table("versions"), self.storage.table("live"), self.storage.table("history")
+        dirty: set[str] = set()
+        new_refs: set[str] = set()
+        events: list[Activity] = []
+        names_changed = history_changed = everything = False
+        for table, doc_id in sorted(changed, key=lambda c: (c[0], int(c[1]) if c[1].isdigit() else 0)):
+            if table == "versions":
+                doc = versions.get(doc_id)
+                if doc is None:
+                    everything = True  # removed: we no longer know whose it was
+                    events.append(Activity("removed", "a version was removed"))
+                    continue
+                dirty.add(doc["model"])
+                ref = f"{doc['model']}:{doc['version']}"
+                if int(doc_id) > self._max_version_id:
+                    self._max_version_id = int(doc_id)
+                    new_refs.add(ref)
+                    events.append(Activity("registered", f"registered {ref}", ref))
+                else:
+                    events.append(Activity("updated", f"updated {ref}", ref))
+            elif table == "models":
+                names_changed = True
+                doc = self.storage.table("models").get(doc_id)
+                if doc is not None:
+                    dirty.add(doc["name"])
+            elif table == "live":
+                doc = live.get(doc_id)
+                if doc is None:
+                    everything = True
+                else:
+                    dirty.add(doc["model"])
+            elif table == "history":
+                history_changed = True
+                doc = history.get(doc_id)
+                if doc is not None:
+                    events.append(_history_activity(doc))
+        names = sorted(self.registry.index.models, key=str.lower) if names_changed or everything else None
+        if everything:
+            dirty = set(self.registry.index.models)
+        summaries = self.summaries(dirty)
+        view = self.view(selected) if selected and (selected in dirty or force_rows) else None
+        return Update(names, summaries, view, frozenset(new_refs), events, history_changed)
+
+
+def _history_activity(doc: dict[str, Any]) -> Activity:
+    ref = f"{doc.get('model')}:{doc.get('to')}" if doc.get("to") else None
+    what = doc.get("action", "deploy")
+    if not doc.get("ok", True):
+        return Activity("problem", f"{what} of {doc.get('model')} to {doc.get('env')} failed: {doc.get('reason') or 'see history'}", ref)
+    moved = f"{doc.get('from') or 'nothing'} → {doc.get('to') or 'nothing'}"
+    return Activity(what, f"{what} {doc.get('model')} in {doc.get('env')}: {moved} by {doc.get('by', '?')}", ref)

@@ -1,0 +1,64 @@
+"""Every key of the main screen, in one place: the bindings, the help screen,
+the command palette and the README's key table are all made from ``KEYS``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class Key:
+    keys: str  # Textual key names, comma separated
+    action: str
+    description: str
+    shown: str  # how the help screen and README write the keys
+    help: str
+    writes: bool = False  # refused (and hidden) in --read-only
+    footer: bool = True
+    palette: bool = True  # offered in the command palette
+
+
+KEYS: tuple[Key, ...] = (
+    Key("j,down", "cursor_down", "Down", "↓ j", "next row (model or version)", footer=False, palette=False),
+    Key("k,up", "cursor_up", "Up", "↑ k", "previous row", footer=False, palette=False),
+    Key("h,left", "pane_left", "Pane left", "← h", "focus the pane to the left (Versions → Models)", footer=False, palette=False),
+    Key("right", "pane_right", "Pane right", "→", "focus the pane to the right (Models → Versions → Detail)", footer=False, palette=False),
+    Key("tab", "focus_next", "Next pane", "tab / shift+tab", "cycle between the panes", footer=False, palette=False),
+    Key("enter", "open", "Open", "enter", "open: a model's versions, a version's detail", footer=False),
+    Key("escape", "back", "Back", "escape", "close the detail panel (narrow terminals), leave the filter", footer=False, palette=False),
+    Key("slash", "filter", "Filter", "/", "filter versions (same language as 'modelreg find'); enter keeps it, escape leaves it"),
+    Key("space", "mark", "Mark", "space", "mark or unmark the version (✓) for compare"),
+    Key("o", "sort", "Sort", "o", "sort the versions by the next column"),
+    Key("O", "reverse_sort", "Reverse", "O", "reverse the sort order", footer=False),
+    Key("c", "compare", "Compare", "c", "compare the marked versions (or the selected one with the live / previous one)"),
+    Key("l", "lineage", "Lineage", "l", "the model's version tree; enter there jumps to a version"),
+    Key("d", "deploy", "Deploy", "d", "deploy the selected version to the current environment (asks first)", writes=True),
+    Key("r", "rollback", "Rollback", "r", "roll the current environment back to what was live before (asks first)", writes=True),
+    Key("t", "tag", "Tag", "t", "add a tag to the selected version", writes=True),
+    Key("s", "status", "Status", "s", "change the selected version's status", writes=True),
+    Key("e", "environment", "Env", "e", "pick the environment the Models pane shows and deploys go to"),
+    Key("a", "activity", "Activity", "a", "the activity log: registrations, updates, deploys, problems"),
+    Key("question_mark", "help", "Help", "?", "this help"),
+    Key("ctrl+p", "command_palette", "Palette", "ctrl+p", "the command palette: every action by name", footer=False, palette=False),
+    Key("q", "quit", "Quit", "q", "quit", palette=False),
+)
+
+WRITING_ACTIONS = frozenset(k.action for k in KEYS if k.writes)
+
+
+def bindings(read_only: bool) -> list[Binding]:
+    """The main screen's bindings; in read-only mode the writing ones are not shown."""
+    return [
+        Binding(k.keys, k.action, k.description, show=k.footer and not (read_only and k.writes), id=k.action)
+        for k in KEYS
+        if k.action not in ("command_palette", "focus_next")
+    ]
+
+
+def markdown_table() -> str:
+    """The key map as the README's Markdown table."""
+    lines = ["| Key | What it does |", "|---|---|"]
+    lines += [f"| `{k.shown}` | {k.help}{' (not in --read-only)' if k.writes else ''} |" for k in KEYS]
+    return "\n".join(lines)

@@ -1,0 +1,589 @@
+"""The main screen: Models | Versions | Detail, the activity line, and every key.
+
+All registry work runs in thread workers through :class:`tui.catalog.Catalog` and comes
+back with ``call_from_thread``; handlers on the event loop only change widgets.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import BindingsMap
+from textual.containers import Horizontal
+from textual.css.query import NoMatches
+from textual.events import Resize
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+from textual.worker import get_current_worker
+
+from store.errors import ModelregError
+from tui import keymap
+from tui.catalog import Activity, Catalog, ModelView, Update
+from tui.safe_text import clean, literal
+from tui.widgets.activity import ActivityLine
+from tui.widgets.detail import DetailPane, Extras
+from tui.widgets.models import ModelsTable
+from tui.widgets.versions import VersionsPane, VersionsTable
+
+if TYPE_CHECKING:
+    from store.registry import Registry
+    from tui.app import ModelregApp
+
+POLL_EVERY = 0.2  # seconds between looks at other processes' changes
+MIN_WIDTH, MIN_HEIGHT = 60, 15
+NARROW_BELOW = 120  # columns: Models collapses and Detail becomes a panel opened with enter
+
+
+class MainScreen(Screen[None]):
+    """The three panes. Bindings come from :mod:`tui.keymap`."""
+
+    BINDINGS = keymap.bindings(read_only=False)
+    AUTO_FOCUS = "#versions-table"
+
+    def __init__(self, read_only: bool = False) -> None:
+        super().__init__(id="main")
+        self.read_only = read_only
+        if read_only:
+            # Same keys (so a writing key is refused with a notice) but none shown in the footer.
+            self._bindings = BindingsMap(keymap.bindings(read_only=True))
+        self.catalog: Catalog | None = None
+        self.env = "production"
+        self.selected_model: str | None = None
+        self.pending_jump: str | None = None
+        self.wake = threading.Event()
+        self.watch_events: deque[Any] = deque()
+        self.loaded = threading.Event()  # set once the first useful frame's data is shown
+        self._announced: deque[str] = deque(maxlen=2000)
+
+    @property
+    def modelreg(self) -> ModelregApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def registry(self) -> Registry:
+        return self.modelreg.registry  # type: ignore[return-value]
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            yield ModelsTable()
+            yield VersionsPane()
+            yield DetailPane()
+        yield ActivityLine()
+        yield Static(id="too-small", markup=False)
+        yield Footer()
+
+    @property
+    def models(self) -> ModelsTable:
+        return self.query_one(ModelsTable)
+
+    @property
+    def versions(self) -> VersionsPane:
+        return self.query_one(VersionsPane)
+
+    @property
+    def detail(self) -> DetailPane:
+        return self.query_one(DetailPane)
+
+    @property
+    def activity(self) -> ActivityLine:
+        return self.query_one(ActivityLine)
+
+    def on_mount(self) -> None:
+        self.models.loading = True
+        if self.read_only:
+            self.sub_title = "read-only"
+        self.apply_size(self.app.size.width, self.app.size.height)
+        self.start()
+
+    def on_resize(self, event: Resize) -> None:
+        self.apply_size(event.size.width, event.size.height)
+
+    def apply_size(self, width: int, height: int) -> None:
+        small = width < MIN_WIDTH or height < MIN_HEIGHT
+        self.set_class(small, "-too-small")
+        if small:
+            self.query_one("#too-small", Static).update(
+                Text(f"terminal too small: need at least {MIN_WIDTH}×{MIN_HEIGHT}, have {width}×{height}", style="bold")
+            )
+        narrow = width < NARROW_BELOW
+        if narrow != self.has_class("-narrow"):
+            self.set_class(narrow, "-narrow")
+            self.set_class(False, "-detail-open")
+            self.models.narrow = self.versions.narrow = narrow
+            if self.models.names:
+                self.models.show()
+            if self.versions.model is not None:
+                self.versions.table.column_keys = []
+                self.versions.refill()
+
+    # -- loading -------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="open", name="open registry")
+    def start(self) -> None:
+        """Open the registry, show the first model's versions, then everything else."""
+        try:
+            registry = self.modelreg.open_registry()
+        except ModelregError as error:
+            self.app.call_from_thread(self.app.exit, 1, str(error))
+            return
+        catalog = Catalog(registry)
+        names = catalog.model_names()
+        envs = catalog.environments()
+        view = catalog.view(names[0]) if names else None
+        self.app.call_from_thread(self.first_frame, catalog, names, view, envs)
+        summaries = catalog.summaries(names)
+        self.app.call_from_thread(self.models.update_summaries, summaries)
+        self.modelreg.start_watcher(registry, self.on_watch_event)
+        self.poll_loop()
+
+    def first_frame(self, catalog: Catalog, names: list[str], view: ModelView | None, envs: list[str]) -> None:
+        self.catalog = catalog
+        self.env = self.registry.config.default_environment
+        self.environments = envs
+        self.models.env = self.env
+        self.models.loading = False
+        self.models.show(names, keep=view.model if view else None)
+        self.selected_model = view.model if view else None
+        self.show_rows(view)
+        self.update_title()
+        if not names:
+            self.activity.add([Activity("info", "the registry is empty: register a version, or run 'modelreg demo'")])
+        self.loaded.set()
+
+    def show_rows(self, view: ModelView | None, new: frozenset[str] = frozenset()) -> None:
+        model = view.model if view else None
+        self.versions.border_title = literal(f"Versions · {model}", single_line=True) if model else "Versions"
+        if view is None:
+            self.versions.show(None, [])
+        else:
+            self.versions.show(model, view.rows, primary=view.primary, directions=view.directions, new=new)
+        if self.pending_jump and self.pending_jump.partition(":")[0] == model:
+            self.finish_jump()
+        self.show_detail()
+
+    @work(thread=True, exclusive=True, group="rows", name="load versions")
+    def load_rows(self, model: str) -> None:
+        if self.catalog is None:
+            return
+        view = self.catalog.view(model)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._rows_loaded, view)
+
+    def _rows_loaded(self, view: ModelView) -> None:
+        if view.model == self.selected_model:
+            self.show_rows(view)
+
+    # -- live ------------------------------------------------------------------------------------
+
+    def poll_loop(self) -> None:
+        """Runs in the open worker's thread: every POLL_EVERY (or when woken), fold
+        everything that changed into one update, so a burst of 1,000 is one repaint."""
+        worker = get_current_worker()
+        while not worker.is_cancelled:
+            self.wake.wait(POLL_EVERY)
+            self.wake.clear()
+            if worker.is_cancelled or self.catalog is None:
+                break
+            try:
+                update = self.catalog.poll(self.selected_model)
+            except ModelregError as error:
+                update = Update(None, {}, None, events=[Activity("problem", str(error))])
+            watched = self.drain_watch_events()
+            if update is None and not watched:
+                continue
+            try:
+                self.app.call_from_thread(self.apply_update, update, watched)
+            except RuntimeError:  # the app is closing
+                break
+
+    def on_watch_event(self, event: Any) -> None:
+        """Called by the watcher from its own threads."""
+        self.watch_events.append(event)
+        self.wake.set()
+
+    def drain_watch_events(self) -> list[Activity]:
+        events = []
+        while self.watch_events:
+            event = self.watch_events.popleft()
+            events.append(Activity(getattr(event, "kind", "info"), f"watch: {getattr(event, 'message', event)}", getattr(event, "ref", None)))
+        return events
+
+    def apply_update(self, update: Update | None, watched: list[Activity]) -> None:
+        events = list(watched)
+        for event in watched:
+            if event.ref:
+                self._announced.append(event.ref)
+        if update is not None:
+            if update.names is not None:
+                self.models.show(update.names, update.summaries)
+            elif update.summaries:
+                self.models.update_summaries(update.summaries)
+            if update.view is not None and update.view.model == self.selected_model:
+                self.show_rows(update.view, new=update.new_refs)
+            elif update.history_changed:
+                self.load_extras()
+            events += [e for e in update.events if not (e.kind == "registered" and e.ref in self._announced)]
+        self.activity.add(events)
+
+    # -- selection -------------------------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#models")
+    def model_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        name = event.row_key.value
+        if name and name != self.selected_model:
+            self.selected_model = name
+            self.load_rows(name)
+
+    @on(DataTable.RowHighlighted, "#versions-table")
+    def version_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.show_detail()
+
+    @on(DataTable.RowSelected)
+    def row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def show_detail(self) -> None:
+        row = self.versions.selected
+        if row is self.detail.row:
+            return
+        self.detail.show(row, None, self.versions.directions, self.versions.best)
+        if row is not None:
+            self.load_extras()
+
+    @work(thread=True, exclusive=True, group="extras", name="detail extras")
+    def load_extras(self) -> None:
+        row = self.detail.row
+        if row is None:
+            return
+        try:
+            children = [v.ref for v in self.registry.children(row.ref)]
+            history = self.registry.history(row.doc["model"]) if hasattr(self.registry, "history") else []
+        except ModelregError:
+            children, history = [], []
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._extras_loaded, Extras(row.ref, children, history))
+
+    def _extras_loaded(self, extras: Extras) -> None:
+        row = self.detail.row
+        if row is not None and row.ref == extras.ref:
+            self.detail.show(row, extras, self.versions.directions, self.versions.best)
+
+    @on(VersionsPane.FilterChanged)
+    def filter_changed(self, event: VersionsPane.FilterChanged) -> None:
+        self.show_detail()
+
+    @on(Input.Submitted, "#filter")
+    def filter_submitted(self, event: Input.Submitted) -> None:
+        if self.versions.filter_error is None:
+            self.versions.set_class(bool(self.versions.filter_text), "-filtering")
+            self.versions.table.focus()
+
+    # -- keys: moving ---------------------------------------------------------------------------
+
+    def panes(self) -> list[Any]:
+        if self.has_class("-narrow") and self.has_class("-detail-open"):
+            return [self.detail]
+        if self.has_class("-narrow"):
+            return [self.models, self.versions.table]
+        return [self.models, self.versions.table, self.detail]
+
+    def focused_pane(self) -> int:
+        panes = self.panes()
+        focused = self.focused
+        for index, pane in enumerate(panes):
+            if focused is pane:
+                return index
+        return 1 if len(panes) > 1 else 0
+
+    def action_cursor_down(self) -> None:
+        self._move("cursor_down", "scroll_down")
+
+    def action_cursor_up(self) -> None:
+        self._move("cursor_up", "scroll_up")
+
+    def _move(self, table_action: str, scroll_action: str) -> None:
+        focused = self.focused
+        if isinstance(focused, DataTable):
+            getattr(focused, f"action_{table_action}")()
+        elif isinstance(focused, DetailPane):
+            getattr(focused, f"action_{scroll_action}")()
+
+    def action_pane_left(self) -> None:
+        if self.has_class("-detail-open"):
+            self.close_detail()
+            return
+        index = self.focused_pane()
+        self.panes()[max(0, index - 1)].focus()
+
+    def action_pane_right(self) -> None:
+        panes = self.panes()
+        index = self.focused_pane()
+        if self.has_class("-narrow") and self.focused is self.versions.table:
+            self.open_detail()
+            return
+        panes[min(len(panes) - 1, index + 1)].focus()
+
+    def action_open(self) -> None:
+        focused = self.focused
+        if focused is self.models:
+            self.versions.table.focus()
+        elif focused is self.versions.table:
+            self.open_detail()
+
+    def open_detail(self) -> None:
+        if self.versions.selected is None:
+            return
+        if self.has_class("-narrow"):
+            self.add_class("-detail-open")
+        self.detail.focus()
+
+    def close_detail(self) -> None:
+        self.remove_class("-detail-open")
+        self.versions.table.focus()
+
+    def action_back(self) -> None:
+        if self.has_class("-detail-open"):
+            self.close_detail()
+        elif self.focused is self.versions.filter_input:
+            self.versions.set_class(bool(self.versions.filter_text), "-filtering")
+            self.versions.table.focus()
+        elif self.focused is self.detail:
+            self.versions.table.focus()
+
+    # -- keys: the versions table ----------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        self.versions.add_class("-filtering")
+        self.versions.filter_input.focus()
+
+    def action_mark(self) -> None:
+        ref = self.versions.toggle_mark()
+        if ref is None:
+            self.say("no version selected to mark", severity="warning")
+
+    def action_sort(self) -> None:
+        column = self.versions.cycle_sort()
+        self.say(f"sorted by {column.removeprefix('m:')} ({'descending' if self.versions.sort_reverse else 'ascending'})", timeout=1.5)
+
+    def action_reverse_sort(self) -> None:
+        self.versions.reverse_sort()
+
+    # -- keys: other screens ---------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        if self.catalog is None:
+            self.say("still opening the registry…", severity="warning")
+            return False
+        return True
+
+    def selected_ref(self, action: str) -> str | None:
+        row = self.versions.selected
+        if row is None:
+            self.say(f"{action}: select a version first", severity="warning")
+            return None
+        return row.ref
+
+    def action_compare(self) -> None:
+        if not self.ready():
+            return
+        refs = list(self.versions.marks)
+        if len(refs) < 2:
+            ref = self.selected_ref("compare")
+            if ref is None:
+                return
+            refs = [ref, *self.partner_of(ref)]
+            if len(refs) < 2:
+                self.say("compare: mark two or more versions with space", severity="warning")
+                return
+        from tui.screens.compare import CompareScreen
+
+        self.app.push_screen(CompareScreen(self.registry, refs))
+
+    def partner_of(self, ref: str) -> list[str]:
+        """What to compare one version against: the live one, else the one before it."""
+        summary = self.models.summaries.get(self.selected_model or "")
+        live = summary.live.get(self.env) if summary else None
+        model = ref.partition(":")[0]
+        if live and f"{model}:{live}" != ref:
+            return [f"{model}:{live}"]
+        ordered = [row.ref for row in self.versions.rows]  # oldest first
+        index = ordered.index(ref) if ref in ordered else -1
+        if index > 0:
+            return [ordered[index - 1]]
+        if index == 0 and len(ordered) > 1:
+            return [ordered[1]]
+        return []
+
+    def action_lineage(self) -> None:
+        if not self.ready():
+            return
+        ref = self.selected_ref("lineage")
+        if ref is None:
+            return
+        from tui.screens.lineage import LineageScreen
+
+        self.app.push_screen(LineageScreen(self.registry, ref), callback=self.jump_to)
+
+    def jump_to(self, ref: str | None) -> None:
+        """Select ``ref`` (MODEL:VERSION), switching model and clearing a filter that hides it."""
+        if not ref:
+            return
+        model = ref.partition(":")[0]
+        self.pending_jump = ref
+        if model != self.selected_model:
+            self.models.select_key(model)
+            self.selected_model = model
+            self.load_rows(model)
+        else:
+            self.finish_jump()
+
+    def finish_jump(self) -> None:
+        ref, self.pending_jump = self.pending_jump, None
+        if ref is None:
+            return
+        if not any(row.ref == ref for row in self.versions.shown_rows) and any(row.ref == ref for row in self.versions.rows):
+            self.say(f"cleared the filter to show {clean(ref, single_line=True)}", timeout=2)
+            self.versions.filter_input.value = ""
+            self.versions.set_filter("")
+            self.versions.remove_class("-filtering")
+        self.versions.table.select_key(ref)
+        self.versions.table.focus()
+        self.show_detail()
+
+    def action_environment(self) -> None:
+        if not self.ready():
+            return
+        from tui.screens.prompts import EnvironmentPicker
+
+        self.app.push_screen(EnvironmentPicker(self.registry, self.env), callback=self.set_environment)
+
+    def set_environment(self, env: str | None) -> None:
+        if not env or env == self.env:
+            return
+        self.env = env
+        self.models.env = env
+        self.models.show()
+        self.update_title()
+        self.say(f"environment: {clean(env, single_line=True)}", timeout=1.5)
+
+    def update_title(self) -> None:
+        self.models.border_title = literal(f"Models · {self.env}", single_line=True)
+        self.models.border_subtitle = "read-only" if self.read_only else ""
+
+    def action_activity(self) -> None:
+        from tui.screens.activity import ActivityScreen
+
+        self.app.push_screen(ActivityScreen(self.activity.log_entries))
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen(self.read_only))
+
+    def action_quit(self) -> None:
+        self.app.exit()
+
+    def action_command_palette(self) -> None:
+        self.app.action_command_palette()
+
+    # -- keys: writing -------------------------------------------------------------------------------
+
+    def say(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None) -> None:
+        """A notification shown literally (registry text never becomes markup)."""
+        self.notify(clean(message, single_line=True), title=clean(title, single_line=True), severity=severity, timeout=timeout, markup=False)
+
+    def refused(self, what: str) -> bool:
+        """In read-only mode, say no (and write nothing); True when refused."""
+        if not self.read_only:
+            return not self.ready()
+        self.say(f"{what} refused: the app was opened with --read-only", severity="warning", timeout=3)
+        self.activity.add([Activity("refused", f"{what} refused (read-only)")])
+        return True
+
+    def action_deploy(self) -> None:
+        if self.refused("deploy"):
+            return
+        ref = self.selected_ref("deploy")
+        if ref is None:
+            return
+        from tui.screens.confirm import DeployConfirm
+
+        env = self.env
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self.write(f"deploy {ref} to {env}", lambda: self.registry.deploy(ref, env))
+
+        self.app.push_screen(DeployConfirm(self.registry, ref, env), callback=confirmed)
+
+    def action_rollback(self) -> None:
+        if self.refused("rollback"):
+            return
+        model = self.selected_model
+        if model is None:
+            self.say("rollback: select a model first", severity="warning")
+            return
+        from tui.screens.confirm import RollbackConfirm
+
+        env = self.env
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self.write(f"roll back {model} in {env}", lambda: self.registry.rollback(model, env))
+
+        self.app.push_screen(RollbackConfirm(self.registry, model, env), callback=confirmed)
+
+    def action_tag(self) -> None:
+        if self.refused("tag"):
+            return
+        ref = self.selected_ref("tag")
+        if ref is None:
+            return
+        from tui.screens.prompts import TagPrompt
+
+        def answered(edit: Any) -> None:
+            if edit:
+                self.write(f"tag {ref}", lambda: edit.apply(self.registry, ref))
+
+        self.app.push_screen(TagPrompt(self.registry, ref), callback=answered)
+
+    def action_status(self) -> None:
+        if self.refused("status"):
+            return
+        ref = self.selected_ref("status")
+        if ref is None:
+            return
+        from tui.screens.prompts import StatusPicker
+
+        def answered(status: str | None) -> None:
+            if status:
+                self.write(f"status of {ref} → {status}", lambda: self.registry.set_status(ref, status))
+
+        self.app.push_screen(StatusPicker(self.registry, ref), callback=answered)
+
+    @work(thread=True, group="write", name="write")
+    def write(self, what: str, change: Callable[[], Any]) -> None:
+        """Run one registry write off the UI thread; the poll shows its effect."""
+        try:
+            change()
+        except ModelregError as error:
+            message = clean(str(error), single_line=True)
+            self.app.call_from_thread(self.say, message, title=f"{what}: failed", severity="error", timeout=6)
+            self.app.call_from_thread(self.activity.add, [Activity("problem", f"{what} failed: {message}")])
+        else:
+            self.app.call_from_thread(self.say, f"{clean(what, single_line=True)}: done", timeout=2)
+        self.wake.set()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Writing actions stay bound in read-only mode so that pressing one explains itself.
+        return True
+

@@ -1,0 +1,1 @@
+"""The main screen's panes: models, versions, detail and the activity line."""

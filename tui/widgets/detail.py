@@ -1,0 +1,247 @@
+"""The Detail pane: everything about the selected version."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import humanize
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from store.metrics import lower_is_better, to_number
+from tui.catalog import VersionRow
+from tui.safe_text import literal
+from tui.widgets.models import number
+from tui.widgets.versions import age, badge
+
+BAR_WIDTH = 20
+TOP_FEATURES = 12
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What the Detail pane needs beyond the version document, read in a worker."""
+
+    ref: str
+    children: list[str] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def heading(title: str) -> Text:
+    return Text(f"\n{title}", style="bold underline")
+
+
+def pairs(items: Iterable[tuple[Any, Any]], key_style: str = "bold") -> Table:
+    """A two-column grid of literal keys and values."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for key, value in items:
+        grid.add_row(literal(key, key_style, single_line=True), value if isinstance(value, Text) else literal(show_value(value)))
+    return grid
+
+
+def show_value(value: Any) -> str:
+    if isinstance(value, float):
+        return number(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(show_value(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={show_value(v)}" for k, v in value.items())
+    return "" if value is None else str(value)
+
+
+def bar(value: float, top: float, width: int = BAR_WIDTH) -> Text:
+    """A horizontal bar of ``value`` against ``top`` in eighths of a cell."""
+    if top <= 0:
+        return Text("")
+    eighths = int(round(abs(value) / top * width * 8))
+    full, part = divmod(eighths, 8)
+    return Text("█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else ""), style="cyan")
+
+
+def importances(estimator: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """Feature importances (or coefficient magnitudes) as (feature, value), largest first,
+    from whatever shape ``store.estimators.describe`` recorded."""
+    raw = estimator.get("feature_importances")
+    if raw is None:
+        raw = estimator.get("coef") or estimator.get("coefficients")
+    names = list(estimator.get("feature_names_in") or estimator.get("feature_names") or [])
+    pairs_: list[tuple[str, float]] = []
+    if isinstance(raw, Mapping):
+        for key in ("top", "values", "importances"):
+            if key in raw:
+                return importances({"feature_importances": raw[key], "feature_names_in": names})
+        pairs_ = [(str(k), v) for k, v in raw.items()]
+    elif isinstance(raw, (list, tuple)):
+        for i, item in enumerate(raw):
+            if isinstance(item, Mapping):
+                pairs_.append((str(item.get("feature", item.get("name", i))), item.get("importance", item.get("value"))))
+            elif isinstance(item, (list, tuple)) and len(item) == 2:
+                pairs_.append((str(item[0]), item[1]))
+            else:
+                pairs_.append((names[i] if i < len(names) else f"x{i}", item))
+    clean = [(name, float(v)) for name, v in pairs_ if to_number(v) is not None]
+    return sorted(clean, key=lambda p: -abs(p[1]))[:TOP_FEATURES]
+
+
+def render(row: VersionRow | None, extras: Extras | None, directions: Mapping[str, str] | None = None, best: Mapping[str, float] | None = None) -> RenderableType:
+    """The whole detail of one version as Rich renderables (no markup anywhere)."""
+    if row is None:
+        return Text("No version selected.", style="dim")
+    doc = row.doc
+    parts: list[RenderableType] = []
+    title = literal(row.ref, "bold", single_line=True)
+    title.append("  ")
+    title.append_text(badge(doc["status"]))
+    if row.live:
+        title.append(f"  ● live in {', '.join(row.live)}", style="bold green")
+    if doc.get("missing"):
+        title.append("  ! files missing", style="bold red")
+    if row.unsafe:
+        title.append("  ⚠ unsafe", style="bold red")
+    parts.append(title)
+    facts = [
+        ("registered", f"{age(doc.get('created_at', ''))} ({doc.get('created_at', '')})" if doc.get("created_at") else None),
+        ("by", doc.get("registered_by")),
+        ("parent", doc.get("parent")),
+        ("git commit", doc.get("git_commit")),
+        ("training data", doc.get("training_data")),
+        ("tags", doc.get("tags")),
+        ("sidecar", doc.get("source")),
+    ]
+    parts.append(pairs((k, v) for k, v in facts if v))
+    if doc.get("notes"):
+        parts += [heading("Notes"), literal(doc["notes"])]
+    if doc.get("problems"):
+        parts += [heading("Problems"), *(literal(f"! {p}", "bold red") for p in doc["problems"])]
+    metrics = doc.get("metrics") or {}
+    if metrics:
+        parts.append(heading("Metrics"))
+        shown = []
+        for name, value in metrics.items():
+            cell = Text(number(value))
+            direction = "↓" if lower_is_better(name, directions) else "↑"
+            cell.append(f"  {direction}", style="dim")
+            if best and best.get(name) == value:
+                cell.append("  ★ best", style="bold yellow")
+            shown.append((name, cell))
+        parts.append(pairs(shown))
+    for section, title_ in (("params", "Params"), ("training", "Training")):
+        if doc.get(section):
+            parts += [heading(title_), pairs(doc[section].items())]
+    if doc.get("artifacts"):
+        parts += [heading("Artifacts"), artifacts(doc["artifacts"], doc.get("scan"))]
+    if doc.get("estimator"):
+        parts += [heading("Estimator"), *estimator(doc["estimator"])]
+    if doc.get("extra"):
+        parts += [heading("Extra"), pairs(doc["extra"].items())]
+    parts.append(heading("Lineage"))
+    lineage = [("parent", doc.get("parent") or "—")]
+    if extras is not None and extras.ref == row.ref:
+        lineage.append(("children", ", ".join(extras.children) or "—"))
+    parts.append(pairs(lineage))
+    parts.append(heading("Deploy history"))
+    parts.append(history(extras.history if extras is not None and extras.ref == row.ref else None))
+    return Group(*parts)
+
+
+def artifacts(records: Iterable[Mapping[str, Any]], scan: Mapping[str, Any] | None) -> RenderableType:
+    rows: list[RenderableType] = []
+    for record in records:
+        line = literal(record.get("path", "?"), "bold", single_line=True)
+        rows.append(line)
+        info = []
+        if record.get("size") is not None:
+            info.append(("size", humanize.naturalsize(record["size"])))
+        if record.get("sha256"):
+            info.append(("sha256", record["sha256"]))
+        for key in ("kind", "framework"):
+            if record.get(key):
+                info.append((key, record[key]))
+        rows.append(pairs(info, key_style="dim"))
+    if scan:
+        verdict = scan.get("verdict") or ("safe" if scan.get("safe") else "unsafe")
+        text = Text("scan: ", style="bold")
+        text.append(("✔ " if scan.get("safe") else "⚠ ") + str(verdict), style="green" if scan.get("safe") else "bold red")
+        if scan.get("reason"):
+            text.append_text(literal(f" — {scan['reason']}", single_line=True))
+        rows.append(text)
+        if scan.get("imports"):
+            rows.append(literal("imports: " + ", ".join(map(str, scan["imports"])), "dim"))
+    else:
+        rows.append(Text("scan: not scanned", style="dim"))
+    return Group(*rows)
+
+
+def estimator(info: Mapping[str, Any]) -> list[RenderableType]:
+    facts = [(k, info.get(k)) for k in ("class", "sklearn_version", "n_features_in", "classes") if info.get(k) not in (None, "", [])]
+    parts: list[RenderableType] = [pairs(facts)]
+    features = importances(info)
+    if features:
+        top = max(abs(v) for _, v in features)
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True, max_width=24)
+        grid.add_column(no_wrap=True)
+        grid.add_column(justify="right")
+        for name, value in features:
+            grid.add_row(literal(name, single_line=True), bar(value, top), Text(number(value)))
+        parts += [Text("feature importances", style="italic"), grid]
+    return parts
+
+
+def history(entries: list[dict[str, Any]] | None) -> RenderableType:
+    if entries is None:
+        return Text("loading…", style="dim")
+    if not entries:
+        return Text("never deployed", style="dim")
+    lines = []
+    for entry in entries[-10:][::-1]:
+        mark = "✔" if entry.get("ok", True) else "✗"
+        text = Text(f"{mark} ", style="green" if entry.get("ok", True) else "bold red")
+        text.append_text(literal(
+            f"{entry.get('at', '')[:19]} {entry.get('action', '')} {entry.get('env', '')}: "
+            f"{entry.get('from') or '—'} → {entry.get('to') or '—'} by {entry.get('by', '?')}"
+            + (f" ({entry['reason']})" if entry.get("reason") else ""),
+            single_line=True,
+        ))
+        lines.append(text)
+    return Group(*lines)
+
+
+class DetailBody(Static):
+    """The rendered detail (a Static, so it never reads markup)."""
+
+
+class DetailPane(VerticalScroll):
+    """Scrolls the detail; j/k and the arrows scroll."""
+
+    BINDINGS = [
+        Binding("j", "scroll_down", "Down", show=False),
+        Binding("k", "scroll_up", "Up", show=False),
+        Binding("left", "screen.pane_left", "Pane left", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="detail")
+        self.border_title = "Detail"
+        self.can_focus = True
+        self.row: VersionRow | None = None
+        self.extras: Extras | None = None
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield DetailBody(Text("Loading…", style="dim"), id="detail-body")
+
+    def show(self, row: VersionRow | None, extras: Extras | None = None, directions: Mapping[str, str] | None = None, best: Mapping[str, float] | None = None) -> None:
+        if row is not None and self.row is not None and row.ref != self.row.ref:
+            self.scroll_to(0, 0, animate=False)
+        self.row = row
+        if extras is not None:
+            self.extras = extras
+        self.query_one(DetailBody).update(render(row, self.extras, directions, best))

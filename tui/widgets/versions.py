@@ -1,0 +1,320 @@
+"""The Versions pane: the selected model's versions as a sortable, filterable table."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import humanize
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from store.errors import ModelregError
+from store.filters import compile_filter
+from store.lifecycle import STATUSES
+from store.metrics import lower_is_better, to_number
+from store.versions import sort_key
+from tui.catalog import VersionRow
+from tui.safe_text import clean, literal
+from tui.widgets.models import number
+from tui.widgets.table import PaneTable
+
+# A symbol for every status, so it reads without colour (NO_COLOR, TERM=xterm, screenshots).
+BADGES: dict[str, tuple[str, str]] = {
+    "draft": ("✎", "dim"),
+    "training": ("⟳", "yellow"),
+    "completed": ("◆", "cyan"),
+    "deployed": ("▲", "bold green"),
+    "deprecated": ("▼", "magenta"),
+    "archived": ("▪", "dim"),
+}
+MARKS_LEGEND = "✓ marked  ● live  ! missing  ⚠ unsafe  ✦ new"
+NEW_FOR = 3.0  # seconds a new row stays highlighted
+BASE_COLUMNS = ["version", "status", "age", "size"]
+
+
+def badge(status: str) -> Text:
+    symbol, style = BADGES.get(status, ("?", ""))
+    return Text(f"{symbol} {clean(status, single_line=True)}", style=style)
+
+
+def age(created_at: str, now: datetime | None = None) -> str:
+    try:
+        when = datetime.fromisoformat(created_at)
+    except (TypeError, ValueError):
+        return ""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    delta = (now or datetime.now(timezone.utc)) - when
+    return humanize.naturaltime(max(delta, timedelta(0)))
+
+
+def main_metrics(rows: list[VersionRow], primary: str | None, limit: int) -> list[str]:
+    """The metrics most versions report, the primary one first."""
+    counts: dict[str, int] = {}
+    for row in rows[-200:]:
+        for name in row.doc.get("metrics", {}):
+            counts[name] = counts.get(name, 0) + 1
+    names = sorted(counts, key=lambda n: (n != primary, -counts[n], n))
+    return names[:limit]
+
+
+def sort_value(column: str, row: VersionRow) -> Any:
+    doc = row.doc
+    if column == "version":
+        return sort_key(doc["version"])
+    if column == "status":
+        return STATUSES.index(doc["status"]) if doc["status"] in STATUSES else len(STATUSES)
+    if column == "age":
+        return doc.get("created_at", "")
+    if column == "size":
+        return row.size
+    if column == "tags":
+        return ",".join(doc.get("tags", ()))
+    return to_number(doc.get("metrics", {}).get(column.removeprefix("m:")))
+
+
+class VersionsTable(PaneTable):
+    """The table itself; rows are keyed by ``model:version``."""
+
+    def __init__(self) -> None:
+        super().__init__(id="versions-table")
+
+
+class VersionsPane(Vertical):
+    """Filter input, the versions table and a status line.
+
+    Holds the view state that must survive live updates: the filter, the sort,
+    the marks and the briefly highlighted new rows.
+    """
+
+    class FilterChanged(Message):
+        """The filter was applied (``error`` is None) or refused."""
+
+        def __init__(self, text: str, error: str | None) -> None:
+            super().__init__()
+            self.text, self.error = text, error
+
+    def __init__(self) -> None:
+        super().__init__(id="versions")
+        self.border_title = "Versions"
+        self.model: str | None = None
+        self.rows: list[VersionRow] = []
+        self.shown_rows: list[VersionRow] = []
+        self.marks: dict[str, None] = {}  # ordered set of refs
+        self.new_until: dict[str, float] = {}
+        self.filter_text = ""
+        self.filter_error: str | None = None
+        self.predicate: Callable[[Mapping[str, Any]], bool] | None = None
+        self.sort_column = "version"
+        self.sort_reverse = True  # newest first
+        self.primary: str | None = None
+        self.directions: dict[str, str] = {}
+        self.narrow = False
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter, e.g. accuracy>0.9 tag:baseline  (enter: keep, escape: leave)", id="filter")
+        yield VersionsTable()
+        yield Static(id="versions-status", markup=False)
+
+    @property
+    def table(self) -> VersionsTable:
+        return self.query_one(VersionsTable)
+
+    @property
+    def filter_input(self) -> Input:
+        return self.query_one("#filter", Input)
+
+    # -- what is shown ----------------------------------------------------------------------
+
+    def metric_columns(self) -> list[str]:
+        return main_metrics(self.rows, self.primary, 1 if self.narrow else 3)
+
+    def columns(self) -> list[tuple[str, str]]:
+        keys = [*BASE_COLUMNS, *(f"m:{m}" for m in self.metric_columns()), "tags"]
+        labels = {"version": "Version", "status": "Status", "age": "Age", "size": "Size", "tags": "Tags"}
+        result = [("marks", " ")]
+        for key in keys:
+            label = labels.get(key, key.removeprefix("m:"))
+            if key == self.sort_column:
+                label += " ▼" if self.sort_reverse else " ▲"
+            result.append((key, label))
+        return result
+
+    def sortable(self) -> list[str]:
+        return [key for key, _ in self.columns() if key != "marks"]
+
+    def show(self, model: str | None, rows: list[VersionRow], *, primary: str | None = None, directions: dict[str, str] | None = None, new: frozenset[str] = frozenset(), keep: str | None = None) -> None:
+        """Show ``rows`` of ``model``; the filter, sort and marks carry over."""
+        switching = model != self.model
+        self.model, self.rows = model, rows
+        self.primary, self.directions = primary, dict(directions or {})
+        deadline = time.monotonic() + NEW_FOR
+        for ref in new:
+            self.new_until[ref] = deadline
+        if switching:
+            self.table.column_keys = []  # metric columns differ between models
+        self.refill(keep=keep, reset_cursor=switching and keep is None)
+
+    def refill(self, keep: str | None = None, reset_cursor: bool = False) -> None:
+        table = self.table
+        columns = self.columns()
+        if self.sort_column not in [key for key, _ in columns]:
+            self.sort_column, self.sort_reverse = "version", True
+            columns = self.columns()
+        keys = [key for key, _ in columns]
+        self.shown_rows = self.sorted(self.filtered(self.rows))
+        now = datetime.now(timezone.utc)
+        clock = time.monotonic()
+        self.new_until = {ref: t for ref, t in self.new_until.items() if t > clock}
+        if reset_cursor:
+            table.clear()
+            keep = self.shown_rows[0].ref if self.shown_rows else None
+        table.replace_rows([(row.ref, self.cells(row, keys, now)) for row in self.shown_rows], keep=keep, columns=columns)
+        if reset_cursor:
+            table.scroll_to(0, 0, animate=False, immediate=True)
+        if self.new_until:
+            self.set_timer(NEW_FOR + 0.05, self.refill)
+        self.update_status()
+
+    def filtered(self, rows: list[VersionRow]) -> list[VersionRow]:
+        if self.predicate is None:
+            return list(rows)
+        return [row for row in rows if self.predicate(row.doc)]
+
+    def sorted(self, rows: list[VersionRow]) -> list[VersionRow]:
+        column = self.sort_column
+        if column == "version":
+            return sorted(rows, key=lambda r: sort_key(r.doc["version"]), reverse=self.sort_reverse)
+        keyed = [(sort_value(column, r), r) for r in rows]
+        present = [pair for pair in keyed if pair[0] is not None]
+        missing = [pair[1] for pair in keyed if pair[0] is None]
+        present.sort(key=lambda pair: pair[0], reverse=self.sort_reverse)
+        return [r for _, r in present] + missing  # versions without the value always last
+
+    def cells(self, row: VersionRow, columns: list[str], now: datetime) -> list[Text]:
+        doc = row.doc
+        new = row.ref in self.new_until
+        cells: list[Text] = []
+        for key in columns:
+            if key == "marks":
+                cells.append(self.marks_cell(row, new))
+            elif key == "version":
+                cells.append(literal(doc["version"], "bold", single_line=True))
+            elif key == "status":
+                cells.append(badge(doc["status"]))
+            elif key == "age":
+                cells.append(Text(age(doc.get("created_at", ""), now), style="dim"))
+            elif key == "size":
+                size = row.size
+                cells.append(Text(humanize.naturalsize(size) if size else "", justify="right"))
+            elif key == "tags":
+                cells.append(literal(" ".join(doc.get("tags", ())), "italic", single_line=True))
+            else:
+                cells.append(self.metric_cell(key.removeprefix("m:"), doc))
+        if new:
+            for cell in cells:
+                cell.stylize("reverse")
+        return cells
+
+    def marks_cell(self, row: VersionRow, new: bool) -> Text:
+        text = Text()
+        text.append("✓" if row.ref in self.marks else " ", style="bold")
+        text.append("●" if row.live else " ", style="bold green")
+        text.append("!" if row.doc.get("missing") else " ", style="bold red")
+        text.append("⚠" if row.unsafe else " ", style="bold red")
+        text.append("✦" if new else "", style="bold yellow")
+        return text
+
+    def metric_cell(self, metric: str, doc: dict[str, Any]) -> Text:
+        value = to_number(doc.get("metrics", {}).get(metric))
+        if value is None:
+            return Text("")
+        best = self.best.get(metric)
+        style = "bold" if best is not None and value == best else ""
+        return Text(number(value), style=style, justify="right")
+
+    @property
+    def best(self) -> dict[str, float | int]:
+        """The best value of each shown metric across the model's versions (shown bold)."""
+        result: dict[str, float | int] = {}
+        for metric in self.metric_columns():
+            values = [v for r in self.rows if (v := to_number(r.doc.get("metrics", {}).get(metric))) is not None]
+            if values:
+                result[metric] = min(values) if lower_is_better(metric, self.directions) else max(values)
+        return result
+
+    def update_status(self) -> None:
+        parts = [f"{len(self.shown_rows)} of {len(self.rows)}" if self.predicate else f"{len(self.rows)} versions"]
+        if self.filter_error:
+            parts.append(f"✗ filter: {self.filter_error}")
+        elif self.filter_text:
+            parts.append(f"filter: {clean(self.filter_text, single_line=True)}")
+        if self.marks:
+            parts.append(f"{len(self.marks)} marked")
+        status = self.query_one("#versions-status", Static)
+        status.update(Text(" · ".join(parts), style="bold red" if self.filter_error else "dim"))
+        self.filter_input.set_class(bool(self.filter_error), "-invalid")
+
+    # -- the user's view state ------------------------------------------------------------------
+
+    @property
+    def selected(self) -> VersionRow | None:
+        index = self.table.cursor_row
+        if not self.shown_rows or not 0 <= index < len(self.shown_rows):
+            return None
+        ref = self.table.cursor_key
+        return next((row for row in self.shown_rows if row.ref == ref), None)
+
+    def set_filter(self, text: str) -> str | None:
+        """Apply a filter; a bad one is reported (returned and shown) and the last good one stays."""
+        text = text.strip()
+        try:
+            predicate = compile_filter(text) if text else None
+        except ModelregError as error:
+            self.filter_error = clean(str(error), single_line=True)
+            self.update_status()
+            return self.filter_error
+        self.filter_text, self.predicate, self.filter_error = text, predicate, None
+        self.refill()
+        return None
+
+    def toggle_mark(self) -> str | None:
+        row = self.selected
+        if row is None:
+            return None
+        if row.ref in self.marks:
+            del self.marks[row.ref]
+        else:
+            self.marks[row.ref] = None
+        self.table.update_cell(row.ref, "marks", self.marks_cell(row, row.ref in self.new_until))
+        self.update_status()
+        return row.ref
+
+    def cycle_sort(self) -> str:
+        keys = self.sortable()
+        index = keys.index(self.sort_column) if self.sort_column in keys else -1
+        self.sort_column = keys[(index + 1) % len(keys)]
+        self.sort_reverse = self.sort_column in ("version", "age") or (
+            self.sort_column.startswith("m:") and not lower_is_better(self.sort_column[2:], self.directions)
+        )  # newest, and best, first
+        self.table.column_keys = []
+        self.refill()
+        return self.sort_column
+
+    def reverse_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self.table.column_keys = []
+        self.refill()
+
+    @on(Input.Changed, "#filter")
+    def _filter_typed(self, event: Input.Changed) -> None:
+        event.stop()
+        error = self.set_filter(event.value)
+        self.post_message(self.FilterChanged(event.value, error))
