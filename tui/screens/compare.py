@@ -16,7 +16,7 @@ from textual.widgets import Footer, Static
 from store.errors import ModelregError
 from store.metrics import lower_is_better
 from tui.safe_text import literal
-from tui.screens.deltas import LEGEND, delta_text, direction_mark, number
+from tui.screens.deltas import LEGEND, delta_text, direction_mark, number, param
 from tui.screens.plot import BarChart, Point, sparkline
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ class CompareScreen(Screen[None]):
             cells = [name]
             for i, value in enumerate(values):
                 changed = i > 0 and value != values[0]
-                cells.append(literal("—" if value is None else number(value), "bold yellow" if changed else ""))
+                cells.append(literal("—" if value is None else param(value), "bold yellow" if changed else "", single_line=True))
             table.add_row(*cells)
         if not shown:
             table.add_row(Text("none differ" if rows else "no params recorded", style="dim"))

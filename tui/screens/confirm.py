@@ -332,6 +332,4 @@ def rollback_target(registry: Registry, model: str, env: str, current: Version |
     if previous is None:
         return None, f"no earlier version was live in {env} before {current.version}"
     target = registry.get(f"{model}:{previous}")
-    last = [h for h in registry.history(model, env) if h.get("ok") and h.get("to") == previous]
-    when = f" (made live there {last[-1]['at'][:16].replace('T', ' ')} UTC)" if last and last[-1].get("at") else ""
-    return target, f"{target.version} was live in {env} before {current.version}{when}"
+    return target, f"{target.version} was live in {env} before {current.version}"

@@ -7,6 +7,7 @@ is an improvement given the metric's direction, ↑/↓ which way is better.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rich.text import Text
@@ -32,6 +33,15 @@ def number(value: Any) -> str:
     if size >= 1000:
         return f"{value:,.1f}"
     return f"{value:.4f}"
+
+
+def param(value: Any) -> str:
+    """A param value as written: ``0.1``, ``500``, ``saga``, ``None``; floats without padding."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
 
 
 def signed(value: float) -> str:
