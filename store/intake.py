@@ -184,6 +184,9 @@ class Intake:
             return None
         if str(owner) != path:
             return Outcome(settle=[(str(owner), root)])
+        if not (os.path.isdir(path) or os.path.isfile(path)):
+            # A pipe or device would block the hasher forever; a dangling link has nothing to register.
+            return Outcome(events=[WatchEvent("problem", None, path, f"{path}: not a regular file or folder; skipped")])
         try:
             record = artifact_files.describe(path, with_hash=False)
         except ArtifactError:

@@ -351,6 +351,9 @@ class Watcher:
         if owner is None:
             return
         checkpoint = str(owner)
+        if checkpoint == path and os.path.exists(path) and not (os.path.isfile(path) or os.path.isdir(path)):
+            self._submit(Job("checkpoint", path, root))  # a pipe or device: reported, never waited for
+            return
         if checkpoint == path and not os.path.isdir(path):
             # A close in a folder made a moment ago may be one file of a checkpoint folder
             # still being filled: let it settle, and the folder be recognised, first.

@@ -122,6 +122,8 @@ def _prompt_observer(on_limit: Callable[[OSError], None]) -> BaseObserver:
         _move_event_grouper: InotifyMoveEventGrouper = field(default_factory=PromptGrouper, init=False)
 
         def _add_callback(self, path: bytes) -> None:
+            if path in self._active_callbacks_by_path:
+                return  # the recursive walk met a folder already watched
             try:
                 wd = self._inotify_fd.add_callback(path, self.event_mask, self._callback, self._id)
             except OSError as error:
