@@ -39,6 +39,12 @@ class VersionIndex:
             self.models[new["name"]] = doc_id
 
     def on_change(self, doc_id: str, old: Doc | None, new: Doc | None) -> None:
+        if old is not None and new is not None and (old["model"], old["version"]) == (new["model"], new["version"]):
+            # An update in place: only links can change. Re-adding would recompute the
+            # model's latest version over all its versions, on every metadata update.
+            self._unlink(doc_id, old)
+            self._link(doc_id, new)
+            return
         if old is not None:
             self.discard(doc_id, old)
         if new is not None:
@@ -50,6 +56,9 @@ class VersionIndex:
         latest = self.latest.get(model)
         if latest is None or sort_key(version) > sort_key(latest):
             self.latest[model] = version
+        self._link(doc_id, doc)
+
+    def _link(self, doc_id: str, doc: Doc) -> None:
         if parent := doc.get("parent"):
             self.children[parent].add(doc_id)
         for artifact in doc.get("artifacts", ()):
@@ -64,6 +73,9 @@ class VersionIndex:
                 del self.latest[doc["model"]]
             elif self.latest.get(doc["model"]) == doc["version"]:
                 self.latest[doc["model"]] = max(versions, key=sort_key)
+        self._unlink(doc_id, doc)
+
+    def _unlink(self, doc_id: str, doc: Doc) -> None:
         if parent := doc.get("parent"):
             self.children[parent].discard(doc_id)
         for artifact in doc.get("artifacts", ()):

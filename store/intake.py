@@ -19,6 +19,7 @@ of the sidecar that was read), so a restart knows exactly which checkpoints it h
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -161,15 +162,16 @@ class Intake:
 
     def _remember(self, path: str, root: str, ref: str) -> None:
         self._order += 1
-        self.runs[run_key(path, root)].append((_step(path), self._order, ref))
+        bisect.insort(self.runs[run_key(path, root)], (_step(path), self._order, ref))
 
     def _previous(self, path: str, root: str) -> str | None:
-        """The checkpoint of the same run just before this one, for a lineage chain."""
+        """The checkpoint of the same run just before this one (the highest step up to its own,
+        latest registered among equals), for a lineage chain. Entries are kept sorted."""
         step = step_of(path)
         entries = self.runs.get(run_key(path, root), [])
         if step is not None:
-            entries = [e for e in entries if e[0] <= step]
-        return max(entries)[2] if entries else None
+            entries = entries[: bisect.bisect_right(entries, (step, float("inf"), ""))]
+        return entries[-1][2] if entries else None
 
     # -- reading a checkpoint (no registry lock held) ---------------------------------------------
 

@@ -362,6 +362,8 @@ class Registry:
         except ModelregError as error:
             raise LineageError(f"parent {parent} of {child} does not exist: {error}") from None
         resolved = f"{doc['model']}:{doc['version']}"
+        if resolved != child and not self.index.children.get(child):
+            return resolved  # nothing descends from the child, so no ancestor can be it: no walk up long chains
         # Walk up from the parent: meeting the child again would close a cycle.
         seen, ref = set(), resolved
         while ref:
