@@ -50,9 +50,11 @@ WRITING_ACTIONS = frozenset(k.action for k in KEYS if k.writes)
 
 def bindings(read_only: bool) -> list[Binding]:
     """The main screen's bindings; in read-only mode the writing ones are not shown."""
+    # Help comes first so that a narrow footer, which cuts off at the right, always shows "? Help".
+    ordered = sorted(KEYS, key=lambda k: k.action != "help")
     return [
         Binding(k.keys, k.action, k.description, show=k.footer and not (read_only and k.writes), id=k.action)
-        for k in KEYS
+        for k in ordered
         if k.action not in ("command_palette", "focus_next")
     ]
 

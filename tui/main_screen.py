@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 POLL_EVERY = 0.2  # seconds between looks at other processes' changes
 MIN_WIDTH, MIN_HEIGHT = 60, 15
 NARROW_BELOW = 120  # columns: Models collapses and Detail becomes a panel opened with enter
+# The Detail pane follows the cursor once keys pause for this long: rendering it on every
+# key of a held-down j would cost more than the cursor move itself.
+DETAIL_DELAY = 0.06
 
 
 class MainScreen(Screen[None]):
@@ -61,6 +64,7 @@ class MainScreen(Screen[None]):
         self.watch_events: deque[Any] = deque()
         self.loaded = threading.Event()  # set once the first useful frame's data is shown
         self._announced: deque[str] = deque(maxlen=2000)
+        self._detail_timer: Any = None
 
     @property
     def modelreg(self) -> ModelregApp:
@@ -79,7 +83,7 @@ class MainScreen(Screen[None]):
             yield DetailPane()
         yield ActivityLine()
         yield Static(id="too-small", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def models(self) -> ModelsTable:
@@ -245,14 +249,22 @@ class MainScreen(Screen[None]):
 
     @on(DataTable.RowHighlighted, "#versions-table")
     def version_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.show_detail()
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        self._detail_timer = self.set_timer(DETAIL_DELAY, self.show_detail)
 
     @on(DataTable.RowSelected)
     def row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
 
+    def detail_shown(self) -> bool:
+        return not self.has_class("-narrow") or self.has_class("-detail-open")
+
     def show_detail(self) -> None:
+        """Show the selected version in the Detail pane (skipped while the pane is hidden)."""
         row = self.versions.selected
+        if not self.detail_shown():
+            return
         if row is self.detail.row:
             return
         self.detail.show(row, None, self.versions.directions, self.versions.best)
@@ -344,6 +356,7 @@ class MainScreen(Screen[None]):
             return
         if self.has_class("-narrow"):
             self.add_class("-detail-open")
+        self.show_detail()
         self.detail.focus()
 
     def close_detail(self) -> None:

@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import humanize
-from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.geometry import Size
+from textual.reactive import Reactive
+from textual.widgets import RichLog
 
 from store.metrics import lower_is_better, to_number
 from tui.catalog import VersionRow
@@ -37,14 +36,19 @@ def heading(title: str) -> Text:
     return Text(f"\n{title}", style="bold underline")
 
 
-def pairs(items: Iterable[tuple[Any, Any]], key_style: str = "bold") -> Table:
-    """A two-column grid of literal keys and values."""
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(no_wrap=True)
-    grid.add_column(overflow="fold")
-    for key, value in items:
-        grid.add_row(literal(key, key_style, single_line=True), value if isinstance(value, Text) else literal(show_value(value)))
-    return grid
+def pairs(items: Iterable[tuple[Any, Any]], key_style: str = "bold") -> Text:
+    """Literal keys and values, the values aligned in a column (plain Text: cheap to render)."""
+    items = [(literal(key, key_style, single_line=True), value if isinstance(value, Text) else literal(show_value(value))) for key, value in items]
+    width = min(24, max((key.cell_len for key, _ in items), default=0))
+    block = Text()
+    for index, (key, value) in enumerate(items):
+        if index:
+            block.append("\n")
+        key.truncate(width, pad=True)
+        block.append_text(key)
+        block.append("  ")
+        block.append_text(value)
+    return block
 
 
 def show_value(value: Any) -> str:
@@ -91,12 +95,12 @@ def importances(estimator: Mapping[str, Any]) -> list[tuple[str, float]]:
     return sorted(clean, key=lambda p: -abs(p[1]))[:TOP_FEATURES]
 
 
-def render(row: VersionRow | None, extras: Extras | None, directions: Mapping[str, str] | None = None, best: Mapping[str, float] | None = None) -> RenderableType:
+def render(row: VersionRow | None, extras: Extras | None, directions: Mapping[str, str] | None = None, best: Mapping[str, float] | None = None) -> Text:
     """The whole detail of one version as Rich renderables (no markup anywhere)."""
     if row is None:
         return Text("No version selected.", style="dim")
     doc = row.doc
-    parts: list[RenderableType] = []
+    parts: list[Text] = []
     title = literal(row.ref, "bold", single_line=True)
     title.append("  ")
     title.append_text(badge(doc["status"]))
@@ -149,11 +153,11 @@ def render(row: VersionRow | None, extras: Extras | None, directions: Mapping[st
     parts.append(pairs(lineage))
     parts.append(heading("Deploy history"))
     parts.append(history(extras.history if extras is not None and extras.ref == row.ref else None))
-    return Group(*parts)
+    return Text("\n").join(part for part in parts if part.plain)
 
 
-def artifacts(records: Iterable[Mapping[str, Any]], scan: Mapping[str, Any] | None) -> RenderableType:
-    rows: list[RenderableType] = []
+def artifacts(records: Iterable[Mapping[str, Any]], scan: Mapping[str, Any] | None) -> Text:
+    rows: list[Text] = []
     for record in records:
         line = literal(record.get("path", "?"), "bold", single_line=True)
         rows.append(line)
@@ -177,26 +181,32 @@ def artifacts(records: Iterable[Mapping[str, Any]], scan: Mapping[str, Any] | No
             rows.append(literal("imports: " + ", ".join(map(str, scan["imports"])), "dim"))
     else:
         rows.append(Text("scan: not scanned", style="dim"))
-    return Group(*rows)
+    return Text("\n").join(rows)
 
 
-def estimator(info: Mapping[str, Any]) -> list[RenderableType]:
+def estimator(info: Mapping[str, Any]) -> list[Text]:
     facts = [(k, info.get(k)) for k in ("class", "sklearn_version", "n_features_in", "classes") if info.get(k) not in (None, "", [])]
-    parts: list[RenderableType] = [pairs(facts)]
+    parts: list[Text] = [pairs(facts)]
     features = importances(info)
     if features:
         top = max(abs(v) for _, v in features)
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(no_wrap=True, max_width=24)
-        grid.add_column(no_wrap=True)
-        grid.add_column(justify="right")
+        width = min(24, max(len(name) for name, _ in features))
+        lines = Text("feature importances", style="italic")
         for name, value in features:
-            grid.add_row(literal(name, single_line=True), bar(value, top), Text(number(value)))
-        parts += [Text("feature importances", style="italic"), grid]
+            label = literal(name, single_line=True)
+            label.truncate(width, pad=True)
+            lines.append("\n")
+            lines.append_text(label)
+            lines.append(" ")
+            drawn = bar(value, top)
+            lines.append_text(drawn)
+            lines.append(" " * (BAR_WIDTH - drawn.cell_len + 1))
+            lines.append(number(value))
+        parts.append(lines)
     return parts
 
 
-def history(entries: list[dict[str, Any]] | None) -> RenderableType:
+def history(entries: list[dict[str, Any]] | None) -> Text:
     if entries is None:
         return Text("loading…", style="dim")
     if not entries:
@@ -212,15 +222,15 @@ def history(entries: list[dict[str, Any]] | None) -> RenderableType:
             single_line=True,
         ))
         lines.append(text)
-    return Group(*lines)
+    return Text("\n").join(lines)
 
 
-class DetailBody(Static):
-    """The rendered detail (a Static, so it never reads markup)."""
+class DetailPane(RichLog):
+    """The detail, scrollable with j/k and the arrows.
 
-
-class DetailPane(VerticalScroll):
-    """Scrolls the detail; j/k and the arrows scroll."""
+    A RichLog rather than a Static in a scroll container: its lines are rendered once per
+    version and scrolled virtually, so showing another version never re-lays out the screen.
+    """
 
     BINDINGS = [
         Binding("j", "scroll_down", "Down", show=False),
@@ -228,20 +238,34 @@ class DetailPane(VerticalScroll):
         Binding("left", "screen.pane_left", "Pane left", show=False),
     ]
 
+    # Its box never depends on its content (CSS sizes it and always shows the vertical
+    # scrollbar), so a new line count must not re-lay out the whole screen.
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
     def __init__(self) -> None:
-        super().__init__(id="detail")
+        super().__init__(id="detail", wrap=True, markup=False, highlight=False, auto_scroll=False, min_width=20)
         self.border_title = "Detail"
         self.can_focus = True
         self.row: VersionRow | None = None
         self.extras: Extras | None = None
 
-    def compose(self):  # type: ignore[no-untyped-def]
-        yield DetailBody(Text("Loading…", style="dim"), id="detail-body")
+    def on_mount(self) -> None:
+        self.write(Text("Loading…", style="dim"))
 
     def show(self, row: VersionRow | None, extras: Extras | None = None, directions: Mapping[str, str] | None = None, best: Mapping[str, float] | None = None) -> None:
-        if row is not None and self.row is not None and row.ref != self.row.ref:
-            self.scroll_to(0, 0, animate=False)
+        same = row is not None and self.row is not None and row.ref == self.row.ref
         self.row = row
         if extras is not None:
             self.extras = extras
-        self.query_one(DetailBody).update(render(row, self.extras, directions, best))
+        scroll = self.scroll_offset
+        self.clear()
+        self.write(render(row, self.extras, directions, best), scroll_end=False)
+        if same:
+            self.scroll_to(scroll.x, scroll.y, animate=False, immediate=True)
+        bar = self.vertical_scrollbar
+        bar.window_virtual_size = self.virtual_size.height
+        bar.window_size = self.scrollable_content_region.height
+
+    def text(self) -> str:
+        """What the pane holds, as plain text (for tests)."""
+        return "\n".join(strip.text for strip in self.lines)

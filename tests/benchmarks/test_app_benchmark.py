@@ -1,0 +1,273 @@
+"""App targets (issue 5). Run: python -m pytest tests/benchmarks/test_app_benchmark.py --benchmarks -s
+
+- start-up to the first useful frame (the first model's versions on screen) with 100 models x 100
+  versions: <= 0.5 s beyond Textual's own import (measured in a fresh interpreter);
+- key press to frame while navigating that registry: median <= 8 ms, p99 <= 30 ms;
+- live: a version registered by another process visible <= 0.5 s later (p99);
+- RSS with 100,000 versions <= 400 MB.
+
+"Frame" means the app handed a compositor update to the driver: ``App._display`` is wrapped to
+time-stamp it (headless, so the terminal write itself is not included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual import events
+
+from store import Registry
+from tests.benchmarks.conftest import summarize
+from tests.benchmarks.test_store_benchmark import version_doc
+
+pytestmark = pytest.mark.benchmark
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = 100
+
+
+def fill(path: Path, count: int) -> None:
+    registry = Registry(path)
+    with registry.storage.transaction():
+        for i in range(count):
+            registry.register(f"model-{i % MODELS:03d}", **version_doc(i))
+    registry.storage.compact()
+    registry.close()
+
+
+@pytest.fixture(scope="module")
+def registry_10k(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("app10k") / "reg"
+    fill(path, 10_000)
+    return path
+
+
+# Runs in a fresh interpreter: Textual's import is timed apart from everything after it.
+STARTUP = r"""
+import asyncio, json, sys, time
+t0 = time.perf_counter()
+import textual.app, textual.widgets
+t1 = time.perf_counter()
+from store.registry import Registry
+from tui.app import ModelregApp
+from tui.main_screen import MainScreen
+
+path, width, height = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+app = ModelregApp(opener=lambda: Registry(path, create=False))
+first = {}
+original = app._display
+
+def display(screen, renderable):
+    original(screen, renderable)
+    if renderable is not None and "frame" not in first:
+        main = next((s for s in app.screen_stack if isinstance(s, MainScreen)), None)
+        if main is not None and main.versions.shown_rows and main.versions.table.row_count:
+            first["frame"] = time.perf_counter()
+
+app._display = display
+
+async def run():
+    async with app.run_test(size=(width, height)) as pilot:
+        while "frame" not in first:
+            await asyncio.sleep(0.001)
+        main = app.main
+        while not main.models.summaries:
+            await asyncio.sleep(0.005)
+        first["all"] = time.perf_counter()
+
+asyncio.run(run())
+print(json.dumps({"import_textual_s": t1 - t0, "first_frame_s": first["frame"] - t1, "all_models_s": first["all"] - t1}))
+"""
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_startup_to_first_useful_frame(registry_10k: Path, size: tuple[int, int], record) -> None:
+    runs = []
+    for _ in range(5):
+        out = subprocess.run(
+            [sys.executable, "-c", STARTUP, str(registry_10k), *map(str, size)],
+            capture_output=True, text=True, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    best = min(runs, key=lambda r: r["first_frame_s"])
+    median = sorted(r["first_frame_s"] for r in runs)[len(runs) // 2]
+    record(
+        f"app start-up, 100x100 versions, {size[0]}x{size[1]}",
+        first_frame_median_s=median, first_frame_best_s=best["first_frame_s"],
+        all_models_s=best["all_models_s"], import_textual_s=best["import_textual_s"],
+    )
+    assert median <= 0.5
+
+
+class FrameClock:
+    """Time-stamps every frame the app renders."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.event = asyncio.Event()
+        self.last = 0.0
+        original = app._display
+
+        def display(screen: Any, renderable: Any) -> None:
+            original(screen, renderable)
+            if renderable is not None:
+                self.last = time.perf_counter()
+                self.event.set()
+
+        app._display = display
+
+    async def key_to_frame(self, key: str) -> float:
+        self.event.clear()
+        start = time.perf_counter()
+        self.app._driver.send_message(events.Key(key, key if len(key) == 1 else None))
+        await asyncio.wait_for(self.event.wait(), 2)
+        return self.last - start
+
+
+async def settle(pilot: Any) -> None:
+    """Let the previous key's follow-up work (detail extras, a model's versions) finish and paint."""
+    await asyncio.sleep(0.15)
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_key_to_frame_while_navigating(registry_10k: Path, size: tuple[int, int], record) -> None:
+    from tui.app import ModelregApp
+
+    registry = Registry(registry_10k)
+
+    async def run() -> dict[str, list[float]]:
+        app = ModelregApp(registry)
+        samples: dict[str, list[float]] = {"versions": [], "models": []}
+        async with app.run_test(size=size) as pilot:
+            main = app.main
+            while not (main.loaded.is_set() and main.models.summaries):
+                await asyncio.sleep(0.01)
+            clock = FrameClock(app)
+            await settle(pilot)
+            for i in range(150):  # down through the versions and back up
+                samples["versions"].append(await clock.key_to_frame("j" if (i // 75) % 2 == 0 else "k"))
+                await settle(pilot)
+            await pilot.press("h")
+            await settle(pilot)
+            for i in range(60):  # from model to model: the cursor moves, the versions follow
+                samples["models"].append(await clock.key_to_frame("j"))
+                await settle(pilot)
+        return samples
+
+    samples = asyncio.run(run())
+    registry.close()
+    versions, models = summarize(samples["versions"]), summarize(samples["models"])
+    record(f"app key to frame, versions pane, {size[0]}x{size[1]}", **versions)
+    record(f"app key to frame, models pane, {size[0]}x{size[1]}", **models)
+    assert versions["median_ms"] <= 8 and versions["p99_ms"] <= 30
+    assert models["median_ms"] <= 8 and models["p99_ms"] <= 30
+
+
+# A writer in another process: registers one version per line read, and prints when it committed.
+WRITER = r"""
+import sys, time
+from store.registry import Registry
+registry = Registry(sys.argv[1])
+for line in sys.stdin:
+    version = line.strip()
+    registry.register("model-000", version=version, metrics={"accuracy": 0.5})
+    print(f"{version} {time.time()}", flush=True)
+"""
+
+
+def test_live_latency_from_another_process(registry_10k: Path, record) -> None:
+    from tui.app import ModelregApp
+
+    registry = Registry(registry_10k)
+
+    async def run() -> list[float]:
+        app = ModelregApp(registry)
+        latencies: list[float] = []
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(registry_10k)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        try:
+            async with app.run_test(size=(160, 48)) as pilot:
+                main = app.main
+                while not (main.loaded.is_set() and main.models.summaries):
+                    await asyncio.sleep(0.01)
+                assert main.selected_model == "model-000"
+                seen: dict[str, float] = {}
+                original = app._display
+
+                def display(screen: Any, renderable: Any) -> None:
+                    original(screen, renderable)
+                    if renderable is not None:
+                        now = time.time()
+                        for row in main.versions.shown_rows[:3]:
+                            seen.setdefault(row.doc["version"], now)
+
+                app._display = display
+                for i in range(40):
+                    version = f"live{i}"
+                    writer.stdin.write(version + "\n")
+                    writer.stdin.flush()
+                    line = await asyncio.to_thread(writer.stdout.readline)
+                    committed = float(line.split()[1])
+                    deadline = time.time() + 3
+                    while version not in seen and time.time() < deadline:
+                        await asyncio.sleep(0.005)
+                    latencies.append(seen.get(version, float("inf")) - committed)
+                    await asyncio.sleep(0.05)
+        finally:
+            writer.stdin.close()
+            writer.wait(10)
+        return latencies
+
+    latencies = asyncio.run(run())
+    registry.close()
+    figures = summarize(latencies)
+    record("app live latency, other process -> visible", **figures)
+    assert figures["p99_ms"] <= 500
+
+
+RSS = r"""
+import asyncio, json, sys
+from store.registry import Registry
+from tui.app import ModelregApp
+
+app = ModelregApp(opener=lambda: Registry(sys.argv[1], create=False))
+
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+
+async def run():
+    async with app.run_test(size=(160, 48)) as pilot:
+        main = app.main
+        while not (main.loaded.is_set() and main.models.summaries):
+            await asyncio.sleep(0.01)
+        await pilot.press("h", *["j"] * 20, "enter", *["j"] * 50)
+        await pilot.pause(0.5)
+        return rss_mb()
+
+print(json.dumps({"rss_mb": asyncio.run(run())}))
+"""
+
+
+def test_rss_with_100k_versions(tmp_path: Path, record) -> None:
+    path = tmp_path / "reg"
+    fill(path, 100_000)
+    out = subprocess.run(
+        [sys.executable, "-c", RSS, str(path)], capture_output=True, text=True, check=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    rss = json.loads(out.stdout.strip().splitlines()[-1])["rss_mb"]
+    record("app RSS with 100k versions", rss_mb=rss)
+    assert rss <= 400
