@@ -42,7 +42,7 @@ from watchdog.events import (
 )
 
 from store import artifacts as artifact_files
-from store.checkpoints import CheckpointRules, checkpoint_for, is_temporary, scan_tree
+from store.checkpoints import CheckpointRules, checkpoint_for, is_model_file, is_temporary, scan_tree
 from store.errors import ArtifactError, ConfigError, ModelregError, WatchError
 from store.intake import Intake, Job, Outcome, Plan, pickles_in, root_of
 from store.settle import SettleTable, content_fingerprint
@@ -391,7 +391,9 @@ class Watcher:
         if root is None or is_temporary(path, root):
             return
         self.pending.forget_below(path)
-        if self._holds(path, is_dir):
+        # A model file goes to the writer even if not registered yet: its registration may be in
+        # flight, and the writer's order puts this after it.
+        if self._holds(path, is_dir) or (not is_dir and is_model_file(path, self.rules)):
             self._submit(Job("gone", path, root))
         elif not is_dir and os.path.basename(path) not in FOLDER_SIDECARS:
             owner = checkpoint_for(path, root, self.rules)

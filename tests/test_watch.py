@@ -326,8 +326,11 @@ def test_after_a_bad_sidecar_a_pipe_and_a_vanishing_file_the_next_100_still_regi
             (root / f"after-{i}.pt").write_bytes(i.to_bytes(2, "big") * 50)
         assert wait_until(lambda: len(versions(registry)) >= 101, timeout=30)
         quiesce(watcher)
-    models = {v.model for v in versions(registry)}
-    assert len(versions(registry)) == 101 and "broken" in models and "pipe" not in models
+    # A vanishing file may have been seen whole (closed) before it went: then it is registered and missing.
+    assert all(v.missing for v in versions(registry) if v.model == "vanishing")
+    kept = [v for v in versions(registry) if v.model != "vanishing"]
+    models = {v.model for v in kept}
+    assert len(kept) == 101 and "broken" in models and "pipe" not in models
     broken = registry.get("broken:v1")
     assert broken.problems and "not valid JSON" in broken.problems[0] and str(root / "broken.pt.json") in broken.problems[0]
     assert any("broken.pt.json" in e.message for e in events.of("problem"))
