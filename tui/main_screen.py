@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from store.registry import Registry
     from tui.app import ModelregApp
 
-POLL_EVERY = 0.2  # seconds between looks at other processes' changes
+POLL_EVERY = 0.1  # seconds between looks at other processes' changes (a stat of the journal when idle)
 MIN_WIDTH, MIN_HEIGHT = 60, 15
 NARROW_BELOW = 120  # columns: Models collapses and Detail becomes a panel opened with enter
 # The Detail pane follows the cursor once keys pause for this long: rendering it on every

@@ -46,10 +46,24 @@ class ModelsTable(PaneTable):
         self.replace_rows([(name, self.cells(name)) for name in self.names], keep=keep, columns=NARROW if self.narrow else WIDE)
 
     def update_summaries(self, summaries: dict[str, ModelSummary]) -> None:
-        """New summaries for some models. A full refill: column widths must follow the
-        new content, and DataTable keeps rendered rows cached across width changes."""
+        """New summaries for some models: their cells change in place when they fit the
+        columns; otherwise a full refill (DataTable keeps rendered rows cached across
+        width changes, so a wider cell needs one)."""
         self.summaries.update(summaries)
-        self.show()
+        if len(summaries) > 10 or not self.row_count:
+            self.show()
+            return
+        changes = []
+        for name in summaries:
+            if name not in self.names:
+                continue
+            for column, cell in zip(self.columns.values(), self.cells(name)):
+                if cell.cell_len > column.content_width:
+                    self.show()
+                    return
+                changes.append((name, column.key, cell))
+        for name, key, cell in changes:
+            self.update_cell(name, key, cell)
 
     def cells(self, name: str) -> list[Text]:
         summary = self.summaries.get(name)

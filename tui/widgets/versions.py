@@ -117,6 +117,7 @@ class VersionsPane(Vertical):
         self.primary: str | None = None
         self.directions: dict[str, str] = {}
         self.narrow = False
+        self.best: dict[str, float | int] = {}  # best value of each shown metric, worked out per refill
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter, e.g. accuracy>0.9 tag:baseline  (enter: keep, escape: leave)", id="filter")
@@ -164,6 +165,7 @@ class VersionsPane(Vertical):
 
     def refill(self, keep: str | None = None, reset_cursor: bool = False) -> None:
         table = self.table
+        self.best = self.best_values()
         columns = self.columns()
         if self.sort_column not in [key for key, _ in columns]:
             self.sort_column, self.sort_reverse = "version", True
@@ -240,8 +242,7 @@ class VersionsPane(Vertical):
         style = "bold" if best is not None and value == best else ""
         return Text(number(value), style=style, justify="right")
 
-    @property
-    def best(self) -> dict[str, float | int]:
+    def best_values(self) -> dict[str, float | int]:
         """The best value of each shown metric across the model's versions (shown bold)."""
         result: dict[str, float | int] = {}
         for metric in self.metric_columns():
