@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from store.artifacts import check_unchanged
+from store.durable import atomic_write
 from store.errors import DeployError, ModelregError
 from store.lifecycle import DEPLOYABLE
 from store.pinning import (
     Release,
-    atomic_write,
     load_release,
     pin_version,
     pinned_root,

@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from store.durable import fsync_dir, fsync_file
+
 MAX_LIST = 100  # classes and feature names kept in a description
 TOP_IMPORTANCES = 50
 MAX_REPR = 200
@@ -35,10 +37,12 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> Path:
     os.close(fd)
     try:
         joblib.dump(estimator, tmp)
+        fsync_file(Path(tmp))  # registered means on disk, the artifact as much as the record
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)
     return path
 
 

@@ -38,6 +38,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
+from store.durable import fsync_dir
 from store.errors import StoreCorrupt, StoreWriteError
 
 SNAPSHOT = "registry.json"
@@ -81,14 +82,6 @@ class Changes:
     token: tuple[int, int]
     changed: frozenset[tuple[str, str]]
     reset: bool
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_error(path: Path, error: OSError) -> StoreWriteError:
@@ -621,7 +614,7 @@ class JournalStorage(Storage):
                 os.fsync(handle.fileno())
                 ino = os.fstat(handle.fileno()).st_ino
             os.replace(temporary, path)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         except OSError as error:
             temporary.unlink(missing_ok=True)
             raise _write_error(path, error) from None

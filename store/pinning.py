@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from store.artifacts import check_unchanged, content_hash, fingerprint
+from store.durable import atomic_write, fsync_dir
 from store.errors import ArtifactError, DeployError
 
 PINNED = "pinned"
@@ -231,28 +232,6 @@ def switch_link(link: Path, target: str) -> None:
     except OSError:
         temporary.unlink(missing_ok=True)
         raise
-
-
-def atomic_write(path: Path, payload: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except OSError:
-        temporary.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove(path: Path) -> None:
