@@ -11,6 +11,7 @@ artifact directory, and the cursor blink.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import shutil
 import sys
@@ -208,15 +209,15 @@ def scene_registry() -> Iterator[Registry]:
 
     A file lock keeps two runs (say, tests and this script) off the one fixed directory.
     """
-    from filelock import FileLock
-
     SCENE_ROOT.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{SCENE_ROOT}.lock"), frozen():
-        registry = build_registry()
-        try:
-            yield registry
-        finally:
-            registry.close()
+    with open(f"{SCENE_ROOT}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        with frozen():
+            registry = build_registry()
+            try:
+                yield registry
+            finally:
+                registry.close()
 
 
 def shoot(scene: Scene, size: tuple[int, int]) -> str:
