@@ -153,7 +153,10 @@ async def test_wide_layout_shows_all_three_panes_and_the_model_summaries(reg: Re
         summary = main.models.summaries["sentiment"]
         assert summary.count == 5 and summary.best == pytest.approx(0.85) and summary.live == {"staging": "v4"}
         assert summary.spark == "▁▃▅▆█"
-        assert "stag:v4" in text and "▁▃▅▆█" in text
+        # One column per environment with something live (the current one first), all fitted.
+        header, *rows = [line.split("││")[0] for line in text.splitlines()[1:4]]
+        assert header.split()[1:] == ["Model", "#", "prod", "stag", "Best", "Trend"]
+        assert next(r for r in rows if "sentiment" in r).split()[1:] == ["sentiment", "5", "v4", "0.85", "▁▃▅▆█"]
         # Status badges carry a symbol; age and size are human readable.
         assert "◆ completed" in text and "ago" in text or "now" in text
         assert "100 Bytes" in text or "300 Bytes" in text

@@ -18,6 +18,7 @@ class Key:
     writes: bool = False  # refused (and hidden) in --read-only
     footer: bool = True
     palette: bool = True  # offered in the command palette
+    narrow: bool = False  # still in the footer below 120 columns (where only about 78 cells fit)
 
 
 KEYS: tuple[Key, ...] = (
@@ -28,32 +29,33 @@ KEYS: tuple[Key, ...] = (
     Key("tab", "focus_next", "Next pane", "tab / shift+tab", "cycle between the panes", footer=False, palette=False),
     Key("enter", "open", "Open", "enter", "open: a model's versions, a version's detail", footer=False),
     Key("escape", "back", "Back", "escape", "close the detail panel (narrow terminals), leave the filter", footer=False, palette=False),
-    Key("slash", "filter", "Filter", "/", "filter versions (same language as 'modelreg find'); enter keeps it, escape leaves it"),
-    Key("space", "mark", "Mark", "space", "mark or unmark the version (✓) for compare"),
+    Key("slash", "filter", "Filter", "/", "filter versions (same language as 'modelreg find'); enter keeps it, escape leaves it", narrow=True),
+    Key("space", "mark", "Mark", "space", "mark or unmark the version (✓) for compare", narrow=True),
     Key("o", "sort", "Sort", "o", "sort the versions by the next column"),
     Key("O", "reverse_sort", "Reverse", "O", "reverse the sort order", footer=False),
-    Key("c", "compare", "Compare", "c", "compare the marked versions (or the selected one with the live / previous one)"),
-    Key("l", "lineage", "Lineage", "l", "the model's version tree; enter there jumps to a version"),
-    Key("d", "deploy", "Deploy", "d", "deploy the selected version to the current environment (asks first)", writes=True),
-    Key("r", "rollback", "Rollback", "r", "roll the current environment back to what was live before (asks first)", writes=True),
+    Key("c", "compare", "Compare", "c", "compare the marked versions (or the selected one with the live / previous one)", narrow=True),
+    Key("l", "lineage", "Lineage", "l", "the model's version tree; enter there jumps to a version", narrow=True),
+    Key("d", "deploy", "Deploy", "d", "deploy the selected version to the current environment (asks first)", writes=True, narrow=True),
+    Key("r", "rollback", "Rollback", "r", "roll the current environment back to what was live before (asks first)", writes=True, narrow=True),
     Key("t", "tag", "Tag", "t", "add a tag to the selected version", writes=True),
     Key("s", "status", "Status", "s", "change the selected version's status", writes=True),
     Key("e", "environment", "Env", "e", "pick the environment the Models pane shows and deploys go to"),
     Key("a", "activity", "Activity", "a", "the activity log: registrations, updates, deploys, problems"),
-    Key("question_mark", "help", "Help", "?", "this help"),
+    Key("question_mark", "help", "Help", "?", "this help", narrow=True),
     Key("ctrl+p", "command_palette", "Palette", "ctrl+p", "the command palette: every action by name", footer=False, palette=False),
-    Key("q", "quit", "Quit", "q", "quit", palette=False),
+    Key("q", "quit", "Quit", "q", "quit", palette=False, narrow=True),
 )
 
 WRITING_ACTIONS = frozenset(k.action for k in KEYS if k.writes)
 
 
-def bindings(read_only: bool) -> list[Binding]:
-    """The main screen's bindings; in read-only mode the writing ones are not shown."""
+def bindings(read_only: bool, narrow: bool = False) -> list[Binding]:
+    """The main screen's bindings; in read-only mode the writing ones are not shown, and
+    in a narrow terminal only the ``narrow`` ones (the rest stay bound, in ? and the palette)."""
     # Help comes first so that a narrow footer, which cuts off at the right, always shows "? Help".
     ordered = sorted(KEYS, key=lambda k: k.action != "help")
     return [
-        Binding(k.keys, k.action, k.description, show=k.footer and not (read_only and k.writes), id=k.action)
+        Binding(k.keys, k.action, k.description, show=k.footer and not (read_only and k.writes) and (k.narrow or not narrow), id=k.action)
         for k in ordered
         if k.action not in ("command_palette", "focus_next")
     ]

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 POLL_EVERY = 0.1  # seconds between looks at other processes' changes (a stat of the journal when idle)
 MIN_WIDTH, MIN_HEIGHT = 60, 15
 NARROW_BELOW = 120  # columns: Models collapses and Detail becomes a panel opened with enter
+PALETTE_HINT_FROM = 132  # columns: the full footer and "^p palette" both fit
 # The Detail pane follows the cursor once keys pause for this long: rendering it on every
 # key of a held-down j would cost more than the cursor move itself.
 DETAIL_DELAY = 0.06
@@ -55,7 +56,7 @@ class MainScreen(Screen[None]):
         self.read_only = read_only
         if read_only:
             # Same keys (so a writing key is refused with a notice) but none shown in the footer.
-            self._bindings = BindingsMap(keymap.bindings(read_only=True))
+            self.use_bindings(narrow=False)
         self.catalog: Catalog | None = None
         self.env = "production"
         self.selected_model: str | None = None
@@ -122,12 +123,21 @@ class MainScreen(Screen[None]):
         if narrow != self.has_class("-narrow"):
             self.set_class(narrow, "-narrow")
             self.set_class(False, "-detail-open")
-            self.models.narrow = self.versions.narrow = narrow
-            if self.models.names:
-                self.models.show()
-            if self.versions.model is not None:
-                self.versions.table.column_keys = []
-                self.versions.refill()
+            self.models.narrow = self.versions.narrow = narrow  # the tables refit on their own resize
+            # The footer keeps the keys that fit (the rest stay bound, listed by ? and the palette).
+            self.use_bindings(narrow)
+            self.refresh_bindings()
+        # The palette's hint only where it does not cut the last key short (ctrl+p always works).
+        footer = self.query_one(Footer)
+        if footer.show_command_palette != (width >= PALETTE_HINT_FROM):
+            footer.show_command_palette = width >= PALETTE_HINT_FROM
+            self.refresh_bindings()
+
+    def use_bindings(self, narrow: bool) -> None:
+        """The keymap's bindings for this mode and width, over Screen's own (tab, shift+tab)."""
+        merged = self._merge_bindings()
+        merged.key_to_bindings.update(BindingsMap(keymap.bindings(self.read_only, narrow)).key_to_bindings)
+        self._bindings = merged
 
     # -- loading -------------------------------------------------------------------------------
 

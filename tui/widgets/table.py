@@ -2,21 +2,64 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
+from textual import events
 from textual.widgets import DataTable
 
 from tui.safe_text import literal
 
+# Columns are one space apart (each cell carries a leading space; DataTable's own padding is
+# off): the default two-sided padding costs two columns per column, too many at 80 columns.
+GAP = 1
+
+
+def column_width(label: str, values: Sequence[str]) -> int:
+    """Cells a column takes on screen: its widest value or label, plus the gap."""
+    return max([cell_len(label), *map(cell_len, values)]) + GAP
+
+
+def ellipsize(value: str, width: int) -> str:
+    """``value`` cut to ``width`` cells with a trailing … when it does not fit."""
+    if cell_len(value) <= width:
+        return value
+    text = Text(value)
+    text.truncate(width, overflow="ellipsis")
+    return text.plain
+
 
 class PaneTable(DataTable):
     """Row-cursor table whose rows are replaced wholesale on every change, keeping the
-    cursor on the same row (by key) and the scroll position where it was."""
+    cursor on the same row (by key) and the scroll position where it was.
+
+    Its columns are chosen to fit its width (see ``fit_width``); ``on_width`` is called
+    when that width changes so the owner can choose again.
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False, cursor_foreground_priority="renderable")
+        # The cursor row takes one foreground colour: with 16 colours a cyan badge would
+        # vanish on the cyan cursor (TERM=xterm); under NO_COLOR the cursor is reverse video.
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False, cursor_foreground_priority="css", cell_padding=0)
         self.column_keys: list[str] = []
+        self.on_width: Callable[[], Any] | None = None
+        self._fitted_width = 0
+
+    @property
+    def fit_width(self) -> int:
+        """Cells available to the columns (the vertical scrollbar's gutter is always kept)."""
+        return self.scrollable_content_region.width
+
+    def _on_resize(self, event: events.Resize) -> None:
+        super()._on_resize(event)
+        if self.fit_width != self._fitted_width and self.on_width is not None:
+            self._fitted_width = self.fit_width
+            self.on_width()
+
+    def update_cell(self, row_key: Any, column_key: Any, value: Any, *, update_width: bool = False) -> None:
+        super().update_cell(row_key, column_key, _lead(value), update_width=update_width)
 
     def set_columns(self, columns: Sequence[tuple[str, str]]) -> bool:
         """(key, label) pairs; True if they changed (the rows then need refilling)."""
@@ -25,7 +68,7 @@ class PaneTable(DataTable):
             return False
         self.clear(columns=True)
         for key, label in columns:
-            self.add_column(literal(label, "bold", single_line=True), key=key)
+            self.add_column(_lead(literal(label, "bold", single_line=True)), key=key)
         self.column_keys = keys
         return True
 
@@ -53,8 +96,11 @@ class PaneTable(DataTable):
         if columns is not None:
             self.set_columns(columns)
         self.clear()
+        for column in self.columns.values():
+            # DataTable only ever widens a column; the refit may have made the cells narrower.
+            column.content_width = column.label.cell_len
         for key, cells in rows:
-            self.add_row(*cells, key=key)
+            self.add_row(*map(_lead, cells), key=key)
         if not rows:
             return
         self._settle()
@@ -79,3 +125,9 @@ class PaneTable(DataTable):
             return False
         self.move_cursor(row=index, animate=False)
         return True
+
+
+def _lead(cell: Any) -> Any:
+    if isinstance(cell, Text):
+        cell.pad_left(GAP)
+    return cell

@@ -21,9 +21,9 @@ from store.lifecycle import STATUSES
 from store.metrics import lower_is_better, to_number
 from store.versions import sort_key
 from tui.catalog import VersionRow
-from tui.safe_text import clean, literal
+from tui.safe_text import clean
 from tui.widgets.models import number
-from tui.widgets.table import PaneTable
+from tui.widgets.table import GAP, PaneTable, column_width
 
 # A symbol for every status, so it reads without colour (NO_COLOR, TERM=xterm, screenshots).
 BADGES: dict[str, tuple[str, str]] = {
@@ -39,20 +39,45 @@ NEW_FOR = 3.0  # seconds a new row stays highlighted
 BASE_COLUMNS = ["version", "status", "age", "size"]
 
 
-def badge(status: str) -> Text:
+# Short forms for narrow panes: a word of at most five letters, or the symbol alone.
+SHORT_STATUS = {"draft": "draft", "training": "train", "completed": "done", "deployed": "depl", "deprecated": "depr", "archived": "arch"}
+
+
+def badge(status: str, form: str = "full") -> Text:
+    """The status as symbol and word (``form`` "full"), symbol and short word ("short") or symbol ("symbol")."""
     symbol, style = BADGES.get(status, ("?", ""))
-    return Text(f"{symbol} {clean(status, single_line=True)}", style=style)
+    word = clean(status, single_line=True)
+    if form == "symbol":
+        return Text(symbol, style=style)
+    return Text(f"{symbol} {SHORT_STATUS.get(status, word[:5]) if form == 'short' else word}", style=style)
 
 
-def age(created_at: str, now: datetime | None = None) -> str:
+def _delta(created_at: str, now: datetime | None) -> timedelta | None:
     try:
         when = datetime.fromisoformat(created_at)
     except (TypeError, ValueError):
-        return ""
+        return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    delta = (now or datetime.now(timezone.utc)) - when
-    return humanize.naturaltime(max(delta, timedelta(0)))
+    return max((now or datetime.now(timezone.utc)) - when, timedelta(0))
+
+
+def age(created_at: str, now: datetime | None = None) -> str:
+    """How long ago, in words ("3 minutes ago")."""
+    delta = _delta(created_at, now)
+    return "" if delta is None else humanize.naturaltime(delta)
+
+
+def short_age(created_at: str, now: datetime | None = None) -> str:
+    """How long ago in at most four cells: "45s", "3m", "2h", "5d", "3y"."""
+    delta = _delta(created_at, now)
+    if delta is None:
+        return ""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("y", 365 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def main_metrics(rows: list[VersionRow], primary: str | None, limit: int) -> list[str]:
@@ -118,6 +143,8 @@ class VersionsPane(Vertical):
         self.directions: dict[str, str] = {}
         self.narrow = False
         self.best: dict[str, float | int] = {}  # best value of each shown metric, worked out per refill
+        self.forms: dict[str, str] = {}  # how the status and age columns are written now
+        self._labels: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter, e.g. accuracy>0.9 tag:baseline  (enter: keep, escape: leave)", id="filter")
@@ -135,21 +162,95 @@ class VersionsPane(Vertical):
     # -- what is shown ----------------------------------------------------------------------
 
     def metric_columns(self) -> list[str]:
-        return main_metrics(self.rows, self.primary, 1 if self.narrow else 3)
+        return main_metrics(self.rows, self.primary, 3)
+
+    def label(self, key: str) -> str:
+        labels = {"version": "Version", "status": "Status", "age": "Age", "size": "Size", "tags": "Tags"}
+        label = labels.get(key, key.removeprefix("m:"))
+        if key == self.sort_column:
+            label += " ▼" if self.sort_reverse else " ▲"
+        return label
 
     def columns(self) -> list[tuple[str, str]]:
-        keys = [*BASE_COLUMNS, *(f"m:{m}" for m in self.metric_columns()), "tags"]
-        labels = {"version": "Version", "status": "Status", "age": "Age", "size": "Size", "tags": "Tags"}
-        result = [("marks", " ")]
-        for key in keys:
-            label = labels.get(key, key.removeprefix("m:"))
-            if key == self.sort_column:
-                label += " ▼" if self.sort_reverse else " ▲"
-            result.append((key, label))
-        return result
+        """Every column the table can show (what fits is chosen by ``plan``)."""
+        keys = ["marks", *BASE_COLUMNS, *(f"m:{m}" for m in self.metric_columns()), "tags"]
+        return [(key, " " if key == "marks" else self.label(key)) for key in keys]
+
+    def plan(self, rows: list[VersionRow], now: datetime) -> tuple[list[tuple[str, str]], dict[str, str], dict[str, list[str]]]:
+        """The columns that fit the table's width, the form of the status and age columns,
+        and every shown column's values (as plain strings, for measuring and then rendering).
+
+        Room is made by dropping tags, then size, then shortening the age ("3m"), the third
+        metric, shortening the status, the second metric, and last the status to its symbol:
+        the version, the primary metric, status and age always stay.
+        """
+        available = self.table.fit_width or (50 if self.narrow else 75)
+        metrics = [f"m:{m}" for m in self.metric_columns()]
+        values: dict[str, list[str]] = {}
+
+        def strings(key: str) -> list[str]:
+            if key not in values:
+                values[key] = [self.value(key, row, now) for row in rows]
+            return values[key]
+
+        def width(key: str) -> int:
+            if key == "marks":
+                return (5 if any(r.ref in self.new_until for r in rows) else 4) + GAP
+            name = key.partition("~")[0]
+            return column_width(self.label(name), strings(key))
+
+        steps: list[tuple[list[str], str, str]] = [
+            (["version", "status", "age", *metrics, "size", "tags"], "full", "full"),
+            (["version", "status", "age", *metrics, "size"], "full", "full"),
+            (["version", "status", "age", *metrics], "full", "full"),
+            (["version", "status", "age", *metrics], "full", "short"),
+            (["version", "status", "age", *metrics[:2]], "full", "short"),
+            (["version", "status", "age", *metrics[:2]], "short", "short"),
+            (["version", "status", "age", *metrics[:1]], "short", "short"),
+            (["version", "status", "age", *metrics[:1]], "symbol", "short"),
+        ]
+        for keys, status_form, age_form in steps:
+            forms = {"status": status_form, "age": age_form}
+            measured = ["marks", *(self.form_key(k, forms) for k in keys)]
+            if sum(map(width, measured)) <= available:
+                break
+        order = ["marks", "version", "status", *(m for m in metrics if m in keys), "age", "size", "tags"]
+        if status_form == "full":  # wide: the issue's order, metrics after size
+            order = ["marks", "version", "status", "age", "size", *metrics, "tags"]
+        shown = [k for k in order if k == "marks" or k in keys]
+        return [(k, " " if k == "marks" else self.label(k)) for k in shown], forms, {k: strings(self.form_key(k, forms)) for k in shown if k != "marks"}
+
+    @staticmethod
+    def form_key(key: str, forms: dict[str, str]) -> str:
+        return f"{key}~{forms[key]}" if key in forms else key
+
+    def value(self, key: str, row: VersionRow, now: datetime) -> str:
+        """The plain text of one cell (``key`` may carry a form: ``status~short``)."""
+        name, _, form = key.partition("~")
+        doc = row.doc
+        if name == "version":
+            return clean(doc["version"], single_line=True)
+        if name == "status":
+            return badge(doc["status"], form or "full").plain
+        if name == "age":
+            return (short_age if form == "short" else age)(doc.get("created_at", ""), now)
+        if name == "size":
+            return humanize.naturalsize(row.size) if row.size else ""
+        if name == "tags":
+            return clean(" ".join(doc.get("tags", ())), single_line=True)
+        value = to_number(doc.get("metrics", {}).get(name.removeprefix("m:")))
+        return "" if value is None else number(value)
 
     def sortable(self) -> list[str]:
-        return [key for key, _ in self.columns() if key != "marks"]
+        """The shown columns (a column the pane has no room for is not offered)."""
+        return [key for key in self.table.column_keys or [k for k, _ in self.columns()] if key != "marks"]
+
+    def on_mount(self) -> None:
+        self.table.on_width = self._width_changed
+
+    def _width_changed(self) -> None:
+        if self.model is not None:
+            self.refill()
 
     def show(self, model: str | None, rows: list[VersionRow], *, primary: str | None = None, directions: dict[str, str] | None = None, new: frozenset[str] = frozenset(), keep: str | None = None) -> None:
         """Show ``rows`` of ``model``; the filter, sort and marks carry over."""
@@ -166,19 +267,23 @@ class VersionsPane(Vertical):
     def refill(self, keep: str | None = None, reset_cursor: bool = False) -> None:
         table = self.table
         self.best = self.best_values()
-        columns = self.columns()
-        if self.sort_column not in [key for key, _ in columns]:
+        if self.sort_column not in [key for key, _ in self.columns()]:
             self.sort_column, self.sort_reverse = "version", True
-            columns = self.columns()
-        keys = [key for key, _ in columns]
         self.shown_rows = self.sorted(self.filtered(self.rows))
         now = datetime.now(timezone.utc)
         clock = time.monotonic()
         self.new_until = {ref: t for ref, t in self.new_until.items() if t > clock}
+        columns, self.forms, values = self.plan(self.shown_rows, now)
+        if [key for key, _ in columns] != table.column_keys or [label for _, label in columns] != self._labels:
+            table.column_keys = []  # a column came, went or was relabelled (sort arrow)
+            self._labels = [label for _, label in columns]
+        keys = [key for key, _ in columns]
         if reset_cursor:
             table.clear()
             keep = self.shown_rows[0].ref if self.shown_rows else None
-        table.replace_rows([(row.ref, self.cells(row, keys, now)) for row in self.shown_rows], keep=keep, columns=columns)
+        table.replace_rows(
+            [(row.ref, self.cells(row, keys, values, index)) for index, row in enumerate(self.shown_rows)], keep=keep, columns=columns
+        )
         if reset_cursor:
             table.scroll_to(0, 0, animate=False, immediate=True)
         if self.new_until:
@@ -200,26 +305,26 @@ class VersionsPane(Vertical):
         present.sort(key=lambda pair: pair[0], reverse=self.sort_reverse)
         return [r for _, r in present] + missing  # versions without the value always last
 
-    def cells(self, row: VersionRow, columns: list[str], now: datetime) -> list[Text]:
+    def cells(self, row: VersionRow, columns: list[str], values: dict[str, list[str]], index: int) -> list[Text]:
         doc = row.doc
         new = row.ref in self.new_until
         cells: list[Text] = []
         for key in columns:
+            value = values.get(key, [""])[index] if key != "marks" else ""
             if key == "marks":
                 cells.append(self.marks_cell(row, new))
             elif key == "version":
-                cells.append(literal(doc["version"], "bold", single_line=True))
+                cells.append(Text(value, style="bold"))
             elif key == "status":
-                cells.append(badge(doc["status"]))
+                cells.append(Text(value, style=BADGES.get(doc["status"], ("", ""))[1]))
             elif key == "age":
-                cells.append(Text(age(doc.get("created_at", ""), now), style="dim"))
+                cells.append(Text(value, style="dim"))
             elif key == "size":
-                size = row.size
-                cells.append(Text(humanize.naturalsize(size) if size else "", justify="right"))
+                cells.append(Text(value, justify="right"))
             elif key == "tags":
-                cells.append(literal(" ".join(doc.get("tags", ())), "italic", single_line=True))
+                cells.append(Text(value, style="italic"))
             else:
-                cells.append(self.metric_cell(key.removeprefix("m:"), doc))
+                cells.append(self.metric_cell(key.removeprefix("m:"), doc, value))
         if new:
             for cell in cells:
                 cell.stylize("reverse")
@@ -234,13 +339,13 @@ class VersionsPane(Vertical):
         text.append("✦" if new else "", style="bold yellow")
         return text
 
-    def metric_cell(self, metric: str, doc: dict[str, Any]) -> Text:
+    def metric_cell(self, metric: str, doc: dict[str, Any], shown: str) -> Text:
         value = to_number(doc.get("metrics", {}).get(metric))
         if value is None:
             return Text("")
         best = self.best.get(metric)
         style = "bold" if best is not None and value == best else ""
-        return Text(number(value), style=style, justify="right")
+        return Text(shown, style=style, justify="right")
 
     def best_values(self) -> dict[str, float | int]:
         """The best value of each shown metric across the model's versions (shown bold)."""
