@@ -36,17 +36,25 @@ def heading(title: str) -> Text:
     return Text(f"\n{title}", style="bold underline")
 
 
+KEY_MAX = 24  # a longer key is cut with … so the values keep their column
+
+
 def pairs(items: Iterable[tuple[Any, Any]], key_style: str = "bold") -> Text:
-    """Literal keys and values, the values aligned in a column (plain Text: cheap to render)."""
+    """Literal keys and values, the values aligned in one column per section, two cells
+    right of the widest key (plain Text: cheap to render).
+
+    The gap is part of the key's own span: an SVG renderer that drops a text run's leading
+    spaces (rsvg does) would otherwise butt the value against the key.
+    """
     items = [(literal(key, key_style, single_line=True), value if isinstance(value, Text) else literal(show_value(value))) for key, value in items]
-    width = min(24, max((key.cell_len for key, _ in items), default=0))
+    width = min(KEY_MAX, max((key.cell_len for key, _ in items), default=0))
     block = Text()
     for index, (key, value) in enumerate(items):
         if index:
             block.append("\n")
-        key.truncate(width, pad=True)
+        key.truncate(width, overflow="ellipsis", pad=True)
+        key.append("  ")
         block.append_text(key)
-        block.append("  ")
         block.append_text(value)
     return block
 
@@ -101,15 +109,15 @@ def render(row: VersionRow | None, extras: Extras | None, directions: Mapping[st
         return Text("No version selected.", style="dim")
     doc = row.doc
     parts: list[Text] = []
-    title = literal(row.ref, "bold", single_line=True)
-    title.append("  ")
-    title.append_text(badge(doc["status"]))
-    if row.live:
-        title.append(f"  ● live in {', '.join(row.live)}", style="bold green")
-    if doc.get("missing"):
-        title.append("  ! files missing", style="bold red")
-    if row.unsafe:
-        title.append("  ⚠ unsafe", style="bold red")
+    title = literal(row.ref + "  ", "bold", single_line=True)
+    pieces = [badge(doc["status"])]
+    for shown, text, style in ((row.live, f"● live in {', '.join(row.live)}", "bold green"),
+                               (doc.get("missing"), "! files missing", "bold red"), (row.unsafe, "⚠ unsafe", "bold red")):
+        if shown:
+            pieces[-1].append("  ")  # gaps end a run rather than start one (see pairs)
+            pieces.append(Text(text, style=style))
+    for piece in pieces:
+        title.append_text(piece)
     parts.append(title)
     facts = [
         ("registered", f"{age(doc.get('created_at', ''))} ({doc.get('created_at', '')})" if doc.get("created_at") else None),
@@ -130,11 +138,12 @@ def render(row: VersionRow | None, extras: Extras | None, directions: Mapping[st
         parts.append(heading("Metrics"))
         shown = []
         for name, value in metrics.items():
-            cell = Text(number(value))
+            cell = Text(number(value) + "  ")
             direction = "↓" if lower_is_better(name, directions) else "↑"
-            cell.append(f"  {direction}", style="dim")
+            cell.append(direction, style="dim")
             if best and best.get(name) == value:
-                cell.append("  ★ best", style="bold yellow")
+                cell.append("  ")
+                cell.append("★ best", style="bold yellow")
             shown.append((name, cell))
         parts.append(pairs(shown))
     for section, title_ in (("params", "Params"), ("training", "Training")):
