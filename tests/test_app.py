@@ -370,6 +370,35 @@ async def test_selection_stays_visible_without_colour(reg: Registry, monkeypatch
         cursor = main.versions.table.get_component_rich_style("datatable--cursor")
         assert cursor.reverse or cursor.bold
         assert "◆ completed" in screen_text(app)
+        # What reaches the terminal: the cursor's row (alpha:v3, the top one) is reverse video.
+        strips = app.screen._compositor.render_strips()
+        row = next(strip for strip in strips if " v3 " in strip.text)
+        assert any(seg.style and seg.style.reverse and "v3" in seg.text for seg in row), [(s.text, s.style) for s in row]
+
+
+@pilot_test
+async def test_80_columns_show_the_metrics_the_models_summary_and_the_main_keys(reg: Registry) -> None:
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        await pilot.press("h", "j", "enter")  # sentiment: two metrics and tags
+        await until(pilot, lambda: main.versions.model == "sentiment")
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        models, versions = lines[1].split("││")
+        assert models.split()[1:] == ["Model", "#", "prod", "Best"]
+        assert "sentiment 5" in " ".join(next(line for line in lines[2:] if "sentiment" in line).split("││")[0].split())
+        # The metrics stay; size and tags are the first to go.
+        assert "accuracy" in versions and "val_loss" in versions and "Size" not in versions and "Tags" not in versions
+        # No scrollbar glyphs inside the panes; the footer's keys whole.
+        assert not any(glyph in line for line in lines[:-2] for glyph in "▍▎▌▏")
+        assert lines[-1].split() == ["?", "Help", "/", "Filter", "space", "Mark", "c", "Compare", "l", "Lineage", "d", "Deploy", "r", "Rollback", "q", "Quit"]
+        # Wide again: every key and the palette's hint.
+        await pilot.resize_terminal(160, 48)
+        await until(pilot, lambda: not main.has_class("-narrow"))
+        await pilot.pause()
+        footer = screen_text(app).splitlines()[-1]
+        assert "a Activity" in footer and "q Quit" in footer and "^p palette" in footer
 
 
 # -- flows through the secondary screens ----------------------------------------------------------------
@@ -459,3 +488,15 @@ async def test_tag_and_status_prompts_write_through_a_worker(reg: Registry) -> N
         app.screen.dismiss(target)
         await until(pilot, lambda: reg.get("alpha:v3").status == target)
         await until(pilot, lambda: main.versions.selected.doc["status"] == target)
+
+
+def test_short_age_and_status_forms_for_narrow_tables() -> None:
+    from datetime import datetime, timezone
+
+    from tui.widgets.versions import badge, short_age
+
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+    ages = ["2026-11-23T11:59:15+00:00", "2026-11-23T11:57:00+00:00", "2026-11-23T09:00:00+00:00", "2026-11-18T12:00:00+00:00"]
+    assert [short_age(a, now) for a in ages] == ["45s", "3m", "3h", "5d"]
+    assert short_age("not a time", now) == ""
+    assert [badge("completed", form).plain for form in ("full", "short", "symbol")] == ["◆ completed", "◆ done", "◆"]
