@@ -155,7 +155,7 @@ async def test_wide_layout_shows_all_three_panes_and_the_model_summaries(reg: Re
         assert summary.spark == "▁▃▅▆█"
         # One column per environment with something live (the current one first), all fitted.
         header, *rows = [line.split("││")[0] for line in text.splitlines()[1:4]]
-        assert header.split()[1:] == ["Model", "#", "prod", "stag", "Best", "Trend"]
+        assert header.split()[1:] == ["Model", "#", "stag", "Best", "Trend"]  # nothing live in production
         assert next(r for r in rows if "sentiment" in r).split()[1:] == ["sentiment", "5", "v4", "0.85", "▁▃▅▆█"]
         # Status badges carry a symbol; age and size are human readable.
         assert "◆ completed" in text and "ago" in text or "now" in text
@@ -386,7 +386,7 @@ async def test_80_columns_show_the_metrics_the_models_summary_and_the_main_keys(
         await pilot.pause()
         lines = screen_text(app).splitlines()
         models, versions = lines[1].split("││")
-        assert models.split()[1:] == ["Model", "#", "prod", "Best"]
+        assert models.split()[1:4] == ["Model", "#", "Best"]  # nothing live anywhere: no live column
         assert "sentiment 5" in " ".join(next(line for line in lines[2:] if "sentiment" in line).split("││")[0].split())
         # The metrics stay; size and tags are the first to go.
         assert "accuracy" in versions and "val_loss" in versions and "Size" not in versions and "Tags" not in versions

@@ -79,9 +79,9 @@ class ModelsTable(PaneTable):
     # -- columns -------------------------------------------------------------------------------
 
     def envs(self) -> list[str]:
-        """Environments with something live, the current one first (always)."""
+        """Environments with something live, the current one first."""
         seen = {env for s in self.summaries.values() for env in s.live}
-        return [self.env, *sorted(seen - {self.env})]
+        return [env for env in [self.env, *sorted(seen - {self.env})] if env in seen]
 
     def plan(self) -> tuple[list[tuple[str, str]], int]:
         """The columns that fit the pane, and the cells left for the name."""
@@ -98,7 +98,8 @@ class ModelsTable(PaneTable):
         chosen: list[str] = []
         room = available - NAME_MIN - GAP
         longest = max((cell_len(clean(n, single_line=True)) for n in self.names), default=0)
-        for key in ["count", "best", f"live:{self.env}", "spark", *(f"live:{e}" for e in self.envs()[1:])]:
+        current = [f"live:{self.env}"] if f"live:{self.env}" in widths else []
+        for key in ["count", "best", *current, "spark", *(f"live:{e}" for e in self.envs() if e != self.env)]:
             # Other environments only while every name still shows whole.
             need = widths[key] + (max(0, longest - NAME_MIN) if key.startswith("live:") and key != f"live:{self.env}" else 0)
             if need <= room:
