@@ -500,3 +500,13 @@ def test_short_age_and_status_forms_for_narrow_tables() -> None:
     assert [short_age(a, now) for a in ages] == ["45s", "3m", "3h", "5d"]
     assert short_age("not a time", now) == ""
     assert [badge("completed", form).plain for form in ("full", "short", "symbol")] == ["◆ completed", "◆ done", "◆"]
+
+
+def test_narrow_model_names_keep_their_distinguishing_ends() -> None:
+    from tui.widgets.table import ellipsize
+
+    assert ellipsize("digits-knn", 7, middle=True) == "dig…knn"
+    assert ellipsize("digits-svc", 7, middle=True) == "dig…svc"
+    assert ellipsize("digits-svc", 7) == "digits…"
+    assert ellipsize("iris", 7, middle=True) == "iris"
+    assert ellipsize("模型-knn-final", 8, middle=True) == "模型…nal"  # wide characters count two cells

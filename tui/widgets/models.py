@@ -114,7 +114,7 @@ class ModelsTable(PaneTable):
 
     def cells(self, name: str, keys: list[str]) -> list[Text]:
         summary = self.summaries.get(name)
-        cells = [Text(ellipsize(clean(name, single_line=True), self.name_width))]
+        cells = [Text(ellipsize(clean(name, single_line=True), self.name_width, middle=True))]
         for key in keys[1:]:
             if summary is None:
                 cells.append(Text("…" if key == "count" else "", style="dim"))

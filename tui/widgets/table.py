@@ -24,10 +24,18 @@ def column_width(label: str, values: Sequence[str]) -> int:
     return max([cell_len(label), *map(cell_len, values)]) + GAP
 
 
-def ellipsize(value: str, width: int) -> str:
-    """``value`` cut to ``width`` cells with a trailing … when it does not fit."""
+def ellipsize(value: str, width: int, *, middle: bool = False) -> str:
+    """``value`` cut to ``width`` cells with a … when it does not fit: at the end, or in
+    the middle so that names sharing a prefix (``digits-knn``, ``digits-svc``) stay apart."""
     if cell_len(value) <= width:
         return value
+    if middle and width >= 5:
+        tail = ""
+        for char in reversed(value):
+            if cell_len(char + tail) > (width - 1) // 2:
+                break
+            tail = char + tail
+        return ellipsize(value[: len(value) - len(tail)], width - cell_len(tail)) + tail
     text = Text(value)
     text.truncate(width, overflow="ellipsis")
     return text.plain
