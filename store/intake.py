@@ -11,7 +11,8 @@ that means for the registry:
 
 The registry itself is the memory: each watched artifact record carries a ``watch`` entry
 (``fp``: size and mtime of the content, without folder sidecars; ``sidecar``: size and mtime
-of the sidecar that was read), so a restart knows exactly which checkpoints it has seen.
+of the sidecar whose content was applied, never of one merely seen), so a restart knows
+exactly which checkpoints and which metadata it has seen.
 
 :meth:`Intake.prepare` does the slow file reading outside the registry lock;
 :meth:`Intake.apply` makes the final decision inside the writer's transaction.
@@ -54,6 +55,8 @@ class Job:
 
     kinds: "checkpoint" (a finished checkpoint), "gone" (a path deleted or moved away),
     "hashed" (a content hash to store), "described" (an estimator description to store).
+    ``sidecar_ok`` False: the sidecar may still be being written, so it is used only if it
+    reads as a whole; otherwise a later job (when it is closed or settled) brings it.
     """
 
     kind: str
@@ -76,6 +79,7 @@ class Plan:
     sidecar: Sidecar | None = None
     sidecar_error: str | None = None
     sidecar_path: str | None = None
+    sidecar_read: bool = False  # its content (or what is wrong with it) is in this plan
     framework: dict[str, Any] = field(default_factory=dict)
 
 
@@ -197,12 +201,20 @@ class Intake:
         plan = Plan(job, record)
         sidecar = sidecar_for(path)
         plan.sidecar_path = str(sidecar) if sidecar else None
-        record["watch"] = {"fp": content_fingerprint(path), "sidecar": _sidecar_fingerprint(plan.sidecar_path)}
-        if sidecar is not None and job.sidecar_ok:
+        # Stat before reading: the content read is then never older than the fingerprint, so a
+        # sidecar replaced meanwhile shows a new fingerprint next time and is read again.
+        sidecar_fp = _sidecar_fingerprint(plan.sidecar_path)
+        if sidecar is not None:
             try:
                 plan.sidecar = read_sidecar(sidecar)
             except BadMetadata as error:
-                plan.sidecar_error = str(error)
+                # A sidecar still being written fails to parse: not a problem yet, only unread.
+                if job.sidecar_ok:
+                    plan.sidecar_error = str(error)
+        plan.sidecar_read = sidecar is None or plan.sidecar is not None or plan.sidecar_error is not None
+        # Only the fingerprint of applied content is remembered: one recorded for a sidecar
+        # that was not read would make it look applied, and it would never be read.
+        record["watch"] = {"fp": content_fingerprint(path), "sidecar": sidecar_fp if plan.sidecar_read else None}
         if os.path.isdir(path):
             plan.framework = read_framework_files(path)
         return plan
@@ -234,7 +246,7 @@ class Intake:
         out = Outcome()
         changes: dict[str, Any] = {}
         notes: list[str] = []
-        sidecar_changed = plan.job.sidecar_ok and not _same_fp(
+        sidecar_changed = plan.sidecar_read and not _same_fp(
             (old.get("watch") or {}).get("sidecar"), plan.record["watch"]["sidecar"]
         )
         new_record = {**old, "watch": {**(old.get("watch") or {}), "fp": plan.record["watch"]["fp"]}}
