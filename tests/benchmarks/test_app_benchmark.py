@@ -138,6 +138,73 @@ async def settle(pilot: Any) -> None:
     await pilot.pause()
 
 
+# The baseline the issue names: a stock DataTable holding all 10,000 rows, in a fresh interpreter.
+BASELINE = r"""
+import asyncio, json, sys, time
+import textual.app, textual.widgets
+from textual import events
+from textual.app import App
+from textual.widgets import DataTable
+
+t1 = time.perf_counter()
+rows = [(f"model-{i % 100:03d}", f"v{i}", "completed", "5 hours ago", "4.5 kB", f"{(i % 1000) / 1000:.3f}", f"{(i % 997) / 997:.3f}", "nightly") for i in range(10_000)]
+
+class Baseline(App):
+    def compose(self):
+        yield DataTable(cursor_type="row")
+
+    def on_mount(self):
+        table = self.query_one(DataTable)
+        table.add_columns("model", "version", "status", "age", "size", "accuracy", "f1", "tags")
+        table.add_rows(rows)
+        table.focus()
+
+app = Baseline()
+stamps = {}
+event = asyncio.Event()
+original = app._display
+
+def display(screen, renderable):
+    original(screen, renderable)
+    if renderable is not None:
+        stamps.setdefault("first", time.perf_counter())
+        stamps["last"] = time.perf_counter()
+        event.set()
+
+app._display = display
+
+async def run():
+    samples = []
+    async with app.run_test(size=(int(sys.argv[1]), int(sys.argv[2]))) as pilot:
+        while "first" not in stamps:
+            await asyncio.sleep(0.001)
+        await pilot.pause()
+        for i in range(150):
+            await asyncio.sleep(0.05)
+            event.clear()
+            key = "down" if (i // 75) % 2 == 0 else "up"
+            start = time.perf_counter()
+            app._driver.send_message(events.Key(key, None))
+            await asyncio.wait_for(event.wait(), 2)
+            samples.append(stamps["last"] - start)
+    return samples
+
+samples = asyncio.run(run())
+print(json.dumps({"first_frame_s": stamps["first"] - t1, "samples": samples}))
+"""
+
+
+def test_baseline_stock_datatable_with_10000_rows(record) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", BASELINE, "160", "48"], capture_output=True, text=True, check=True, cwd=ROOT,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    record(
+        "baseline: stock DataTable, 10,000 rows, 160x48",
+        first_frame_s=result["first_frame_s"], **summarize(result["samples"]),
+    )
+
+
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
 def test_key_to_frame_while_navigating(registry_10k: Path, size: tuple[int, int], record) -> None:
     from tui.app import ModelregApp

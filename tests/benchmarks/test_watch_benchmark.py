@@ -86,6 +86,42 @@ def test_latency_from_close_or_rename_to_durable_version(tmp_path: Path, record)
         assert figures["median_ms"] <= 20 and figures["p99_ms"] <= 100
 
 
+def test_baseline_raw_inotify_event_latency(tmp_path: Path, record) -> None:
+    """The floor under the latency above: a bare watchdog observer's close event, same files."""
+    from watchdog.events import FileClosedEvent, FileSystemEventHandler
+    from watchdog.observers import Observer
+
+    arrived: dict[str, float] = {}
+    seen = threading.Condition()
+
+    class Handler(FileSystemEventHandler):
+        def on_closed(self, event: FileClosedEvent) -> None:
+            with seen:
+                arrived[str(event.src_path)] = time.perf_counter()
+                seen.notify_all()
+
+    root = tmp_path / "runs"
+    root.mkdir()
+    observer = Observer()
+    observer.schedule(Handler(), str(root), recursive=True)
+    observer.start()
+    payload = os.urandom(64_000)
+    samples = []
+    try:
+        for i in range(300):
+            path = root / f"model-{i}.pt"
+            with open(path, "wb") as handle:
+                handle.write(payload)
+            closed = time.perf_counter()
+            with seen:
+                assert seen.wait_for(lambda: str(path) in arrived, 10)
+            samples.append(arrived[str(path)] - closed)
+    finally:
+        observer.stop()
+        observer.join()
+    record("baseline: bare watchdog close event (inotify)", **summarize(samples))
+
+
 def test_burst_of_10000_checkpoints_registered_exactly_once(tmp_path: Path, record) -> None:
     root = tmp_path / "runs"
     root.mkdir()
