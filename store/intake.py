@@ -113,7 +113,8 @@ def pickles_in(path: str) -> list[str]:
     return found
 
 
-def _sidecar_fingerprint(path: str | None) -> list[float] | None:
+def sidecar_fingerprint(path: str | os.PathLike[str] | None) -> list[float] | None:
+    """[size, mtime] of a sidecar, or None if there is none: what tells a rewritten one apart."""
     if path is None:
         return None
     try:
@@ -203,7 +204,7 @@ class Intake:
         plan.sidecar_path = str(sidecar) if sidecar else None
         # Stat before reading: the content read is then never older than the fingerprint, so a
         # sidecar replaced meanwhile shows a new fingerprint next time and is read again.
-        sidecar_fp = _sidecar_fingerprint(plan.sidecar_path)
+        sidecar_fp = sidecar_fingerprint(plan.sidecar_path)
         if sidecar is not None:
             try:
                 plan.sidecar = read_sidecar(sidecar)

@@ -44,7 +44,7 @@ from watchdog.events import (
 from store import artifacts as artifact_files
 from store.checkpoints import CheckpointRules, checkpoint_for, is_model_file, is_temporary, scan_tree
 from store.errors import ArtifactError, ConfigError, ModelregError, WatchError
-from store.intake import Intake, Job, Outcome, Plan, pickles_in, root_of
+from store.intake import Intake, Job, Outcome, Plan, pickles_in, root_of, sidecar_fingerprint
 from store.settle import SettleTable, content_fingerprint
 from store.sidecar import FOLDER_SIDECARS, sidecar_for
 from store.values import check_name
@@ -622,7 +622,7 @@ class Watcher:
                 fp = content_fingerprint(path)
                 if fp is None:
                     continue
-                sidecar_fp = _stat_fp(sidecar_for(path))
+                sidecar_fp = sidecar_fingerprint(sidecar_for(path))
                 if record is not None and not doc.get("missing") and self._unchanged(record, fp, sidecar_fp):
                     if record.get("sha256") is None:
                         ref = f"{doc['model']}:{doc['version']}"
@@ -667,16 +667,6 @@ def _close(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return all(abs((x or 0) - (y or 0)) < 1e-6 for x, y in zip(a, b))
-
-
-def _stat_fp(path: Path | None) -> list[float] | None:
-    if path is None:
-        return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_size, st.st_mtime]
 
 
 def _identity(root: str) -> tuple[int, int] | None:
