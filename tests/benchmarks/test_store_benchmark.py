@@ -26,7 +26,7 @@ from tests.benchmarks.conftest import summarize
 pytestmark = pytest.mark.benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
-MLFLOW_PYTHON = Path(os.environ.get("MLFLOW_PYTHON", "/work/mlflow-venv/bin/python"))
+MLFLOW_PYTHON = Path(os.environ.get("MLFLOW_PYTHON", ROOT / ".mlflow-venv" / "bin" / "python"))
 MODELS = 100
 
 
@@ -115,7 +115,7 @@ print(json.dumps({"plain": plain, "tagged": tagged}))
 
 def test_baseline_mlflow_sqlite(tmp_path: Path, record) -> None:
     if not MLFLOW_PYTHON.exists():
-        pytest.fail(f"MLflow baseline needs a separate venv with mlflow-skinny, sqlalchemy, alembic at {MLFLOW_PYTHON}")
+        pytest.fail(f"the MLflow baseline needs a venv with mlflow-skinny, sqlalchemy and alembic at {MLFLOW_PYTHON} (or set MLFLOW_PYTHON)")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     out = subprocess.run([str(MLFLOW_PYTHON), "-c", MLFLOW_SCRIPT, uri, "1000", "100"], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
