@@ -510,3 +510,17 @@ def test_narrow_model_names_keep_their_distinguishing_ends() -> None:
     assert ellipsize("digits-svc", 7) == "digits…"
     assert ellipsize("iris", 7, middle=True) == "iris"
     assert ellipsize("模型-knn-final", 8, middle=True) == "模型…nal"  # wide characters count two cells
+
+
+@pilot_test
+async def test_the_collector_runs_rarely_while_the_app_runs_and_as_before_after(reg: Registry) -> None:
+    import gc
+
+    from tui.main_screen import QUIET_GC
+
+    before = gc.get_threshold()
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        await until(pilot, lambda: main.loaded.is_set() and gc.get_threshold() == QUIET_GC)
+    assert gc.get_threshold() == before
