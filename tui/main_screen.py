@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from tui.app import ModelregApp
 
 QUIET_GC = (50_000, 20, 10)  # gc thresholds while the app runs (Python's default: 700, 10, 10)
-POLL_EVERY = 0.1  # seconds between looks at other processes' changes (a stat of the journal when idle)
+POLL_EVERY = 0.05  # seconds between looks at other processes' changes (a stat of the journal when idle)
 MIN_WIDTH, MIN_HEIGHT = 60, 15
 NARROW_BELOW = 120  # columns: Models collapses and Detail becomes a panel opened with enter
 PALETTE_HINT_FROM = 132  # columns: the full footer and "^p palette" both fit
