@@ -524,3 +524,24 @@ async def test_the_collector_runs_rarely_while_the_app_runs_and_as_before_after(
         main = await opened(pilot)
         await until(pilot, lambda: main.loaded.is_set() and gc.get_threshold() == QUIET_GC)
     assert gc.get_threshold() == before
+
+
+@pilot_test
+async def test_activity_log_lists_what_happened_and_closes_with_a(reg: Registry) -> None:
+    from tui.screens.activity import ActivityScreen
+
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        await opened(pilot)
+        other = Registry(reg.path)  # another writer, as a training script would be
+        try:
+            await asyncio.to_thread(other.register, "alpha", metrics={"accuracy": 0.5})
+        finally:
+            other.close()
+        await until(pilot, lambda: "alpha:v4" in screen_text(app))
+        await pilot.press("a")
+        assert isinstance(app.screen, ActivityScreen)
+        assert "Activity (newest first)" in screen_text(app)
+        assert "registered alpha:v4" in screen_text(app)
+        await pilot.press("j", "k", "a")
+        assert isinstance(app.screen, MainScreen)

@@ -7,14 +7,11 @@ from typing import ClassVar
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Static
 
 from store.filters import SYNTAX
 from tui.keymap import KEYS
+from tui.screens.reading import ReadingScreen
 from tui.widgets.versions import BADGES, MARKS_LEGEND
 
 
@@ -41,33 +38,11 @@ def help_text(read_only: bool) -> Group:
     )
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(ReadingScreen):
     """Lists every key; any of escape, q or ? closes it."""
 
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll {
-        width: 100; max-width: 100%; height: 90%;
-        border: thick $accent; background: $surface; padding: 0 1;
-    }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,question_mark", "close", "Close"),
-        Binding("j", "scroll('down')", "Down", show=False),
-        Binding("k", "scroll('up')", "Up", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "close", "Close")]
 
     def __init__(self, read_only: bool = False) -> None:
-        super().__init__()
+        super().__init__(help_text(read_only))
         self.read_only = read_only
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help"):
-            yield Static(help_text(self.read_only), id="help-text")
-
-    def action_scroll(self, direction: str) -> None:
-        scroller = self.query_one("#help", VerticalScroll)
-        scroller.scroll_down() if direction == "down" else scroller.scroll_up()
-
-    def action_close(self) -> None:
-        self.dismiss(None)
