@@ -545,3 +545,14 @@ async def test_activity_log_lists_what_happened_and_closes_with_a(reg: Registry)
         assert "registered alpha:v4" in screen_text(app)
         await pilot.press("j", "k", "a")
         assert isinstance(app.screen, MainScreen)
+
+
+def test_sparkline_scales_between_lowest_and_highest() -> None:
+    from tui.catalog import sparkline
+
+    assert sparkline([0.1, 0.5, 0.9]) == "▁▅█"
+    assert sparkline([0.1, None, 0.9]) == "▁ █"  # a version without the metric is a gap
+    assert sparkline([0.7, 0.7]) == "▄▄"  # flat: no trend, so mid height
+    assert sparkline(range(20), points=3) == "▁▅█"  # only the last points
+    assert len(sparkline(range(20), points=None)) == 20
+    assert sparkline([None, None]) == ""

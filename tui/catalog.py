@@ -92,18 +92,17 @@ class Update:
     history_changed: bool = False
 
 
-def sparkline(values: Iterable[float | int | None], points: int = SPARK_POINTS) -> str:
-    """The last ``points`` values as ▁▂▃▄▅▆▇█ (a gap for a version without the metric)."""
-    tail = list(values)[-points:]
+def sparkline(values: Iterable[float | int | None], points: int | None = SPARK_POINTS) -> str:
+    """The last ``points`` values (all if None) as ▁▂▃▄▅▆▇█, lowest to highest; a gap for a
+    version without the metric, and a flat series at mid height."""
+    tail = list(values)[-points:] if points else list(values)
     numbers = [v for v in tail if v is not None]
     if not numbers:
         return ""
     low, high = min(numbers), max(numbers)
     span = high - low
     top = len(SPARK) - 1
-    return "".join(
-        " " if v is None else SPARK[top if span == 0 else int(round((v - low) / span * top))] for v in tail
-    )
+    return "".join(" " if v is None else SPARK[round((v - low) / span * top) if span else top // 2] for v in tail)
 
 
 class Catalog:

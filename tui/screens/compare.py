@@ -15,9 +15,10 @@ from textual.widgets import Footer, Static
 
 from store.errors import ModelregError
 from store.metrics import lower_is_better
+from tui.catalog import sparkline
 from tui.safe_text import literal
 from tui.screens.deltas import LEGEND, delta_text, direction_mark, number, param
-from tui.screens.plot import BarChart, Point, sparkline
+from tui.screens.plot import BarChart, Point
 
 if TYPE_CHECKING:
     from store.registry import Registry
@@ -175,7 +176,7 @@ class CompareScreen(Screen[None]):
         points = [Point(v.version, v.metrics.get(self.metric), v.ref in compared) for v in self.history]
         title = literal(f"Plot: {self.metric} {direction_mark(lower)} across {self.model}'s {len(points)} versions", "bold")
         title.append(f"  (m: next metric, {len(self.metric_names)} in all)", style="dim")
-        spark = Text(sparkline([p.value for p in points]), style="cyan")
+        spark = Text(sparkline([p.value for p in points], points=None), style="cyan")
         legend = Text("● compared · ★ best", style="dim")
         return Group(title, spark, BarChart(points, lower), legend)
 

@@ -1,4 +1,4 @@
-"""Text plots of one metric across a model's versions: a sparkline and bars.
+"""Text plots of one metric across a model's versions: bars (the sparkline is ``tui.catalog.sparkline``).
 
 Plain characters only (block elements), so they survive tmux, 16 colours and NO_COLOR.
 """
@@ -14,19 +14,7 @@ from rich.text import Text
 from tui.safe_text import clean
 from tui.screens.deltas import number
 
-SPARKS = "▁▂▃▄▅▆▇█"
 BAR, EMPTY = "█", "·"
-
-
-def sparkline(values: Sequence[float | None]) -> str:
-    """One character per value, ▁ (lowest) to █ (highest); a gap for a missing value."""
-    known = [v for v in values if v is not None]
-    if not known:
-        return ""
-    low, high = min(known), max(known)
-    span = high - low
-    top = len(SPARKS) - 1
-    return "".join(" " if v is None else SPARKS[round((v - low) / span * top) if span else top // 2] for v in values)
 
 
 @dataclass(frozen=True)
