@@ -26,27 +26,17 @@ from textual import events
 
 from store import Registry
 from tests.benchmarks.conftest import summarize
-from tests.benchmarks.test_store_benchmark import version_doc
+from tests.benchmarks.test_store_benchmark import fill
 
 pytestmark = pytest.mark.benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
-MODELS = 100
-
-
-def fill(path: Path, count: int) -> None:
-    registry = Registry(path)
-    with registry.storage.transaction():
-        for i in range(count):
-            registry.register(f"model-{i % MODELS:03d}", **version_doc(i))
-    registry.storage.compact()
-    registry.close()
 
 
 @pytest.fixture(scope="module")
 def registry_10k(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("app10k") / "reg"
-    fill(path, 10_000)
+    fill(path, 10_000).close()
     return path
 
 
@@ -330,7 +320,7 @@ print(json.dumps({"rss_mb": asyncio.run(run())}))
 
 def test_rss_with_100k_versions(tmp_path: Path, record) -> None:
     path = tmp_path / "reg"
-    fill(path, 100_000)
+    fill(path, 100_000).close()
     out = subprocess.run(
         [sys.executable, "-c", RSS, str(path)], capture_output=True, text=True, check=True, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
