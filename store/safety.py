@@ -1,48 +1,63 @@
-"""Scan pickle and joblib files for the imports they would perform, without running them.
+"""Safe loading: one restricted unpickler that *is* the loader, and the scan that runs it.
 
-Unpickling a file can call any function it names, so before modelreg loads one it walks
-the pickle opcodes here, the way the unpickler would, but with symbolic values only: it
-records every global the file would import (``GLOBAL``, ``STACK_GLOBAL``, ``INST``) and
-checks each against an allow-list of scikit-learn, NumPy, SciPy and joblib types.
+Unpickling calls whatever the file names, so modelreg never scans a file and then hands it
+to ``joblib.load``. It loads with a subclass of joblib's own unpickler (the pure-Python
+``pickle._Unpickler``) that checks every import and every call while it loads, and reads
+joblib's array framing with joblib's own code, so what is checked is what is executed:
 
-joblib files are not plain pickles: after each ``NumpyArrayWrapper`` is built, joblib
-reads the array's raw bytes straight from the stream (``NumpyArrayWrapper.read_array``).
-The scanner follows the wrapper's recorded shape and dtype to skip exactly those bytes,
-and scans the nested pickle that follows an object-dtype wrapper. The verdict therefore
-describes loading with ``joblib.load`` (what modelreg does), which also reads plain pickles.
+- **Imports** resolve only names enumerated in ``store.pickle_allowlist`` (generated from
+  scikit-learn itself) or in the small table of reconstructors below. Never a namespace rule.
+- **Classes** are rebuilt as pickling rebuilds them: ``__new__`` (``NEWOBJ``,
+  ``copyreg.__newobj__``, ``copyreg._reconstructor``) and then their state. A class is
+  called only where its own ``__reduce__`` calls it (the Cython ``Tree``, loss objects),
+  with plain data as arguments.
+- **REDUCE** calls only the enumerated reconstructors, each with its arguments checked
+  (NumPy's random-generator constructors call whatever they are handed: only the real
+  bit-generator names and classes pass).
+- **State** never sets a dunder attribute; a ``__setstate__`` is looked up on the class,
+  never on the instance (a first ``BUILD`` cannot plant one for a second to call), and state
+  is only ever applied to objects this file built.
+- **dtypes** are checked when rebuilt (flags must be what NumPy computes for the fields; no
+  object fields in structured dtypes) and are frozen once used, so raw bytes never become
+  object pointers.
+- **scipy.stats** distributions run code stored in the file while unpickling: refused, with
+  that reason.
 
-Anything the scanner cannot follow - a truncated file, an unknown opcode, a
-``STACK_GLOBAL`` whose names are not plain strings, an array it cannot size - is
-verdict "error", never "safe".
+The file is opened once; the sha256 check and the load read the same bytes.
 """
 
 from __future__ import annotations
 
 import _compat_pickle
-import bz2
-import gzip
+import hashlib
+import importlib
 import io
-import lzma
+import json
 import os
+import pickle
 import re
+import stat
 import struct
-import zlib
+import types
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-# Decompressed bytes scanned at most (compressed files) and opcodes walked at most: past
-# these the file is "error" rather than a scanner that runs for hours.
-MAX_DECOMPRESSED = 8 << 30
-MAX_OPCODES = 50_000_000
-_KEEP = 64 << 10  # longer strings and bytes are skipped, not held: names are short
-_CONTAINER_CAP = 10_000  # items remembered per list/dict; only small ones matter to the scan
+from store.errors import ArtifactError, UnsafeArtifact
+from store.pickle_allowlist import CALLED_CLASSES, CLASSES, FUNCTIONS, NEW_HELPERS
+
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
+TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+SAFETENSORS_SUFFIX = ".safetensors"
 _CHUNK = 1 << 20
+_MAX_DEPTH = 12  # how deep argument checks look into nested tuples and lists
 
 
 @dataclass(frozen=True)
 class ScanResult:
-    """What a scan found. ``safe`` is True only for verdict "safe"."""
+    """What the restricted loader made of a file. ``safe`` is True only for verdict "safe"."""
 
     safe: bool
     verdict: str  # "safe" | "unsafe" | "error"
@@ -53,667 +68,782 @@ class ScanResult:
         return {"safe": self.safe, "verdict": self.verdict, "reason": self.reason, "imports": list(self.imports)}
 
 
-def scan_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_DECOMPRESSED) -> ScanResult:
-    """Scan a pickle or joblib file (plain or compressed with zlib, gzip, bz2, lzma or xz).
+class Refused(Exception):
+    """The file asked for an import, call or state the loader does not allow (one line)."""
 
-    Never imports or runs anything named by the file. ``max_bytes`` caps how much
-    decompressed data is read.
+
+# -- public entry points -----------------------------------------------------------------------
+
+
+def load_file(path: str | os.PathLike[str], *, trust: bool = False, sha256: str | None = None) -> Any:
+    """The object in a joblib/pickle file, loaded by the restricted unpickler.
+
+    Raises ``UnsafeArtifact`` (one line naming the import or call) for what it refuses,
+    ``ArtifactError`` for a file it cannot read or whose bytes do not match ``sha256``.
+    ``trust=True`` loads with plain ``joblib.load`` semantics: for the user's own files.
     """
     path = Path(path)
-    scanner = _Scanner()
     try:
-        with open(path, "rb") as raw:
-            kind, stream = _open_stream(raw, path)
-            with stream:
-                scanner.run(_Source(stream, max_bytes if kind != "plain" else None), path.name)
-        kind_text = "joblib/pickle" if kind == "plain" else f"{kind}-compressed joblib/pickle"
-    except _Unsupported as error:
-        return _error(path, str(error), scanner)
+        with _open_once(path) as raw:
+            reader = _HashingReader(raw)
+            obj = _load_stream(io.BufferedReader(reader, _CHUNK), path, trust=trust)
+            digest = reader.finish()
+    except Refused as error:
+        raise UnsafeArtifact(f"refusing to load {path.name}: {error}; pass --trust / trust=True only if you trust this file") from None
+    except (ArtifactError, UnsafeArtifact):
+        raise
     except OSError as error:
-        return _error(path, f"cannot read it: {error.strerror or error}", scanner)
-    except (_Truncated, EOFError):
-        return _error(path, "the file ends in the middle of a pickle (truncated?)", scanner)
-    except _ParseError as error:
-        return _error(path, str(error), scanner)
-    except (ValueError, struct.error, zlib.error, lzma.LZMAError, UnicodeDecodeError, OverflowError, MemoryError) as error:
-        return _error(path, f"cannot parse it: {_one_line(error)}", scanner)
-    imports = tuple(scanner.imports)
-    if scanner.problem:
-        return ScanResult(False, "unsafe", f"{path.name}: {scanner.problem}", imports)
-    return ScanResult(True, "safe", f"{path.name}: {kind_text} with {len(imports)} imports, all on the allow-list", imports)
+        raise ArtifactError(f"cannot read {path}: {error.strerror or error}") from None
+    except Exception as error:  # a broken file is a one-line user error, never a traceback
+        raise ArtifactError(f"cannot load {path}: {_one_line(error)}") from None
+    if sha256 and digest != sha256:
+        raise ArtifactError(f"{path} has changed since it was registered (sha256 differs); re-register it or restore the file")
+    return obj
 
 
-def _error(path: Path, message: str, scanner: _Scanner) -> ScanResult:
-    imports = tuple(scanner.imports)
-    if scanner.problem:  # a bad import found before the parse failed is the more useful news
-        return ScanResult(False, "unsafe", f"{path.name}: {scanner.problem}", imports)
-    return ScanResult(False, "error", f"{path.name}: scan failed, so it is not trusted: {message}", imports)
+def scan_file(path: str | os.PathLike[str]) -> ScanResult:
+    """What loading ``path`` would do: run the restricted loader and report, executing nothing
+    outside the allow-list. PyTorch zip checkpoints are checked against what
+    ``torch.load(weights_only=True)`` allows, without importing torch; ``.safetensors``
+    files are safe by format."""
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(SAFETENSORS_SUFFIX):
+        return _scan_safetensors(path)
+    if name.endswith(TORCH_SUFFIXES) and not name.endswith(PICKLE_SUFFIXES):
+        return _scan_torch(path)
+    imports: list[str] = []
+    try:
+        with _open_once(path) as raw:
+            _load_stream(io.BufferedReader(_HashingReader(raw), _CHUNK), path, trust=False, imports=imports)
+    except Refused as error:
+        return ScanResult(False, "unsafe", f"{path.name}: {error}", tuple(imports))
+    except OSError as error:
+        return ScanResult(False, "error", f"{path.name}: cannot read it: {error.strerror or error}", tuple(imports))
+    except Exception as error:
+        return ScanResult(False, "error", f"{path.name}: not loadable, so not trusted: {_one_line(error)}", tuple(imports))
+    return ScanResult(True, "safe", f"{path.name}: loads with the restricted loader ({len(imports)} imports, all allowed)",
+                      tuple(imports))
+
+
+def is_scannable(path: str | os.PathLike[str]) -> bool:
+    """Does modelreg know how to judge this file (pickle, joblib, PyTorch or safetensors)?"""
+    return str(path).lower().endswith(PICKLE_SUFFIXES + TORCH_SUFFIXES + (SAFETENSORS_SUFFIX,))
+
+
+# -- one open, one read ------------------------------------------------------------------------
+
+
+class _open_once:
+    """Open ``path`` once for reading; refuse what is not a regular file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle: BinaryIO | None = None
+
+    def __enter__(self) -> BinaryIO:
+        handle = open(self.path, "rb")  # noqa: SIM115 - closed in __exit__
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            handle.close()
+            raise ArtifactError(f"{self.path} is not a regular file")
+        self.handle = handle
+        return handle
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+class _HashingReader(io.RawIOBase):
+    """Reads the open file and hashes every byte on the way, so the hash is of what was loaded."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw, self._sha = raw, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        if n:
+            self._sha.update(memoryview(buffer)[:n])
+        return n or 0
+
+    def finish(self) -> str:
+        """Hash the bytes the loader did not need (trailing data), then the digest."""
+        while chunk := self._raw.read(_CHUNK):
+            self._sha.update(chunk)
+        return self._sha.hexdigest()
+
+
+def _load_stream(stream: io.BufferedReader, path: Path, *, trust: bool, imports: list[str] | None = None) -> Any:
+    from joblib.numpy_pickle import _unpickle
+    from joblib.numpy_pickle_utils import _validate_fileobject_and_memmap
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with _validate_fileobject_and_memmap(stream, str(path), None) as (fobj, _):
+            if isinstance(fobj, str):  # joblib < 0.10 kept arrays in companion files it reads by name
+                if trust:
+                    from joblib.numpy_pickle_compat import load_compatibility
+
+                    return load_compatibility(str(path))
+                raise Refused("written by joblib older than 0.10, whose format reads other files by name")
+            if trust:
+                return _unpickle(fobj, ensure_native_byte_order=True, filename=str(path))
+            unpickler = _restricted()(fobj, imports=imports)
+            return unpickler.load()
 
 
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())[:200] or type(error).__name__
 
 
-# -- the allow-list ------------------------------------------------------------------------
+# -- what may be built --------------------------------------------------------------------------
 
-_BUILTIN_TYPES = ("object", "int", "float", "complex", "bool", "str", "bytes", "bytearray", "dict", "list", "set",
-                  "frozenset", "tuple", "slice", "range")
-_EXACT = {
-    *(("builtins", name) for name in _BUILTIN_TYPES),
-    ("copyreg", "_reconstructor"), ("copyreg", "__newobj__"), ("copyreg", "__newobj_ex__"),
-    # Protocol 2 writes bytes as _codecs.encode(text, "latin1"); codecs only look up encodings.*.
-    ("_codecs", "encode"),
-    ("collections", "OrderedDict"), ("collections", "defaultdict"), ("collections", "Counter"), ("collections", "deque"),
-    ("joblib.numpy_pickle", "NumpyArrayWrapper"),
-    ("numpy.ma.core", "_mareconstruct"), ("numpy.ma.core", "MaskedArray"),
-    *((core, name) for core in ("numpy.core.multiarray", "numpy._core.multiarray") for name in ("_reconstruct", "scalar")),
-    *((core, "_frombuffer") for core in ("numpy.core.numeric", "numpy._core.numeric")),
-    *(("numpy.random._pickle", f"__{kind}_ctor") for kind in ("bit_generator", "generator", "randomstate")),
+
+def _key(module: str, name: str) -> str:
+    return f"{module}:{name}"
+
+
+def _numpy_keys(names: tuple[str, ...], *modules: str) -> set[str]:
+    return {_key(m, n) for m in modules for n in names}
+
+
+_MULTIARRAY = ("numpy.core.multiarray", "numpy._core.multiarray")
+_NUMERIC = ("numpy.core.numeric", "numpy._core.numeric")
+_RANDOM = "numpy.random._pickle"
+# Reconstructors REDUCE may call, each with a check of its arguments (below).
+_RECONSTRUCTORS: dict[str, str] = {
+    **{k: "ndarray" for k in _numpy_keys(("_reconstruct",), *_MULTIARRAY)},
+    **{k: "scalar" for k in _numpy_keys(("scalar",), *_MULTIARRAY)},
+    **{k: "frombuffer" for k in _numpy_keys(("_frombuffer",), *_NUMERIC)},
+    "numpy:dtype": "dtype",
+    "numpy.ma.core:_mareconstruct": "mareconstruct",
+    _key(_RANDOM, "__bit_generator_ctor"): "bitgen",
+    _key(_RANDOM, "__generator_ctor"): "generator",
+    _key(_RANDOM, "__randomstate_ctor"): "generator",
+    "copyreg:_reconstructor": "reconstructor",
+    "copyreg:__newobj__": "newobj",
+    "copyreg:__newobj_ex__": "newobj_ex",
+    "_codecs:encode": "encode",
+    "builtins:set": "iterable",
+    "builtins:frozenset": "iterable",
+    "builtins:slice": "plain",
+    "builtins:complex": "plain",
+    "builtins:bytearray": "plain",
+    "builtins:bytes": "plain",
+    "collections:OrderedDict": "ordereddict",
+    "collections:defaultdict": "defaultdict",
 }
-# ufuncs may pickle as _ufunc_reconstruct(module, name), an importer: its arguments are checked as an import.
-_UFUNC_RECONSTRUCT = {("numpy.core", "_ufunc_reconstruct"), ("numpy._core", "_ufunc_reconstruct")}
-_NUMPY_DENIED = {
-    "load", "save", "savez", "savez_compressed", "savetxt", "loadtxt", "genfromtxt", "fromfile", "fromregex",
-    "memmap", "DataSource", "show_config", "show_runtime", "info", "test", "get_include", "seterr", "seterrcall",
-    "setbufsize", "set_printoptions", "printoptions", "frompyfunc", "vectorize", "lib", "testing", "f2py",
-    "ctypeslib", "distutils", "typing", "core", "linalg", "fft", "random", "ma", "polynomial", "char", "rec",
-    "emath", "strings", "dtypes", "exceptions", "version", "matlib", "compat", "os", "sys",
-}
-_NUMPY_RANDOM = {"MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64", "SeedSequence", "Generator", "RandomState",
-                 "BitGenerator"}
-# Parts of scikit-learn that download, read or write files, run processes or exist for tests.
-_SKLEARN_DENIED_PARTS = {"tests", "datasets", "externals", "_build_utils", "__check_build", "conftest", "_testing",
-                         "_show_versions", "estimator_checks", "_joblib", "discovery", "_min_dependencies"}
-# Names never allowed whatever module they come from: they run code, touch files or processes,
-# or are module aliases (``sklearn.base.np``) that would hand out a whole module.
-_DANGEROUS_NAMES = {
-    "system", "popen", "exec", "eval", "compile", "execfile", "open", "getattr", "setattr", "delattr", "__import__",
-    "import_module", "run", "call", "check_call", "check_output", "Popen", "load", "loads", "dump", "dumps",
-    "urlopen", "urlretrieve", "rmtree", "remove", "unlink", "rename", "reload", "input", "breakpoint", "exit", "quit",
-    "globals", "locals", "vars", "partial", "attrgetter", "methodcaller", "memmap", "DataSource", "Memory",
-    "np", "sp", "os", "sys", "subprocess", "shutil", "pickle", "joblib", "importlib", "builtins", "inspect", "io",
-    "platform", "warnings", "functools", "operator", "itertools", "tempfile", "pathlib", "ctypes", "threadpoolctl",
-    "scipy", "numpy", "sklearn", "types", "runpy", "socket", "urllib", "requests",
-}
-_SYSTEM_MODULES = {"os", "posix", "nt", "subprocess", "sys", "builtins", "runpy", "importlib", "pickle", "_pickle",
-                   "marshal", "shutil", "socket", "ctypes", "code", "pty", "webbrowser", "multiprocessing", "pdb",
-                   "commands", "platform", "functools", "operator", "types", "asyncio", "tempfile", "io", "_io"}
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SPARSE_NAME = re.compile(r"^(?:[a-z]{3}_(?:matrix|array)|_?[A-Z][A-Za-z0-9_]*)$")
+# Array classes the NumPy reconstructors may build.
+_ARRAY_CLASSES = {"numpy:ndarray", "numpy:matrix", "numpy:memmap", "numpy.ma.core:MaskedArray",
+                  "numpy.ma:MaskedArray", "numpy.matrixlib.defmatrix:matrix"}
+_BIT_GENERATORS = {"MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64"}
+_BIT_GENERATOR_CLASSES = {_key(f"numpy.random._{n.lower().replace('dxsm', '')}", n) for n in _BIT_GENERATORS}
+# Plain types a file names as data (``defaultdict(list)``, protocol 0-2 builtins).
+_DATA_TYPES = {f"builtins:{n}" for n in ("object", "int", "float", "str", "bool", "list", "dict", "tuple")}
+# NumPy scalar types a model keeps as parameter values (``dtype=np.float64``): never called or built.
+_NUMPY_TYPES = {f"numpy:{n}" for n in (
+    "float16", "float32", "float64", "longdouble", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+    "uint64", "intp", "uintp", "bool_", "bool", "complex64", "complex128", "object_", "str_", "bytes_", "datetime64",
+    "timedelta64", "number", "integer", "floating", "signedinteger", "unsignedinteger", "inexact", "generic")}
+_SCIPY_STATS = re.compile(r"^scipy\.stats(\.|$)")
+_DTYPE_CODE = re.compile(r"^[<>|=]?[A-Za-z]{1,2}\d{0,4}(\[\w{1,8}\])?$")
 
 
-def check_import(module: str, name: str) -> str | None:
-    """None if importing ``module.name`` is on the allow-list, else why not (one phrase)."""
-    if (module, name) in _EXACT or (module, name) in _UFUNC_RECONSTRUCT:
-        return None
-    top = module.split(".")[0]
-    if _IDENTIFIER.match(name) and name not in _DANGEROUS_NAMES and _allowed_in_package(top, module, name):
-        return None
-    if top in _SYSTEM_MODULES:
-        return f"imports {module}.{name}, which can run code or reach the system"
-    return f"imports {module}.{name}, which is not on the allow-list of scikit-learn, NumPy, SciPy and joblib types"
+def _kind_of(key: str) -> str | None:
+    if key in _RECONSTRUCTORS:
+        return "reconstructor"
+    if key in CLASSES or key in _ARRAY_CLASSES or key in _BIT_GENERATOR_CLASSES:
+        return "class"
+    if key in CALLED_CLASSES:
+        return "called"
+    if key in NEW_HELPERS:
+        return "helper"
+    if key in FUNCTIONS:
+        return "function"
+    if key in _DATA_TYPES:
+        return "data_type"
+    if key in _NUMPY_TYPES:
+        return "value_type"
+    return None
 
 
-def _allowed_in_package(top: str, module: str, name: str) -> bool:
-    dunder = name.startswith("__")
-    parts = module.split(".")
-    if top == "sklearn":
-        if dunder and not name.startswith("__pyx_unpickle_"):
-            return False
-        return not _SKLEARN_DENIED_PARTS & set(parts)
-    if module == "numpy":
-        return not name.startswith("_") and name not in _NUMPY_DENIED
-    if module.startswith("numpy.random."):
-        return name in _NUMPY_RANDOM or name.startswith("__pyx_unpickle_")
-    if module.startswith("scipy.sparse") and "linalg" not in parts and "csgraph" not in parts and "tests" not in parts:
-        return not dunder and bool(_SPARSE_NAME.match(name))
-    if module in ("scipy.stats._continuous_distns", "scipy.stats._discrete_distns", "scipy.stats._distn_infrastructure"):
-        return not name.startswith("_") and name.endswith(("_gen", "_frozen")) or name.startswith("rv_")
-    return False
+_NOT_BUILT_HERE = (type, types.FunctionType, types.BuiltinFunctionType, types.ModuleType, types.MethodType)
 
 
-# -- reading the stream --------------------------------------------------------------------
+def _make_unpickler() -> type:
+    import numpy as np
+    from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
+    from joblib.numpy_pickle_utils import _ensure_native_byte_order
 
-_PREFIXES = [  # the magic numbers joblib's own loader checks, in its order
-    (b"ZF", "zfile"), (b"\x78", "zlib"), (b"\x1f\x8b", "gzip"), (b"BZ", "bz2"),
-    (b"\xfd\x37\x7a\x58\x5a", "xz"), (b"\x5d\x00", "lzma"), (b"\x04\x22\x4d\x18", "lz4"),
-]
+    class Restricted(NumpyUnpickler):
+        dispatch = NumpyUnpickler.dispatch.copy()
 
+        def __init__(self, file_handle: Any, *, imports: list[str] | None = None, parent: Any = None) -> None:
+            super().__init__("", file_handle, True)
+            self.imports = imports if imports is not None else []
+            # Objects find_class handed out (by id; they are module globals, alive throughout).
+            self.found: dict[int, tuple[str, str, Any]] = parent.found if parent else {}
+            self.unbuilt: dict[int, Any] = parent.unbuilt if parent else {}  # dtypes whose state may still be set
+            self.sealed: dict[int, Any] = parent.sealed if parent else {}
 
-class _Truncated(Exception):
-    pass
+        # -- imports --
 
+        def find_class(self, module: str, name: str) -> Any:
+            if self.proto < 3 and self.fix_imports:
+                if (module, name) in _compat_pickle.NAME_MAPPING:
+                    module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+                elif module in _compat_pickle.IMPORT_MAPPING:
+                    module = _compat_pickle.IMPORT_MAPPING[module]
+            key = _key(module, name)
+            if key not in self.imports:
+                self.imports.append(f"{module}.{name}")
+            kind = _kind_of(key)
+            if kind is None:
+                if _SCIPY_STATS.match(module):
+                    raise Refused(f"imports {module}.{name}: scipy.stats distributions run code stored in the file while "
+                                  "unpickling, so they are never loaded without trust")
+                raise Refused(f"imports {module}.{name}, which is not on the allow-list of what a model may contain")
+            obj = _resolve(module, name)
+            if kind in ("class", "called", "value_type") and not isinstance(obj, type):
+                raise Refused(f"imports {module}.{name}, which is listed as a class but is not one here")
+            if kind in ("reconstructor", "helper", "function") and (isinstance(obj, type) and kind != "reconstructor"
+                                                                   or not callable(obj)):
+                raise Refused(f"imports {module}.{name}, which is listed as a function but is not one here")
+            self.found[id(obj)] = (key, kind, obj)
+            return obj
 
-class _ParseError(Exception):
-    pass
+        def _name(self, obj: Any) -> tuple[str, str]:
+            entry = self.found.get(id(obj))
+            if entry is None or entry[2] is not obj:
+                raise Refused(f"calls a {type(obj).__name__} object that is not a listed reconstructor")
+            return entry[0], entry[1]
 
+        # -- calls --
 
-class _Unsupported(Exception):
-    pass
+        def load_reduce(self) -> None:
+            args = self.stack.pop()
+            func = self.stack[-1]
+            if type(args) is not tuple:
+                raise Refused("calls with arguments that are not a tuple")
+            key, kind = self._name(func)
+            self.stack[-1] = self._call(key, kind, func, args)
 
+        def _call(self, key: str, kind: str, func: Any, args: tuple[Any, ...]) -> Any:
+            name = key.replace(":", ".")
+            if kind == "class":
+                raise Refused(f"calls {name}, a class that may only be rebuilt from its state, never called")
+            if kind == "function":
+                raise Refused(f"calls {name}, which a model may hold as a value but never call while loading")
+            if kind in ("data_type", "value_type"):
+                raise Refused(f"calls {name} while loading")
+            if kind == "called":
+                self._plain(args, name)
+                return func(*args)
+            if kind == "helper":
+                if not args or not isinstance(args[0], type) or self.found.get(id(args[0]), ("", ""))[1] != "class":
+                    raise Refused(f"calls {name} with something other than an allowed class")
+                self._plain(args[1:], name)
+                return func(*args)
+            return self._reconstruct(_RECONSTRUCTORS[key], name, func, args)
 
-def _open_stream(raw: BinaryIO, path: Path) -> tuple[str, BinaryIO]:
-    head = raw.read(8)
-    raw.seek(0)
-    kind = next((name for prefix, name in _PREFIXES if head.startswith(prefix)), "plain")
-    if kind == "plain":
-        return kind, io.BufferedReader(_Borrowed(raw), _CHUNK)  # type: ignore[arg-type]
-    if kind == "zlib":
-        return kind, io.BufferedReader(_ZlibReader(raw), _CHUNK)  # type: ignore[arg-type]
-    if kind == "gzip":
-        return kind, gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    if kind == "bz2":
-        return kind, bz2.BZ2File(raw, "rb")  # type: ignore[return-value]
-    if kind in ("xz", "lzma"):
-        return kind, lzma.LZMAFile(raw, "rb")  # type: ignore[return-value]
-    if kind == "lz4":
-        raise _Unsupported("lz4-compressed files are not supported by the scanner")
-    raise _Unsupported("written by joblib older than 0.10, a format the scanner does not read")
+        def _reconstruct(self, how: str, name: str, func: Any, args: tuple[Any, ...]) -> Any:
+            if how == "dtype":
+                if not (1 <= len(args) <= 3 and isinstance(args[0], str) and _DTYPE_CODE.match(args[0])
+                        and all(isinstance(a, bool) for a in args[1:])):
+                    raise Refused(f"calls {name} with {_short(args)}, not a dtype code")
+                made = func(*args)  # a new dtype object: its state may follow, once, before any use
+                self.unbuilt[id(made)] = made
+                return made
+            if how == "ndarray":
+                self._array_class(args[0] if args else None, name)
+                if len(args) != 3 or not _ints(args[1]) or not isinstance(args[2], (bytes, str)) or len(args[2]) > 2:
+                    raise Refused(f"calls {name} with {_short(args)}")
+                return func(*args)
+            if how == "mareconstruct":
+                if len(args) != 4:
+                    raise Refused(f"calls {name} with {_short(args)}")
+                self._array_class(args[0], name)
+                self._array_class(args[1], name)
+                if not _ints(args[2]) or not (isinstance(args[3], (bytes, str)) and len(args[3]) <= 2
+                                              or isinstance(args[3], np.dtype)):
+                    raise Refused(f"calls {name} with {_short(args)}")
+                if isinstance(args[3], np.dtype):
+                    self._seal(args[3])
+                return func(*args)
+            if how == "scalar":
+                if not 1 <= len(args) <= 2 or not isinstance(args[0], np.dtype):
+                    raise Refused(f"calls {name} with {_short(args)}")
+                dtype = self._seal(args[0])
+                if not dtype.hasobject:
+                    if len(args) != 2 or not isinstance(args[1], bytes) or len(args[1]) != dtype.itemsize:
+                        raise Refused(f"calls {name} with bytes that do not fit {dtype}")
+                return func(*args)
+            if how == "frombuffer":
+                if len(args) not in (4, 5) or not isinstance(args[0], (bytes, bytearray)) or not isinstance(args[1], np.dtype):
+                    raise Refused(f"calls {name} with {_short(args)}")
+                dtype = self._seal(args[1])
+                axes_ok = len(args) == 4 or _ints(args[4])  # NumPy 2 adds the axes order for order "K"
+                if dtype.hasobject or not _ints(args[2]) or args[3] not in ("C", "F", "K") or not axes_ok:
+                    raise Refused(f"calls {name} to make objects from raw bytes")
+                return func(*args)
+            if how == "bitgen":
+                if len(args) > 1 or args and not (isinstance(args[0], str) and args[0] in _BIT_GENERATORS
+                                                   or self._is(args[0], _BIT_GENERATOR_CLASSES)):
+                    raise Refused(f"calls {name} with {_short(args)}, not a NumPy bit generator")
+                return func(*args)
+            if how == "generator":
+                if len(args) > 2 or args and not (isinstance(args[0], np.random.BitGenerator)
+                                                   or isinstance(args[0], str) and args[0] in _BIT_GENERATORS):
+                    raise Refused(f"calls {name} with {_short(args)}, not a NumPy bit generator")
+                if len(args) == 2 and not self._is(args[1], {_key(_RANDOM, "__bit_generator_ctor")}):
+                    raise Refused(f"calls {name} with a constructor other than NumPy's own")
+                return func(*args)
+            if how in ("reconstructor", "newobj", "newobj_ex"):
+                cls = args[0] if args else None
+                if not isinstance(cls, type) or self.found.get(id(cls), ("", ""))[1] != "class":
+                    raise Refused(f"calls {name} to build {_short(cls)}, which is not an allowed class")
+                if how == "reconstructor":
+                    if len(args) != 3 or args[1] not in _RECONSTRUCTOR_BASES or not issubclass(cls, args[1]):
+                        raise Refused(f"calls {name} with {_short(args)}")
+                    if args[1] is object and args[2] is not None:
+                        raise Refused(f"calls {name} with state for object.__new__")
+                self._plain(args[1:] if how != "reconstructor" else args[2:], name)
+                return func(*args)
+            if how == "encode":
+                if len(args) != 2 or not isinstance(args[0], str) or args[1] not in ("latin1", "latin-1"):
+                    raise Refused(f"calls {name} with {_short(args)}")
+                return func(*args)
+            if how == "iterable":
+                if len(args) > 1 or args and type(args[0]) not in (list, tuple):
+                    raise Refused(f"calls {name} with {_short(args)}")
+                return func(*args)
+            if how == "plain":
+                if len(args) > 3:
+                    raise Refused(f"calls {name} with {_short(args)}")
+                self._plain(args, name)
+                return func(*args)
+            if how == "ordereddict":
+                if len(args) > 1 or args and type(args[0]) not in (list, tuple):
+                    raise Refused(f"calls {name} with {_short(args)}")
+                return func(*args)
+            if how == "defaultdict":
+                if len(args) > 1 or args and args[0] is not None and args[0] not in _DEFAULT_FACTORIES:
+                    raise Refused(f"calls {name} with a default factory other than a plain container type")
+                return func(*args)
+            raise Refused(f"calls {name}")  # pragma: no cover - every table entry has a branch above
 
+        def _is(self, obj: Any, keys: set[str]) -> bool:
+            entry = self.found.get(id(obj))
+            return entry is not None and entry[2] is obj and entry[0] in keys
 
-class _Borrowed(io.RawIOBase):
-    """The open file, read through a buffer that must not close it twice."""
+        def _array_class(self, cls: Any, name: str) -> None:
+            if not (isinstance(cls, type) and self._is(cls, _ARRAY_CLASSES) or cls is np.ndarray):
+                raise Refused(f"calls {name} to build {_short(cls)}, which is not a NumPy array class")
 
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        return self._raw.readinto(buffer)  # type: ignore[attr-defined,no-any-return]
-
-
-class _ZlibReader(io.RawIOBase):
-    """A streaming zlib reader (joblib's ``compress=('zlib', n)`` format)."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw, self._z = raw, zlib.decompressobj(zlib.MAX_WBITS)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._z.eof:
-            if self._z.unconsumed_tail:
-                data = self._z.decompress(self._z.unconsumed_tail, len(buffer))
-            else:
-                chunk = self._raw.read(_CHUNK)
-                if not chunk:
-                    raise _Truncated()
-                data = self._z.decompress(chunk, len(buffer))
-            if data:
-                buffer[: len(data)] = data
-                return len(data)
-        return 0
-
-
-class _Source:
-    """Exact reads from the (decompressed) stream, with a byte budget and an offset."""
-
-    def __init__(self, stream: BinaryIO, limit: int | None) -> None:
-        self.stream, self.limit, self.pos = stream, limit, 0
-
-    def _spend(self, n: int) -> None:
-        self.pos += n
-        if self.limit is not None and self.pos > self.limit:
-            raise _Unsupported(f"more than {self.limit >> 20} MiB once decompressed, over the scanner's limit")
-
-    def read(self, n: int) -> bytes:
-        if n < 0:
-            raise _ParseError(f"negative length at byte {self.pos}")
-        if n > _KEEP:
-            raise _ParseError(f"unexpected {n}-byte read at byte {self.pos}")
-        data = self.stream.read(n)
-        if len(data) < n:
-            raise _Truncated()
-        self._spend(n)
-        return data
-
-    def readline(self) -> bytes:
-        line = self.stream.readline(_KEEP)
-        if not line.endswith(b"\n"):
-            raise _Truncated() if len(line) < _KEEP else _ParseError(f"a text argument over {_KEEP} bytes at byte {self.pos}")
-        self._spend(len(line))
-        return line
-
-    def skip(self, n: int) -> None:
-        if n < 0:
-            raise _ParseError(f"negative length at byte {self.pos}")
-        left = n
-        while left:
-            data = self.stream.read(min(left, _CHUNK))
-            if not data:
-                raise _Truncated()
-            left -= len(data)
-        self._spend(n)
-
-    def at_end(self) -> bool:
-        peek = getattr(self.stream, "peek", None)
-        if peek is not None:
-            return not peek(1)
-        raise _ParseError("cannot look ahead in this stream")
-
-
-# -- the symbolic pickle machine -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Global:
-    module: str
-    name: str
-
-
-class _Obj:
-    """Something the unpickler would build: what made it, its arguments and its state."""
-
-    def __init__(self, cls: _Global | None, args: Any = ()) -> None:
-        self.cls, self.args, self.state, self.attrs = cls, args, None, _Dict()
-
-
-class _Blob:
-    """A string or bytes value too long to keep; never a name."""
-
-
-class _List(list):  # type: ignore[type-arg]
-    def add(self, items: Any) -> None:
-        self.extend(list(items)[: max(0, _CONTAINER_CAP - len(self))])
-
-
-class _Dict:
-    def __init__(self) -> None:
-        self.items: list[tuple[Any, Any]] = []
-
-    def set(self, key: Any, value: Any) -> None:
-        if len(self.items) < _CONTAINER_CAP:
-            self.items.append((key, value))
-
-    def get(self, key: str, default: Any = None) -> Any:
-        for k, v in reversed(self.items):
-            if isinstance(k, str) and k == key:
-                return v
-        return default
-
-    def has(self, key: str) -> bool:
-        return any(isinstance(k, str) and k == key for k, _ in self.items)
-
-
-_MARK = object()
-_WRAPPER = _Global("joblib.numpy_pickle", "NumpyArrayWrapper")
-_DTYPE = _Global("numpy", "dtype")
-_ARRAY = _Global("numpy", "ndarray")
-_LENGTHS = {  # opcode -> (length bytes, struct format, kind) for length-prefixed arguments
-    b"T": (4, "<i", "str8"), b"U": (1, "<B", "str8"), b"B": (4, "<I", "bytes"), b"C": (1, "<B", "bytes"),
-    b"\x8e": (8, "<Q", "bytes"), b"\x96": (8, "<Q", "bytes"), b"X": (4, "<I", "text"), b"\x8c": (1, "<B", "text"),
-    b"\x8d": (8, "<Q", "text"),
-}
-
-
-class _Scanner:
-    def __init__(self) -> None:
-        self.imports: list[str] = []
-        self._seen: set[str] = set()
-        self.problem: str | None = None
-        self.opcodes = 0
-
-    def flag(self, problem: str) -> None:
-        if self.problem is None:
-            self.problem = problem
-
-    def note_import(self, module: str, name: str) -> _Global:
-        ref = f"{module}.{name}"
-        if ref not in self._seen:
-            self._seen.add(ref)
-            self.imports.append(ref)
-        reason = check_import(module, name)
-        if reason:
-            self.flag(reason)
-        return _Global(module, name)
-
-    def run(self, source: _Source, filename: str) -> None:
-        """Scan every pickle in the stream: joblib reads one, but nothing may hide after it."""
-        self.pickle(source, joblib_arrays=True)
-        while not source.at_end():
-            start = source.pos
-            try:
-                self.pickle(source, joblib_arrays=True)
-            except (_Truncated, _ParseError, ValueError) as error:
-                raise _ParseError(f"unreadable data after the pickle at byte {start}: {_one_line(error) or 'truncated'}") from None
-
-    def pickle(self, src: _Source, *, joblib_arrays: bool) -> None:
-        """Walk one pickle up to its STOP. ``joblib_arrays``: follow joblib's inline array data."""
-        stack: list[Any] = []
-        metastack: list[list[Any]] = []
-        memo: dict[int, Any] = {}
-        proto = 0
-        frame_end: int | None = None  # the unpickler reads a whole frame at once; joblib reads past it
-
-        def pop() -> Any:
-            if not stack:
-                raise _ParseError(f"stack underflow at byte {src.pos}")
-            return stack.pop()
-
-        def pop_mark() -> list[Any]:
-            nonlocal stack
-            if not metastack:
-                raise _ParseError(f"no MARK for the opcode at byte {src.pos}")
-            items, stack = stack, metastack.pop()
-            return items
-
-        def top() -> Any:
-            if not stack:
-                raise _ParseError(f"stack underflow at byte {src.pos}")
-            return stack[-1]
-
-        while True:
-            self.opcodes += 1
-            if self.opcodes > MAX_OPCODES:
-                raise _Unsupported(f"more than {MAX_OPCODES} pickle opcodes, over the scanner's limit")
-            at = src.pos
-            code = src.read(1)
-            if code in _LENGTHS:
-                stack.append(self._sized(src, code))
-            elif code in b"IL":  # INT, LONG: decimal text
-                text = src.readline().strip().rstrip(b"L")
-                stack.append(True if text == b"01" and code == b"I" else False if text == b"00" and code == b"I" else int(text))
-            elif code == b"J":
-                stack.append(struct.unpack("<i", src.read(4))[0])
-            elif code == b"K":
-                stack.append(src.read(1)[0])
-            elif code == b"M":
-                stack.append(struct.unpack("<H", src.read(2))[0])
-            elif code in (b"\x8a", b"\x8b"):  # LONG1, LONG4
-                n = src.read(1)[0] if code == b"\x8a" else struct.unpack("<i", src.read(4))[0]
-                if n > _KEEP:
-                    raise _ParseError(f"a {n}-byte integer at byte {at}")
-                stack.append(int.from_bytes(src.read(n), "little", signed=True))
-            elif code == b"S":  # STRING: a quoted repr
-                stack.append(_Blob())
-                src.readline()
-            elif code == b"V":  # UNICODE: raw-unicode-escape text
-                stack.append(src.readline()[:-1].decode("raw-unicode-escape"))
-            elif code == b"F":
-                stack.append(float(src.readline()))
-            elif code == b"G":
-                stack.append(struct.unpack(">d", src.read(8))[0])
-            elif code == b"N":
-                stack.append(None)
-            elif code in (b"\x88", b"\x89"):
-                stack.append(code == b"\x88")
-            elif code == b"]":
-                stack.append(_List())
-            elif code == b")":
-                stack.append(())
-            elif code == b"}":
-                stack.append(_Dict())
-            elif code == b"\x8f":
-                stack.append(_Obj(_Global("builtins", "set")))
-            elif code == b"(":
-                metastack.append(stack)
-                stack = []
-            elif code == b"a":
-                value = pop()
-                if isinstance(top(), _List):
-                    top().add([value])
-            elif code == b"e":
-                items = pop_mark()
-                if isinstance(top(), _List):
-                    top().add(items)
-            elif code == b"l":
-                items = pop_mark()  # before touching ``stack``: pop_mark rebinds it
-                stack.append(_List(items[:_CONTAINER_CAP]))
-            elif code == b"t":
-                items = pop_mark()
-                stack.append(tuple(items))
-            elif code in (b"\x85", b"\x86", b"\x87"):
-                n = code[0] - 0x84
-                if len(stack) < n:
-                    raise _ParseError(f"stack underflow at byte {at}")
-                items = tuple(stack[-n:])
-                del stack[-n:]
-                stack.append(items)
-            elif code == b"d":
-                items, made = pop_mark(), _Dict()
-                for i in range(0, len(items) - 1, 2):
-                    made.set(items[i], items[i + 1])
-                stack.append(made)
-            elif code == b"s":
-                value, key = pop(), pop()
-                if isinstance(top(), _Dict):
-                    top().set(key, value)
-            elif code == b"u":
-                items = pop_mark()
-                if isinstance(top(), _Dict):
-                    for i in range(0, len(items) - 1, 2):
-                        top().set(items[i], items[i + 1])
-            elif code == b"\x90":  # ADDITEMS
-                pop_mark()
-                top()
-            elif code == b"\x91":  # FROZENSET
-                pop_mark()
-                stack.append(_Obj(_Global("builtins", "frozenset")))
-            elif code == b"0":
-                if stack:
-                    stack.pop()
-                else:
-                    pop_mark()
-            elif code == b"1":
-                pop_mark()
-            elif code == b"2":
-                stack.append(top())
-            elif code in (b"g", b"h", b"j"):
-                key = int(src.readline()) if code == b"g" else src.read(1)[0] if code == b"h" else struct.unpack("<I", src.read(4))[0]
-                if key not in memo:
-                    raise _ParseError(f"memo entry {key} read before it was written (byte {at})")
-                stack.append(memo[key])
-            elif code in (b"p", b"q", b"r"):
-                key = int(src.readline()) if code == b"p" else src.read(1)[0] if code == b"q" else struct.unpack("<I", src.read(4))[0]
-                if key < 0:
-                    raise _ParseError(f"negative memo key at byte {at}")
-                memo[key] = top()
-            elif code == b"\x94":
-                memo[len(memo)] = top()
-            elif code in (b"c", b"i"):  # GLOBAL, INST: "module\nname\n"
-                module = src.readline()[:-1].decode("utf-8")
-                name = src.readline()[:-1].decode("utf-8")
-                found = self._import(module, name, proto)
-                if code == b"i":
-                    found = _Obj(found, tuple(pop_mark()))
-                stack.append(found)
-            elif code == b"\x93":  # STACK_GLOBAL
-                name, module = pop(), pop()
-                if not (isinstance(module, str) and isinstance(name, str)):
-                    self.flag(f"STACK_GLOBAL at byte {at} takes its module or name from a value that cannot be read statically")
-                    stack.append(_Global("?", "?"))
-                else:
-                    stack.append(self._import(module, name, proto))
-            elif code in (b"\x82", b"\x83", b"\x84"):
-                src.read({b"\x82": 1, b"\x83": 2, b"\x84": 4}[code])
-                self.flag(f"uses the copyreg extension registry (EXT opcode at byte {at}), which cannot be checked statically")
-                stack.append(_Global("?", "?"))
-            elif code in (b"P", b"Q"):
-                if code == b"P":
-                    src.readline()
-                else:
-                    pop()
-                self.flag(f"uses a persistent id (byte {at}), which joblib cannot load and the scanner cannot check")
-                stack.append(_Obj(None))
-            elif code == b"R":  # REDUCE
-                args, func = pop(), pop()
-                stack.append(self._call(func, args, at))
-            elif code == b"\x81":  # NEWOBJ
-                args, cls = pop(), pop()
-                stack.append(self._new(cls, args, at))
-            elif code == b"\x92":  # NEWOBJ_EX
-                pop()
-                args, cls = pop(), pop()
-                stack.append(self._new(cls, args, at))
-            elif code == b"o":  # OBJ
-                items = pop_mark()
-                if not items:
-                    raise _ParseError(f"OBJ without a class at byte {at}")
-                stack.append(self._new(items[0], tuple(items[1:]), at))
-            elif code == b"b":  # BUILD
-                state = pop()
-                target = top()
-                self._build(target, state, at)
-                if joblib_arrays and isinstance(target, _Obj) and target.cls == _WRAPPER:
-                    if frame_end is not None and src.pos < frame_end:
-                        # joblib would read the array from after the frame while the opcodes go on inside it
-                        raise _ParseError(f"a joblib array starts inside a pickle frame at byte {at}; joblib never writes that")
-                    stack[-1] = self._skip_array(src, target, at)
-            elif code == b"\x80":
-                proto = src.read(1)[0]
-                if proto > 5:
-                    raise _ParseError(f"unsupported pickle protocol {proto}")
-            elif code == b"\x95":  # FRAME: the opcodes follow inline, but the frame is read as a whole
-                if frame_end is not None and src.pos < frame_end:
-                    raise _ParseError(f"a new frame at byte {at} before the end of the current one")
-                size = struct.unpack("<Q", src.read(8))[0]
-                frame_end = src.pos + size
-            elif code == b"\x97":
-                raise _Unsupported("it expects out-of-band buffers (NEXT_BUFFER), which joblib never supplies")
-            elif code == b"\x98":
-                top()
-            elif code == b".":
-                if frame_end is not None and src.pos < frame_end:
-                    src.skip(frame_end - src.pos)  # the unpickler already consumed the rest of the frame
+        def _plain(self, value: Any, name: str, depth: int = 0) -> None:
+            """Arguments a class is called with must be plain data: never a callable."""
+            if depth > _MAX_DEPTH:
+                raise Refused(f"calls {name} with arguments nested too deeply")
+            if value is None or type(value) in _PLAIN_SCALARS:
                 return
-            elif not code:
-                raise _Truncated()
-            else:
-                raise _ParseError(f"unknown opcode {code!r} at byte {at}")
+            if type(value) in (tuple, list):
+                for item in value:
+                    self._plain(item, name, depth + 1)
+                return
+            if type(value) is dict:
+                for k, v in value.items():
+                    self._plain(k, name, depth + 1)
+                    self._plain(v, name, depth + 1)
+                return
+            if isinstance(value, np.dtype):
+                self._seal(value)
+                return
+            if isinstance(value, np.ndarray):
+                if self._seal(value.dtype).hasobject:
+                    raise Refused(f"calls {name} with an array of Python objects")
+                return
+            if isinstance(value, np.generic) and not isinstance(value, np.object_):
+                return
+            raise Refused(f"calls {name} with a {type(value).__module__}.{type(value).__qualname__}, not plain data")
 
-    def _sized(self, src: _Source, code: bytes) -> Any:
-        width, fmt, kind = _LENGTHS[code]
-        n = struct.unpack(fmt, src.read(width))[0]
-        if n < 0:
-            raise _ParseError(f"negative length at byte {src.pos}")
-        if n > _KEEP or kind == "str8":
-            src.skip(n)
-            return _Blob()
-        data = src.read(n)
-        return data.decode("utf-8", "surrogatepass") if kind == "text" else data
+        # -- dtypes --
 
-    def _import(self, module: str, name: str, proto: int) -> _Global:
-        if proto < 3:  # the unpickler maps Python 2 names (fix_imports) before importing
-            if (module, name) in _compat_pickle.NAME_MAPPING:
-                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-            elif module in _compat_pickle.IMPORT_MAPPING:
-                module = _compat_pickle.IMPORT_MAPPING[module]
-        return self.note_import(module, name)
+        def _seal(self, dtype: Any) -> Any:
+            """A dtype about to be used: check it and forbid any later change of its state."""
+            if id(dtype) in self.sealed:
+                return dtype
+            self.unbuilt.pop(id(dtype), None)
+            _check_dtype(np, dtype)
+            self.sealed[id(dtype)] = dtype
+            return dtype
 
-    def _call(self, func: Any, args: Any, at: int) -> Any:
-        if not isinstance(func, _Global):
-            self.flag(f"calls an object built inside the pickle (REDUCE at byte {at}), not an allowed global")
-            return _Obj(None)
-        if (func.module, func.name) in _UFUNC_RECONSTRUCT:
-            if isinstance(args, tuple) and len(args) == 2 and all(isinstance(a, str) for a in args):
-                return self.note_import(args[0], args[1])
-            self.flag(f"{func.module}.{func.name} at byte {at} imports a name that cannot be read statically")
-            return _Obj(None)
-        if func.module == "copyreg" and func.name in ("_reconstructor", "__newobj__", "__newobj_ex__"):
-            if isinstance(args, tuple) and args and isinstance(args[0], _Global):
-                return _Obj(args[0], args[1:])
-        return _Obj(func, args)
+        def _seal_within(self, value: Any, depth: int = 0) -> None:
+            if depth > _MAX_DEPTH:
+                return
+            if isinstance(value, np.dtype):
+                self._seal(value)
+            elif type(value) in (tuple, list):
+                for item in value:
+                    self._seal_within(item, depth + 1)
+            elif type(value) is dict:
+                for item in value.values():
+                    self._seal_within(item, depth + 1)
 
-    def _new(self, cls: Any, args: Any, at: int) -> _Obj:
-        if not isinstance(cls, _Global):
-            self.flag(f"creates an object from a class built inside the pickle (byte {at}), not an allowed global")
-            return _Obj(None)
-        return _Obj(cls, args)
+        def _build_dtype(self, dtype: Any, state: Any) -> None:
+            if id(dtype) not in self.unbuilt:
+                raise Refused("sets the state of a dtype already in use")
+            if type(state) is not tuple or len(state) not in (8, 9) or state[0] != 3:
+                raise Refused(f"sets a dtype's state to {_short(state)}")
+            subarray, fields = state[2], state[4]
+            for part in ([subarray[0]] if isinstance(subarray, tuple) and subarray else []) + \
+                    [f[0] for f in (fields or {}).values() if isinstance(f, tuple) and f]:
+                if not isinstance(part, np.dtype) or self._seal(part).hasobject:
+                    raise Refused("builds a structured dtype with a Python-object field")
+            self.unbuilt.pop(id(dtype))
+            dtype.__setstate__(state)
+            self._seal(dtype)
 
-    def _build(self, target: Any, state: Any, at: int) -> None:
-        if isinstance(target, _Global):
-            # Setting state on a class, function or module would monkey-patch the library itself.
-            self.flag(f"changes the attributes of {target.module}.{target.name} (BUILD at byte {at})")
-            return
-        if not isinstance(target, _Obj):
-            return
-        target.state = state
-        slots = None
-        if isinstance(state, tuple) and len(state) == 2:
-            state, slots = state
-        for part in (state, slots):
-            if isinstance(part, _Dict):
-                for key, value in part.items:
-                    target.attrs.set(key, value)
+        # -- state --
 
-    def _skip_array(self, src: _Source, wrapper: _Obj, at: int) -> _Obj:
-        """Skip the raw array data joblib reads after building a NumpyArrayWrapper."""
-        shape = wrapper.attrs.get("shape")
-        dtype = wrapper.attrs.get("dtype")
-        if not (isinstance(shape, tuple) and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
-            raise _ParseError(f"a joblib array at byte {at} has no readable shape")
-        itemsize, hasobject = _dtype_size(dtype, at)
-        if hasobject:  # joblib pickles object arrays as a nested, plain pickle
-            self.pickle(src, joblib_arrays=False)
-            return _Obj(_ARRAY)
-        if wrapper.attrs.has("numpy_array_alignment_bytes") and wrapper.attrs.get("numpy_array_alignment_bytes") is not None:
-            src.skip(src.read(1)[0])
-        count = 1
-        for n in shape:
-            count *= n
-        src.skip(count * itemsize)
-        return _Obj(_ARRAY)
+        def load_build(self) -> None:
+            state = self.stack.pop()
+            inst = self.stack[-1]
+            if id(inst) in self.found or isinstance(inst, _NOT_BUILT_HERE) or isinstance(inst, np.ufunc):
+                raise Refused(f"sets state on {_short(inst)}, which this file did not build")
+            if isinstance(inst, np.dtype):
+                self._build_dtype(inst, state)
+                return
+            _refuse_dunders(state)
+            self._seal_within(state)
+            if type(inst) is NumpyArrayWrapper:
+                self.stack[-1] = self._read_array(inst, state)
+                return
+            setstate = getattr(type(inst), "__setstate__", None)  # the class's own, never the instance's
+            if setstate is not None:
+                setstate(inst, state)
+                return
+            slotstate = None
+            if type(state) is tuple and len(state) == 2:
+                state, slotstate = state
+            if state:
+                if type(state) is not dict:
+                    raise Refused(f"sets state {_short(state)} on {_short(inst)}")
+                inst.__dict__.update(state)
+            if slotstate:
+                if type(slotstate) is not dict:
+                    raise Refused(f"sets slot state {_short(slotstate)} on {_short(inst)}")
+                for k, v in slotstate.items():
+                    setattr(inst, k, v)
+
+        def _read_array(self, wrapper: Any, state: Any) -> Any:
+            if type(state) is not dict or not set(state) <= _WRAPPER_FIELDS or not {"subclass", "shape", "order", "dtype"} <= set(state):
+                raise Refused(f"builds a joblib array from {_short(state)}")
+            self._array_class(state["subclass"], "joblib's array reader")
+            dtype = state["dtype"]
+            if not isinstance(dtype, np.dtype) or not _ints(state["shape"]) or state["order"] not in ("C", "F"):
+                raise Refused(f"builds a joblib array from {_short(state)}")
+            if not isinstance(state.get("allow_mmap", False), bool) or not (
+                    state.get("numpy_array_alignment_bytes") is None or type(state["numpy_array_alignment_bytes"]) is int):
+                raise Refused(f"builds a joblib array from {_short(state)}")
+            self._seal(dtype)
+            wrapper.__dict__.update(state)
+            if dtype.hasobject:  # joblib nests a pickle here; it is loaded by this same restricted loader
+                array = type(self)(self.file_handle, imports=self.imports, parent=self).load()
+                if not isinstance(array, np.ndarray):
+                    raise Refused("puts something other than an array where joblib expects one")
+                return _ensure_native_byte_order(array)
+            return wrapper.read(self, self.ensure_native_byte_order)  # joblib's own framing
+
+        # -- containers: only the kinds pickling fills --
+
+        def load_append(self) -> None:
+            if not isinstance(self.stack[-2], list):
+                raise Refused(f"appends to {_short(self.stack[-2])}, which is not a list")
+            super().load_append()
+
+        def load_appends(self) -> None:
+            items = self.pop_mark()
+            target = self.stack[-1]
+            if not isinstance(target, list):
+                raise Refused(f"appends to {_short(target)}, which is not a list")
+            target.extend(items)
+
+        def load_setitem(self) -> None:
+            if not isinstance(self.stack[-3], dict):
+                raise Refused(f"sets items on {_short(self.stack[-3])}, which is not a dict")
+            super().load_setitem()
+
+        def load_setitems(self) -> None:
+            items = self.pop_mark()
+            target = self.stack[-1]
+            if not isinstance(target, dict):
+                raise Refused(f"sets items on {_short(target)}, which is not a dict")
+            for i in range(0, len(items), 2):
+                target[items[i]] = items[i + 1]
+
+        def load_additems(self) -> None:
+            items = self.pop_mark()
+            target = self.stack[-1]
+            if not isinstance(target, set):
+                raise Refused(f"adds items to {_short(target)}, which is not a set")
+            target.update(items)
+
+        def load_newobj(self) -> None:
+            args = self.stack.pop()
+            cls = self.stack.pop()
+            self.append(self._new(cls, args, {}))
+
+        def load_newobj_ex(self) -> None:
+            kwargs = self.stack.pop()
+            args = self.stack.pop()
+            cls = self.stack.pop()
+            self.append(self._new(cls, args, kwargs))
+
+        def _new(self, cls: Any, args: Any, kwargs: Any) -> Any:
+            if not isinstance(cls, type):
+                raise Refused(f"builds an instance of {_short(cls)}, which is not a class")
+            key, kind = self._name(cls)
+            if kind not in ("class", "data_type"):
+                raise Refused(f"builds {key.replace(':', '.')} by __new__, which is not allowed for it")
+            if type(args) is not tuple or type(kwargs) is not dict:
+                raise Refused(f"builds {key.replace(':', '.')} from {_short(args)}")
+            self._plain(args, key.replace(":", "."))
+            self._plain(kwargs, key.replace(":", "."))
+            return cls.__new__(cls, *args, **kwargs)
+
+        def _instantiate(self, klass: Any, args: list[Any]) -> None:  # INST and OBJ (protocols 0 and 1)
+            if args:
+                raise Refused(f"calls {_short(klass)} with arguments (INST/OBJ)")
+            self.append(self._new(klass, (), {}))
+
+        def persistent_load(self, pid: Any) -> Any:
+            raise Refused("asks for an object outside the file (persistent id)")
+
+        dispatch[pickle.REDUCE[0]] = load_reduce
+        dispatch[pickle.BUILD[0]] = load_build
+        dispatch[pickle.APPEND[0]] = load_append
+        dispatch[pickle.APPENDS[0]] = load_appends
+        dispatch[pickle.SETITEM[0]] = load_setitem
+        dispatch[pickle.SETITEMS[0]] = load_setitems
+        dispatch[pickle.ADDITEMS[0]] = load_additems
+        dispatch[pickle.NEWOBJ[0]] = load_newobj
+        dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
+
+    return Restricted
 
 
-def _dtype_size(dtype: Any, at: int) -> tuple[int, bool]:
-    """(itemsize, hasobject) of a pickled numpy.dtype, exactly as numpy will build it.
+_PLAIN_SCALARS = (bool, int, float, complex, str, bytes, bytearray)
+_WRAPPER_FIELDS = {"subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes"}
+_RECONSTRUCTOR_BASES: tuple[type, ...] = (object, int, float, complex, str, bytes, tuple, list, dict, set, frozenset)
+_DEFAULT_FACTORIES: tuple[type, ...] = (list, dict, set, int, float, tuple, str)
+_DUNDER = re.compile(r"^__.*__$")
 
-    numpy itself rebuilds the dtype from the plain values in the pickle (a type string,
-    flags and field layout; no callables), so the bytes skipped match what joblib reads.
-    """
-    import numpy
 
+def _refuse_dunders(state: Any) -> None:
+    for part in (state if type(state) is tuple and len(state) == 2 else (state,)):
+        if type(part) is dict:
+            for k in part:
+                if not isinstance(k, str):
+                    raise Refused(f"sets an attribute named {_short(k)}, not a string")
+                if _DUNDER.match(k):
+                    raise Refused(f"sets the attribute {k}, and state may never set dunder attributes")
+
+
+def _check_dtype(np: Any, dtype: Any) -> None:
+    """A dtype's flags and size must be what NumPy computes for its fields (raw bytes must
+    never turn into object pointers), and a structured dtype may hold no object field."""
     try:
-        real = _real_dtype(dtype, numpy, 0)
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as error:
-        raise _ParseError(f"a joblib array at byte {at} has a dtype the scanner cannot rebuild: {_one_line(error)}") from None
-    # Object fields anywhere (even if the pickled flags deny it) mean a nested pickle follows.
-    return real.itemsize, bool(real.hasobject) or _mentions_object(dtype, 0)
+        if dtype.fields is not None:
+            names = list(dtype.names)
+            fields = [dtype.fields[n] for n in names]
+            if any(f[0].hasobject for f in fields):
+                raise Refused("uses a structured dtype with a Python-object field")
+            reference = np.dtype({"names": names, "formats": [f[0] for f in fields], "offsets": [f[1] for f in fields],
+                                  "titles": [f[2] if len(f) > 2 else None for f in fields], "itemsize": dtype.itemsize})
+        elif dtype.subdtype is not None:
+            if dtype.subdtype[0].hasobject:
+                raise Refused("uses a subarray dtype of Python objects")
+            reference = np.dtype(dtype.subdtype)
+        else:
+            reference = np.dtype(dtype.str)
+    except Refused:
+        raise
+    except Exception as error:
+        raise Refused(f"uses a dtype NumPy cannot rebuild ({_one_line(error)})") from None
+    if dtype.flags != reference.flags or dtype.itemsize != reference.itemsize or dtype.hasobject != (dtype.kind == "O"):
+        raise Refused(f"uses a dtype whose flags ({dtype.flags}) are not what NumPy computes for {reference} "
+                      f"({reference.flags})")
 
 
-def _real_dtype(value: Any, numpy: Any, depth: int) -> Any:
-    if depth > 20 or not (isinstance(value, _Obj) and value.cls == _DTYPE and isinstance(value.args, tuple)):
-        raise ValueError("not a numpy dtype")
-    args = tuple(_plain(a, numpy, depth) for a in value.args)
-    if not args or not isinstance(args[0], str):
-        raise ValueError("no type string")
-    real = numpy.dtype(*args)
-    if value.state is not None:
-        real.__setstate__(_plain(value.state, numpy, depth))
-    return real
+def _ints(value: Any) -> bool:
+    return type(value) is tuple and all(type(v) is int and 0 <= v < 1 << 48 for v in value) or \
+        type(value) is int and 0 <= value < 1 << 48
 
 
-def _plain(value: Any, numpy: Any, depth: int) -> Any:
-    """A symbolic value as the plain Python value numpy expects; anything else is refused."""
-    if value is None or isinstance(value, (bool, int, float, str, bytes)):
-        return value
-    if isinstance(value, tuple):
-        return tuple(_plain(v, numpy, depth) for v in value)
-    if isinstance(value, _Dict):
-        return {_plain(k, numpy, depth): _plain(v, numpy, depth) for k, v in value.items}
-    if isinstance(value, _Obj) and value.cls == _DTYPE:
-        return _real_dtype(value, numpy, depth + 1)
-    if isinstance(value, _Obj) and value.cls == _Global("_codecs", "encode") and isinstance(value.args, tuple):
-        # protocol 2 spells bytes as _codecs.encode(text, "latin1")
-        if len(value.args) == 2 and isinstance(value.args[0], str) and value.args[1] == "latin1":
-            return value.args[0].encode("latin1")
-    if isinstance(value, _Obj) and value.cls == _Global("builtins", "bytes") and value.args == ():
-        return b""
-    raise ValueError(f"unexpected {type(value).__name__} in a dtype")
+def _short(value: Any) -> str:
+    try:
+        text = repr(value) if isinstance(value, (str, bytes, int, float, tuple, type(None))) else (
+            f"{type(value).__module__}.{type(value).__qualname__}" if not isinstance(value, type)
+            else f"{value.__module__}.{value.__qualname__}")
+    except Exception:
+        text = type(value).__name__
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
-def _mentions_object(value: Any, depth: int) -> bool:
-    if depth > 20:
-        return True
-    if isinstance(value, str):
-        return value.lstrip("<>|=").startswith("O")
-    if isinstance(value, tuple):
-        return any(_mentions_object(v, depth + 1) for v in value)
-    if isinstance(value, _Dict):
-        return any(_mentions_object(v, depth + 1) for _, v in value.items)
-    if isinstance(value, _Obj) and value.cls == _DTYPE:
-        return _mentions_object(value.args, depth + 1) or _mentions_object(value.state, depth + 1)
-    return False
+def _resolve(module: str, name: str) -> Any:
+    """Import an allowed name. Only names on the lists reach here, so only their modules are imported."""
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in name.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as error:
+        raise Refused(f"imports {module}.{name}, which this installation does not have ({_one_line(error)})") from None
+    return obj
+
+
+_RESTRICTED: type | None = None
+
+
+def __getattr__(name: str) -> Any:  # RestrictedUnpickler is built on first use: joblib and NumPy load lazily
+    if name == "RestrictedUnpickler":
+        return _restricted()
+    raise AttributeError(name)
+
+
+def _restricted() -> type:
+    global _RESTRICTED
+    if _RESTRICTED is None:
+        _RESTRICTED = _make_unpickler()
+    return _RESTRICTED
+
+
+# -- PyTorch and safetensors ------------------------------------------------------------------------
+
+# What torch.load(weights_only=True) allows: tensor and storage rebuilders, dtypes, plain containers.
+_TORCH_STORAGES = ("Double", "Float", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool",
+                   "ComplexDouble", "ComplexFloat", "QUInt8", "QInt8", "QInt32", "QUInt4x2", "QUInt2x4", "Untyped")
+_TORCH_ALLOWED = {
+    *(f"torch._utils.{n}" for n in ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter",
+                                    "_rebuild_parameter_with_state", "_rebuild_qtensor", "_rebuild_sparse_tensor",
+                                    "_rebuild_nested_tensor", "_rebuild_meta_tensor_no_storage",
+                                    "_rebuild_wrapper_subclass", "_rebuild_device_tensor_from_cpu_tensor",
+                                    "_rebuild_device_tensor_from_numpy")),
+    *(f"torch.{n}Storage" for n in _TORCH_STORAGES), "torch.storage.UntypedStorage", "torch.storage.TypedStorage",
+    "torch._tensor._rebuild_from_type_v2", "torch.Size", "torch.Tensor", "torch.nn.parameter.Parameter",
+    "torch.device", "torch.per_tensor_affine", "torch.per_channel_affine", "torch.per_tensor_symmetric",
+    "torch.per_channel_symmetric", "torch.per_channel_affine_float_qparams", "torch.strided", "torch.sparse_coo",
+    "torch.sparse_csr", "torch.sparse_csc", "torch.sparse_bsr", "torch.sparse_bsc",
+    *(f"torch.{n}" for n in ("float32", "float", "float64", "double", "float16", "half", "bfloat16", "uint8", "int8",
+                             "int16", "short", "int32", "int", "int64", "long", "bool", "complex64", "complex128",
+                             "cfloat", "cdouble", "qint8", "quint8", "qint32", "float8_e4m3fn", "float8_e5m2",
+                             "uint16", "uint32", "uint64")),
+    "collections.OrderedDict", "collections.Counter", "builtins.set", "builtins.frozenset", "builtins.slice",
+    "builtins.complex", "builtins.bytearray", "_codecs.encode",
+}
+
+
+def _scan_torch(path: Path) -> ScanResult:
+    try:
+        if not zipfile.is_zipfile(path):
+            return ScanResult(False, "error", f"{path.name}: not a zip checkpoint (legacy PyTorch format or another file); "
+                                              "not scanned, so not trusted")
+        with zipfile.ZipFile(path) as archive:
+            pickles = [n for n in archive.namelist() if n.endswith(".pkl")]
+            if not pickles:
+                return ScanResult(False, "error", f"{path.name}: a zip archive with no pickle inside; not a PyTorch checkpoint")
+            imports: list[str] = []
+            for member in pickles:
+                problem = _symbolic_torch_check(archive.read(member), imports)
+                if problem:
+                    return ScanResult(False, "unsafe", f"{path.name}: {member}: {problem}", tuple(imports))
+    except (OSError, zipfile.BadZipFile, ValueError) as error:
+        return ScanResult(False, "error", f"{path.name}: cannot read it: {_one_line(error)}")
+    return ScanResult(True, "safe", f"{path.name}: PyTorch checkpoint whose {len(imports)} imports are all ones "
+                                    "torch.load(weights_only=True) allows", tuple(imports))
+
+
+def _symbolic_torch_check(data: bytes, imports: list[str]) -> str | None:
+    """Walk the pickle's opcodes without running them; every global must be one weights_only allows.
+
+    A small symbolic stack (strings kept, everything else a placeholder) is enough to know what
+    ``STACK_GLOBAL`` names."""
+    import pickletools
+
+    stack: list[Any] = []
+    memo: dict[int, Any] = {}
+    marks: list[int] = []
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            name = op.name
+            if name in ("GLOBAL", "INST"):
+                module, _, attr = str(arg).partition(" ")
+                problem = _torch_global(module, attr, imports)
+                if problem or name == "INST":
+                    return problem or f"uses INST on {module}.{attr}, which weights_only loading refuses"
+            elif name == "STACK_GLOBAL":
+                attr = stack.pop() if stack else None
+                module = stack.pop() if stack else None
+                if not isinstance(module, str) or not isinstance(attr, str):
+                    return "names an import with values that are not plain strings"
+                problem = _torch_global(module, attr, imports)
+                if problem:
+                    return problem
+                stack.append(None)
+                continue
+            elif name in ("OBJ", "PERSID"):
+                return f"uses {name}, which PyTorch's weights_only loading refuses"
+            if name == "MEMOIZE":
+                memo[len(memo)] = stack[-1] if stack else None
+            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                memo[int(arg)] = stack[-1] if stack else None
+            elif name in ("GET", "BINGET", "LONG_BINGET"):
+                stack.append(memo.get(int(arg)))
+            elif name == "MARK":
+                marks.append(len(stack))
+            else:
+                before = [item.name for item in op.stack_before]
+                if "markobject" in before:
+                    below = before.index("markobject")
+                    del stack[marks.pop():]
+                    del stack[len(stack) - below:]
+                elif before:
+                    del stack[len(stack) - len(before):]
+                keeps = isinstance(arg, str) and ("UNICODE" in name or "STRING" in name)
+                stack.extend(arg if keeps else None for _ in op.stack_after)
+    except Exception as error:  # a malformed pickle is not trusted
+        return f"malformed pickle: {_one_line(error)}"
+    return None
+
+
+def _torch_global(module: str, attr: str, imports: list[str]) -> str | None:
+    name = f"{module}.{attr}"
+    if name not in imports:
+        imports.append(name)
+    if name not in _TORCH_ALLOWED:
+        return f"imports {name}, which torch.load(weights_only=True) does not allow"
+    return None
+
+
+def _scan_safetensors(path: Path) -> ScanResult:
+    """safetensors files hold a JSON header and raw tensor bytes: no code by format."""
+    try:
+        with _open_once(path) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            head = handle.read(8)
+            if len(head) < 8:
+                raise ValueError("shorter than its 8-byte header length")
+            (length,) = struct.unpack("<Q", head)
+            if length > min(size - 8, 100 << 20):
+                raise ValueError("header length past the end of the file")
+            header = json.loads(handle.read(length))
+            if not isinstance(header, dict):
+                raise ValueError("header is not a JSON object")
+    except (OSError, ValueError, ArtifactError) as error:
+        return ScanResult(False, "error", f"{path.name}: not a valid safetensors file: {_one_line(error)}")
+    tensors = len([k for k in header if k != "__metadata__"])
+    return ScanResult(True, "safe", f"{path.name}: safetensors ({tensors} tensors) holds no code by format")
