@@ -379,20 +379,17 @@ def create_demo(root: str | os.PathLike[str]) -> DemoPaths:
 def register_checkpoint(registry: Registry, checkpoint: Checkpoint) -> Version:
     """Register a checkpoint from its sidecar, as the watcher would: the model file is the
     artifact, with its safety scan, and a description of the estimator when the scan says safe."""
-    import joblib
-
     from store import estimators
-    from store.safety import scan_file
+    from store.safety import inspect_file
     from store.sidecar import read_sidecar
 
     kwargs = read_sidecar(checkpoint.sidecar).to_register_kwargs()
     model = kwargs.pop("model")
-    scan = scan_file(checkpoint.path)
+    scan, loaded = inspect_file(checkpoint.path)  # the restricted load is the scan
     version = registry.register(model, [checkpoint.path], scan=scan.to_dict(), **kwargs)
     if not scan.safe:
         return version
-    # In-process is fine here: the file passed the scan, and this trainer wrote it.
-    return registry.update(version.ref, estimator=estimators.describe(joblib.load(checkpoint.path)))
+    return registry.update(version.ref, estimator=estimators.describe(loaded))
 
 
 def run_demo(

@@ -1,9 +1,8 @@
 """Saving scikit-learn estimators and describing them as plain JSON.
 
 scikit-learn and joblib are imported inside the functions: ``import store`` stays light.
-``describe_file`` unpickles in a separate process with a timeout, so a slow or crashing
-file never takes the caller (the watcher, the app) down with it. Call it only for files
-``store.safety.scan_file`` said are safe: unpickling runs whatever the file names.
+``describe_file`` loads with the restricted loader in a separate worker with a timeout, so
+a slow or crashing file never takes the caller (the watcher, the app) down with it.
 
 Run as ``python -m store.estimators PATH`` it prints the description of PATH as JSON.
 """
@@ -13,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -91,24 +89,13 @@ def describe(estimator: Any) -> dict[str, Any]:
 
 
 def describe_file(path: str | os.PathLike[str], timeout: float = 30.0) -> dict[str, Any] | None:
-    """Describe the estimator in a joblib/pickle file, loaded in a separate process.
+    """Describe the estimator in a joblib/pickle file, loaded by the restricted loader in a
+    separate worker process (``store.inspector``). None when it is refused, fails, or takes
+    longer than ``timeout`` seconds; the caller records that as "not described"."""
+    from store.inspector import Inspector
 
-    Returns None when the process fails or takes longer than ``timeout`` seconds (it is
-    killed); the caller records that as "not described" and carries on. Only call it for a
-    file that ``store.safety.scan_file`` found safe.
-    """
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", "store.estimators", str(Path(path).absolute())]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=_ROOT, check=False)
-    except (subprocess.TimeoutExpired, OSError):
-        return None
-    if done.returncode != 0:
-        return None
-    try:
-        info = json.loads(done.stdout)
-    except ValueError:
-        return None
+    with Inspector(timeout=timeout) as inspector:
+        info = inspector.inspect(path).get("estimator")
     return info if isinstance(info, dict) else None
 
 
@@ -221,10 +208,9 @@ def _main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m store.estimators PATH", file=sys.stderr)
         return 2
-    import joblib
+    from store.safety import load_file
 
-    estimator = joblib.load(argv[0])
-    print(json.dumps(describe(estimator)))
+    print(json.dumps(describe(load_file(argv[0]))))
     return 0
 
 

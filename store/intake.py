@@ -100,7 +100,10 @@ class Outcome:
 
 
 def is_pickle(path: str) -> bool:
-    return path.lower().endswith(PICKLE_EXTENSIONS)
+    """Does this file need judging before it is trusted (pickle, joblib, PyTorch, safetensors)?"""
+    from store.safety import is_scannable
+
+    return is_scannable(path)
 
 
 def pickles_in(path: str) -> list[str]:

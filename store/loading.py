@@ -1,8 +1,10 @@
-"""Loading a registered version for inference, with the pickle safety scan in front.
+"""Loading a registered version for inference, through the restricted loader.
 
-A scikit-learn/joblib/pickle artifact is scanned (``store.safety``) before it is
-unpickled; the scan result is stored on the version, and a file that is not verdict
-"safe" is refused unless the caller trusts it. Other artifacts are returned as paths.
+A scikit-learn/joblib/pickle artifact is loaded by ``store.safety``'s restricted
+unpickler, which refuses any import or call off its allow-list while it loads; the file
+is opened once and its sha256 (when recorded) is checked on the bytes that were loaded.
+The verdict is stored on the version. ``trust=True`` loads the user's own files with
+plain joblib. Other artifacts are returned as paths.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from store.errors import ArtifactError, UnsafeArtifact
-from store.safety import ScanResult, scan_file
+from store.errors import ArtifactError, ModelregError, UnsafeArtifact
+from store.safety import ScanResult, load_file, scan_paths
 
 if TYPE_CHECKING:
     from store.registry import Registry
@@ -32,26 +34,40 @@ def pickle_artifact(artifacts: Any) -> Path | None:
     return None
 
 
-def scan_version(registry: Registry, ref: str) -> tuple[Path, ScanResult]:
-    """Scan the pickle artifact of ``ref`` and store the result on the version."""
+def scan_version(registry: Registry, ref: str, *, store: bool = True) -> tuple[Path, ScanResult]:
+    """Judge every artifact of ``ref`` (pickles, PyTorch checkpoints, safetensors, folders of
+    them) and store the verdict on the version; on a registry that cannot be written the
+    verdict is only returned."""
     version = registry.get(ref)
-    path = pickle_artifact(version.artifacts)
-    if path is None:
-        raise ArtifactError(f"{version.ref} has no single .pkl/.joblib/.pickle artifact to scan")
-    _require_file(version.ref, path)
-    result = scan_file(path)
-    registry.update(version.ref, scan=result.to_dict())
-    return path, result
+    if not version.artifacts:
+        raise ArtifactError(f"{version.ref} has no artifacts to scan")
+    paths = _readable_paths(registry, version.model, version.version, version.artifacts)
+    for path in paths:
+        _require_file(version.ref, path)
+    result = scan_paths([str(p) for p in paths])
+    if store:
+        _record(registry, version.ref, result)
+    return paths[0], result
+
+
+def _record(registry: Registry, ref: str, result: ScanResult) -> None:
+    if (registry.get(ref).scan or {}) == result.to_dict():
+        return
+    try:
+        registry.update(ref, scan=result.to_dict())
+    except (ModelregError, OSError):  # a registry we may only read: the verdict is still reported
+        pass
 
 
 def load(registry: Registry, ref: str, trust: bool = False) -> Any:
     """The object in ``ref``'s scikit-learn/joblib/pickle artifact, or its artifact paths.
 
-    The pickle is scanned first and refused (``UnsafeArtifact``) unless the scan says
-    "safe" or ``trust`` is True. For any other kind of artifact, the list of artifact
-    ``Path`` objects is returned. When the originals are gone (checkpoint rotation) but
-    the version was pinned by a deploy, the pinned copies are used. A missing artifact
-    raises ``ArtifactError``.
+    The pickle is loaded by the restricted loader and refused (``UnsafeArtifact``, one line
+    naming the import or call) unless everything it does is on the allow-list, or ``trust``
+    is True. For any other kind of artifact, the list of artifact ``Path`` objects is
+    returned. When the originals are gone (checkpoint rotation) but the version was pinned
+    by a deploy, the pinned copies are used. A missing or changed artifact raises
+    ``ArtifactError``.
     """
     version = registry.get(ref)
     if not version.artifacts:
@@ -64,13 +80,21 @@ def load(registry: Registry, ref: str, trust: bool = False) -> Any:
         return paths
     path = paths[0]
     _require_file(version.ref, path)
-    result = scan_file(path)
-    registry.update(version.ref, scan=result.to_dict())
-    if not result.safe and not trust:
-        raise UnsafeArtifact(
-            f"refusing to load {version.ref}: {result.reason}; pass trust=True / --trust if you trust this file"
-        )
-    return _unpickle(version.ref, path)
+    imports: list[str] = []
+    try:
+        loaded = load_file(path, trust=trust, sha256=version.artifacts[0].get("sha256"), imports=imports)
+    except UnsafeArtifact as error:
+        reason = str(error).removeprefix("refusing to load ").split("; pass --trust")[0]
+        _record(registry, version.ref, ScanResult(False, "unsafe", reason))
+        raise UnsafeArtifact(f"refusing to load {version.ref}: {reason}; pass trust=True / --trust if you trust this file") from None
+    except ArtifactError as error:
+        if not trust:  # not loadable by the restricted loader: never "safe"
+            _record(registry, version.ref, ScanResult(False, "error", f"{path.name}: {error}", tuple(imports)))
+        raise ArtifactError(f"{version.ref}: {error}") from None
+    if not trust:
+        reason = f"{path.name}: loads with the restricted loader ({len(imports)} imports, all allowed)"
+        _record(registry, version.ref, ScanResult(True, "safe", reason, tuple(imports)))
+    return loaded
 
 
 def _readable_paths(registry: Registry, model: str, version: str, artifacts: Any) -> list[Path]:
@@ -90,13 +114,3 @@ def _readable_paths(registry: Registry, model: str, version: str, artifacts: Any
 def _require_file(ref: str, path: Path) -> None:
     if not path.exists():
         raise ArtifactError(f"{ref}: artifact {path} is missing from disk; archive the version or restore the file")
-
-
-def _unpickle(ref: str, path: Path) -> Any:
-    import joblib  # joblib.load also reads plain pickles; the scan models its reader
-
-    try:
-        return joblib.load(path)
-    except Exception as error:  # a trusted but broken file is still a one-line user error
-        message = " ".join(str(error).split())[:200] or type(error).__name__
-        raise ArtifactError(f"cannot load {ref} from {path}: {message}") from None

@@ -19,7 +19,6 @@ import io
 import pickle
 import sys
 import time
-import types
 import warnings
 from collections.abc import Iterator
 from pathlib import Path

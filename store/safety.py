@@ -40,7 +40,6 @@ import stat
 import struct
 import types
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -75,18 +74,20 @@ class Refused(Exception):
 # -- public entry points -----------------------------------------------------------------------
 
 
-def load_file(path: str | os.PathLike[str], *, trust: bool = False, sha256: str | None = None) -> Any:
+def load_file(path: str | os.PathLike[str], *, trust: bool = False, sha256: str | None = None,
+              imports: list[str] | None = None) -> Any:
     """The object in a joblib/pickle file, loaded by the restricted unpickler.
 
     Raises ``UnsafeArtifact`` (one line naming the import or call) for what it refuses,
     ``ArtifactError`` for a file it cannot read or whose bytes do not match ``sha256``.
     ``trust=True`` loads with plain ``joblib.load`` semantics: for the user's own files.
+    ``imports``, when given, is filled with every name the file imported.
     """
     path = Path(path)
     try:
         with _open_once(path) as raw:
             reader = _HashingReader(raw)
-            obj = _load_stream(io.BufferedReader(reader, _CHUNK), path, trust=trust)
+            obj = _load_stream(io.BufferedReader(reader, _CHUNK), path, trust=trust, imports=imports)
             digest = reader.finish()
     except Refused as error:
         raise UnsafeArtifact(f"refusing to load {path.name}: {error}; pass --trust / trust=True only if you trust this file") from None
@@ -106,24 +107,72 @@ def scan_file(path: str | os.PathLike[str]) -> ScanResult:
     outside the allow-list. PyTorch zip checkpoints are checked against what
     ``torch.load(weights_only=True)`` allows, without importing torch; ``.safetensors``
     files are safe by format."""
+    return inspect_file(path)[0]
+
+
+def inspect_file(path: str | os.PathLike[str]) -> tuple[ScanResult, Any]:
+    """``(verdict, loaded object or None)``: the scan and the load are one and the same."""
     path = Path(path)
     name = path.name.lower()
     if name.endswith(SAFETENSORS_SUFFIX):
-        return _scan_safetensors(path)
-    if name.endswith(TORCH_SUFFIXES) and not name.endswith(PICKLE_SUFFIXES):
-        return _scan_torch(path)
+        return _scan_safetensors(path), None
+    if _is_zip(path):
+        return _scan_torch(path), None
     imports: list[str] = []
     try:
         with _open_once(path) as raw:
-            _load_stream(io.BufferedReader(_HashingReader(raw), _CHUNK), path, trust=False, imports=imports)
+            obj = _load_stream(io.BufferedReader(_HashingReader(raw), _CHUNK), path, trust=False, imports=imports)
     except Refused as error:
-        return ScanResult(False, "unsafe", f"{path.name}: {error}", tuple(imports))
+        return ScanResult(False, "unsafe", f"{path.name}: {error}", tuple(imports)), None
     except OSError as error:
-        return ScanResult(False, "error", f"{path.name}: cannot read it: {error.strerror or error}", tuple(imports))
+        return ScanResult(False, "error", f"{path.name}: cannot read it: {error.strerror or error}", tuple(imports)), None
     except Exception as error:
-        return ScanResult(False, "error", f"{path.name}: not loadable, so not trusted: {_one_line(error)}", tuple(imports))
-    return ScanResult(True, "safe", f"{path.name}: loads with the restricted loader ({len(imports)} imports, all allowed)",
-                      tuple(imports))
+        return ScanResult(False, "error", f"{path.name}: not loadable, so not trusted: {_one_line(error)}", tuple(imports)), None
+    if type(obj) is int and obj == _TORCH_LEGACY_MAGIC:  # more pickles follow that torch.load would run
+        return ScanResult(False, "error", f"{path.name}: legacy (non-zip) PyTorch format; not scanned, so not trusted; "
+                                          "re-save it with a current torch.save", tuple(imports)), None
+    reason = f"{path.name}: loads with the restricted loader ({len(imports)} imports, all allowed)"
+    return ScanResult(True, "safe", reason, tuple(imports)), obj
+
+
+_TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        return zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
+def scan_paths(paths: list[str]) -> ScanResult:
+    """One verdict for a version's artifacts (files, or folders holding checkpoints): the first
+    that is not safe, else safe. Files modelreg cannot judge (text, images) do not count."""
+    results = []
+    for root in paths:
+        for file in scannable_files(root):
+            result = scan_file(file)
+            if file != root:
+                result = ScanResult(result.safe, result.verdict, f"{os.path.relpath(file, root)}: {result.reason}",
+                                    result.imports)
+            results.append(result)
+    unsafe = [r for r in results if not r.safe]
+    if unsafe:
+        return unsafe[0]
+    if not results:
+        return ScanResult(True, "safe", "no pickle, PyTorch or safetensors files: nothing that unpickles")
+    return results[0] if len(results) == 1 else ScanResult(True, "safe", f"{len(results)} files, all safe",
+                                                           tuple(i for r in results for i in r.imports))
+
+
+def scannable_files(path: str) -> list[str]:
+    """The files of a checkpoint modelreg judges: itself, or those inside its folder."""
+    if not os.path.isdir(path):
+        return [path] if is_scannable(path) else []
+    found = []
+    for folder, _, files in os.walk(path):
+        found.extend(os.path.join(folder, name) for name in sorted(files) if is_scannable(name))
+    return found
 
 
 def is_scannable(path: str | os.PathLike[str]) -> bool:
@@ -239,7 +288,7 @@ _RECONSTRUCTORS: dict[str, str] = {
     "collections:defaultdict": "defaultdict",
 }
 # Array classes the NumPy reconstructors may build.
-_ARRAY_CLASSES = {"numpy:ndarray", "numpy:matrix", "numpy:memmap", "numpy.ma.core:MaskedArray",
+_ARRAY_CLASSES = {"numpy:ndarray", "numpy:matrix", "numpy.ma.core:MaskedArray",
                   "numpy.ma:MaskedArray", "numpy.matrixlib.defmatrix:matrix"}
 _BIT_GENERATORS = {"MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64"}
 _BIT_GENERATOR_CLASSES = {_key(f"numpy.random._{n.lower().replace('dxsm', '')}", n) for n in _BIT_GENERATORS}
@@ -300,9 +349,11 @@ def _make_unpickler() -> type:
                 elif module in _compat_pickle.IMPORT_MAPPING:
                     module = _compat_pickle.IMPORT_MAPPING[module]
             key = _key(module, name)
-            if key not in self.imports:
+            if f"{module}.{name}" not in self.imports:
                 self.imports.append(f"{module}.{name}")
             kind = _kind_of(key)
+            if kind is None and module == "numpy" and isinstance(getattr(np, name, None), np.ufunc):
+                kind = "function"  # a ufunc kept as a value (FunctionTransformer(func=np.log1p)), never called
             if kind is None:
                 if _SCIPY_STATS.match(module):
                     raise Refused(f"imports {module}.{name}: scipy.stats distributions run code stored in the file while "
@@ -497,13 +548,14 @@ def _make_unpickler() -> type:
         def _build_dtype(self, dtype: Any, state: Any) -> None:
             if id(dtype) not in self.unbuilt:
                 raise Refused("sets the state of a dtype already in use")
-            if type(state) is not tuple or len(state) not in (8, 9) or state[0] != 3:
+            if type(state) is not tuple or len(state) not in (8, 9) or state[0] not in (3, 4):
                 raise Refused(f"sets a dtype's state to {_short(state)}")
             subarray, fields = state[2], state[4]
             for part in ([subarray[0]] if isinstance(subarray, tuple) and subarray else []) + \
                     [f[0] for f in (fields or {}).values() if isinstance(f, tuple) and f]:
-                if not isinstance(part, np.dtype) or self._seal(part).hasobject:
-                    raise Refused("builds a structured dtype with a Python-object field")
+                if not isinstance(part, np.dtype):
+                    raise Refused(f"builds a dtype from a field that is a {_short(part)}, not a dtype")
+                self._seal(part)
             self.unbuilt.pop(id(dtype))
             dtype.__setstate__(state)
             self._seal(dtype)
@@ -655,19 +707,15 @@ def _refuse_dunders(state: Any) -> None:
 
 
 def _check_dtype(np: Any, dtype: Any) -> None:
-    """A dtype's flags and size must be what NumPy computes for its fields (raw bytes must
-    never turn into object pointers), and a structured dtype may hold no object field."""
+    """A dtype's flags and size must be what NumPy computes for its fields: an object field
+    must be flagged as one, or raw bytes would turn into object pointers."""
     try:
         if dtype.fields is not None:
             names = list(dtype.names)
             fields = [dtype.fields[n] for n in names]
-            if any(f[0].hasobject for f in fields):
-                raise Refused("uses a structured dtype with a Python-object field")
             reference = np.dtype({"names": names, "formats": [f[0] for f in fields], "offsets": [f[1] for f in fields],
                                   "titles": [f[2] if len(f) > 2 else None for f in fields], "itemsize": dtype.itemsize})
         elif dtype.subdtype is not None:
-            if dtype.subdtype[0].hasobject:
-                raise Refused("uses a subarray dtype of Python objects")
             reference = np.dtype(dtype.subdtype)
         else:
             reference = np.dtype(dtype.str)
@@ -675,7 +723,8 @@ def _check_dtype(np: Any, dtype: Any) -> None:
         raise
     except Exception as error:
         raise Refused(f"uses a dtype NumPy cannot rebuild ({_one_line(error)})") from None
-    if dtype.flags != reference.flags or dtype.itemsize != reference.itemsize or dtype.hasobject != (dtype.kind == "O"):
+    plain = dtype.fields is None and dtype.subdtype is None
+    if dtype.flags != reference.flags or dtype.itemsize != reference.itemsize or plain and dtype.hasobject != (dtype.kind == "O"):
         raise Refused(f"uses a dtype whose flags ({dtype.flags}) are not what NumPy computes for {reference} "
                       f"({reference.flags})")
 
@@ -749,9 +798,6 @@ _TORCH_ALLOWED = {
 
 def _scan_torch(path: Path) -> ScanResult:
     try:
-        if not zipfile.is_zipfile(path):
-            return ScanResult(False, "error", f"{path.name}: not a zip checkpoint (legacy PyTorch format or another file); "
-                                              "not scanned, so not trusted")
         with zipfile.ZipFile(path) as archive:
             pickles = [n for n in archive.namelist() if n.endswith(".pkl")]
             if not pickles:

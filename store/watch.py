@@ -44,7 +44,8 @@ from watchdog.events import (
 from store import artifacts as artifact_files
 from store.checkpoints import CheckpointRules, checkpoint_for, is_model_file, is_temporary, scan_tree
 from store.errors import ArtifactError, ConfigError, ModelregError, WatchError
-from store.intake import Intake, Job, Outcome, Plan, pickles_in, root_of, sidecar_fingerprint
+from store.inspector import Inspector
+from store.intake import Intake, Job, Outcome, Plan, root_of, sidecar_fingerprint
 from store.settle import SettleTable, content_fingerprint
 from store.sidecar import FOLDER_SIDECARS, sidecar_for
 from store.values import check_name
@@ -121,6 +122,9 @@ class Watcher:
         self.poll_interval = _number(config, "poll_interval", 1.0, 0.05, 3600)
         self.close_timeout = _number(config, "close_timeout", max(60.0, 10 * self.settle), 0, 86400)
         self.describe_timeout = _number(config, "describe_timeout", 30.0, 1, 3600)
+        # One long-lived worker loads (restricted) and describes checkpoints; never this process.
+        self._inspector = Inspector(timeout=self.describe_timeout)
+        self._described: dict[str, tuple[tuple[int, int] | None, dict[str, Any] | None]] = {}
         self.force_poll = bool(poll or config.get("poll", False))
         if model is not None:
             check_name("model", model)
@@ -549,6 +553,12 @@ class Watcher:
             self._submit(Job("hashed", path, ref=ref, record={**record, "sha256": sha}))
 
     def _inspect_loop(self) -> None:
+        try:
+            self._inspect_items()
+        finally:
+            self._inspector.close()
+
+    def _inspect_items(self) -> None:
         while (item := self._inspect_jobs.get()) is not None:
             try:
                 kind, payload = item
@@ -563,13 +573,16 @@ class Watcher:
                 self._done()
 
     def _scan_pickles(self, path: str) -> dict[str, Any]:
-        from store.safety import scan_file
+        from store.safety import scannable_files
 
         results = []
-        for file in pickles_in(path):
-            result = scan_file(file).to_dict()
+        for file in scannable_files(path):
+            answer = self._inspector.inspect(file)
+            result = dict(answer.get("scan") or {"safe": False, "verdict": "error", "reason": "not judged"})
             if file != path:
                 result["reason"] = f"{os.path.relpath(file, path)}: {result['reason']}"
+            elif result.get("safe"):  # the same load described it: keep that for _describe
+                self._described[file] = (_stamp(file), answer.get("estimator"))
             results.append(result)
         unsafe = [r for r in results if not r.get("safe")]
         return (unsafe or results)[0] if results else {"safe": True, "verdict": "safe", "reason": "no pickles"}
@@ -577,9 +590,9 @@ class Watcher:
     def _describe(self, ref: str, path: str) -> None:
         if os.path.isdir(path):
             return
-        from store.estimators import describe_file
-
-        info = describe_file(path, timeout=self.describe_timeout)
+        stamp, info = self._described.pop(path, (None, None))
+        if stamp is None or stamp != _stamp(path):
+            info = self._inspector.inspect(path).get("estimator")
         if info is None:
             self._emit(WatchEvent("info", ref, path, f"{ref}  {path} could not be described as a scikit-learn estimator"))
         elif not self._stopping.is_set():
@@ -683,3 +696,11 @@ def _quietly_stop(observer: Any) -> None:
         observer.join(timeout=5)
     except Exception:
         pass
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
