@@ -321,7 +321,7 @@ class Intake:
             chained = parent is not None
         if job.scan is not None:
             kwargs["scan"] = job.scan
-            if not job.scan.get("safe"):
+            if job.scan.get("verdict") == "unsafe":  # "error" (not judged) is kept on the version, not shouted
                 problems.append(f"{job.path}: unsafe pickle, never loaded without --trust: {job.scan.get('reason')}")
         version = self._register(model, kwargs, parent, problems, chained)
         record = dict(plan.record)

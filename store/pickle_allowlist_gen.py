@@ -59,17 +59,19 @@ def datasets() -> dict[str, Any]:
     from sklearn.datasets import load_diabetes, load_iris
 
     iris, diabetes = load_iris(), load_diabetes()
-    return {"iris": (iris.data, iris.target), "diabetes": (diabetes.data, diabetes.target)}
+    binary = iris.target < 2  # two classes: binary losses and decision functions differ from multiclass
+    return {"iris": (iris.data, iris.target), "diabetes": (diabetes.data, diabetes.target),
+            "binary": (iris.data[binary], iris.target[binary])}
 
 
 _TEXT = ["the cat sat", "the dog ran far", "a cat and a dog", "birds fly high", "the end"] * 6
 
 
-def fit_one(estimator: Any, data: dict[str, Any]) -> tuple[Any, Any] | None:
+def fit_one(estimator: Any, data: dict[str, Any], dataset: str | None = None) -> tuple[Any, Any] | None:
     """``(fitted estimator, X to predict/transform with)``, or None if it cannot be fitted quickly here."""
     from sklearn.base import clone, is_classifier, is_regressor
 
-    X, y = data["diabetes"] if is_regressor(estimator) else data["iris"]
+    X, y = data[dataset or ("diabetes" if is_regressor(estimator) else "iris")]
     attempts: list[tuple[Any, ...]] = [(X, y), (X,), (_TEXT,), ([{"a": 1, "b": 2}, {"a": 3}],), (y,)]
     if is_regressor(estimator):
         attempts.insert(1, (X, __import__("numpy").c_[y, y]))
@@ -107,7 +109,22 @@ def sample_estimators() -> Iterator[tuple[str, Any]]:
                 continue
             for i, instance in enumerate(instances):
                 yield (name if i == 0 else f"{name}#{i}"), instance
+                yield from _loss_variants(name, instance)
     yield from composites()
+
+
+def _loss_variants(name: str, estimator: Any) -> Iterator[tuple[str, Any]]:
+    """The same estimator with each of its ``loss`` options: each loss pickles its own objects."""
+    from sklearn.base import clone
+
+    constraints = getattr(type(estimator), "_parameter_constraints", {}).get("loss", [])
+    for constraint in constraints:
+        for option in sorted(getattr(constraint, "options", ()) or (), key=str):
+            if isinstance(option, str) and option != estimator.get_params().get("loss"):
+                try:
+                    yield f"{name}(loss={option})", clone(estimator).set_params(loss=option)
+                except Exception:
+                    continue
 
 
 def composites() -> Iterator[tuple[str, Any]]:
@@ -145,10 +162,28 @@ def plain_objects() -> Iterator[tuple[str, Any]]:
     yield "RandomState", np.random.RandomState(0)
     for bit in ("MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64"):
         yield f"Generator({bit})", np.random.Generator(getattr(np.random, bit)(0))
+    yield from _loss_objects()
     yield "arrays", [np.arange(3), np.array(["a", "b"], dtype=object), np.array([1.5], dtype=">f8"),
                      np.datetime64("2024-01-01"), np.float32(1.5), np.int64(3), np.dtype([("a", "<f8"), ("b", "<i4")]),
                      np.zeros(2, dtype=[("a", "<f8"), ("b", "<i4")]), np.asfortranarray(dense), np.bool_(True),
                      np.array([1 + 2j]), np.str_("x")]
+
+
+def _loss_objects() -> Iterator[tuple[str, Any]]:
+    """Every loss and link object scikit-learn's estimators may hold, built with its defaults."""
+    import inspect
+
+    from sklearn._loss import link, loss
+    from sklearn.linear_model import _sgd_fast
+
+    for module in (loss, link, _sgd_fast):
+        for name, cls in vars(module).items():
+            if not inspect.isclass(cls) or cls.__module__ != module.__name__ or inspect.isabstract(cls):
+                continue
+            try:
+                yield name, cls()
+            except Exception:
+                continue
 
 
 def dumps_all(obj: Any) -> Iterator[bytes]:
@@ -227,13 +262,16 @@ def generate() -> str:
     from sklearn.utils import all_estimators
 
     tracer, data, skipped = _Tracer(), datasets(), []
+    from sklearn.base import is_classifier
+
     for label, estimator in sample_estimators():
-        fitted = fit_one(estimator, data)
-        if fitted is None:
-            skipped.append(label)
-            continue
-        for blob in dumps_all(fitted[0]):
-            tracer.trace(blob)
+        for dataset in (None, "binary") if is_classifier(estimator) else (None,):
+            fitted = fit_one(estimator, data, dataset)
+            if fitted is None:
+                skipped.append(f"{label} on {dataset or 'its data'}")
+                continue
+            for blob in dumps_all(fitted[0]):
+                tracer.trace(blob)
     for _, value in plain_objects():
         for blob in dumps_all(value):
             tracer.trace(blob)

@@ -118,6 +118,9 @@ def inspect_file(path: str | os.PathLike[str]) -> tuple[ScanResult, Any]:
         return _scan_safetensors(path), None
     if _is_zip(path):
         return _scan_torch(path), None
+    if name.endswith(TORCH_SUFFIXES) and not _starts_like_a_pickle(path):
+        return ScanResult(False, "error", f"{path.name}: neither a zip PyTorch checkpoint nor a pickle; not judged, "
+                                          "so not trusted"), None
     imports: list[str] = []
     try:
         with _open_once(path) as raw:
@@ -136,6 +139,18 @@ def inspect_file(path: str | os.PathLike[str]) -> tuple[ScanResult, Any]:
 
 
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+
+
+def _starts_like_a_pickle(path: Path) -> bool:
+    """PROTO (every pickle torch.save or joblib writes) or one of joblib's compression headers."""
+    from joblib.compressor import _COMPRESSORS
+
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return True  # let the loader report the read error
+    return head[:1] == b"\x80" or any(head.startswith(c.prefix) for c in _COMPRESSORS.values())
 
 
 def _is_zip(path: Path) -> bool:
