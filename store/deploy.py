@@ -34,7 +34,9 @@ from typing import TYPE_CHECKING, Any
 from store.artifacts import check_unchanged
 from store.durable import atomic_write
 from store.errors import DeployError, ModelregError
-from store.lifecycle import DEPLOYABLE
+from store.gate import deploy_refusal, has_pickles
+from store.loading import scan_version
+from store.records import Version
 from store.pinning import (
     Release,
     load_release,
@@ -88,9 +90,20 @@ def deploy_lock(registry: Registry, *, wait: bool = True) -> Iterator[bool]:
 # -- deploy and rollback --------------------------------------------------------------------------
 
 
-def deploy(registry: Registry, ref: str, env: str | None = None, *, verify: bool = False) -> dict[str, Any]:
-    """Make ``ref`` live in ``env``; returns the history entry written."""
+def deploy(registry: Registry, ref: str, env: str | None = None, *, verify: bool = False,
+           trust: bool = False) -> dict[str, Any]:
+    """Make ``ref`` live in ``env``; returns the history entry written.
+
+    Refuses (``store.gate``) a version that is not deployable, has no artifacts, or whose
+    artifacts the safety scan did not find safe, unless ``trust`` (recorded in the history).
+    A version never scanned is scanned first."""
     env = environment(registry, env)
+    version = registry.get(ref)
+    if version.scan is None and has_pickles(version) and not trust:
+        try:
+            scan_version(registry, version.ref)
+        except ModelregError:
+            pass  # missing artifacts are refused below, with their own message
     with deploy_lock(registry):
         repair(registry)
         with registry.storage.lock:
@@ -99,19 +112,22 @@ def deploy(registry: Registry, ref: str, env: str | None = None, *, verify: bool
             doc = dict(doc)
             current = _live_version(registry, doc["model"], env)
         model, version = doc["model"], doc["version"]
-        if doc["status"] not in DEPLOYABLE:
-            fix = "restore it with" if doc["status"] == "archived" else "mark it ready with"
-            raise DeployError(
-                f"cannot deploy {model}:{version}: it is {doc['status']}; {fix} 'modelreg status {model}:{version} completed' first"
-            )
         if current == version:
             return _unchanged(env, model, version)
+        record = Version.from_doc(doc)
+        refusal = deploy_refusal(record, trust=True)  # status and artifacts first: pinning checks the files
+        if refusal:
+            raise DeployError(refusal)
         try:
             release, hashes = pin_version(pinned_root(registry.path), doc, verify=verify)
         except OSError as error:
             raise DeployError(f"cannot pin {model}:{version} into {pinned_root(registry.path)}: {error.strerror or error}") from None
+        refusal = deploy_refusal(record)  # then safety, on files known to be the registered ones
+        if refusal and not trust:
+            raise DeployError(refusal)
+        trusted = refusal is not None
         _remember_hashes(registry, doc, hashes)
-        return _switch(registry, env, model, current, release, "deploy")
+        return _switch(registry, env, model, current, release, "deploy", trusted=trusted)
 
 
 def rollback(registry: Registry, model: str, env: str | None = None) -> dict[str, Any]:
@@ -178,13 +194,16 @@ def _release_for_rollback(registry: Registry, model: str, version: str) -> Relea
     return release
 
 
-def _switch(registry: Registry, env: str, model: str, current: str | None, release: Release, action: str) -> dict[str, Any]:
+def _switch(registry: Registry, env: str, model: str, current: str | None, release: Release, action: str,
+            *, trusted: bool = False) -> dict[str, Any]:
     link = link_path(registry, env, model)
     link.parent.mkdir(parents=True, exist_ok=True)
     before = _read_link(link)
     target = os.path.relpath(release.path, link.parent)
     intent = {"env": env, "model": model, "from": current, "to": release.version, "action": action,
               "by": whoami(), "at": now(), "pid": os.getpid(), "previous_target": before}
+    if trusted:  # deployed past the safety gate with --trust: the history says so
+        intent["trusted"] = True
     try:
         atomic_write(pinned_root(registry.path) / PENDING, json.dumps(intent).encode())
         _point(link, target)
@@ -252,6 +271,8 @@ def _record(registry: Registry, intent: dict[str, Any], *, ok: bool, hook: dict[
         seq = storage.next_id(HISTORY)
         entry = {"seq": seq, "env": env, "model": model, "from": previous, "to": version, "action": action,
                  "by": intent["by"], "at": intent["at"], "hook": hook, "ok": ok, "reason": reason}
+        if intent.get("trusted"):
+            entry["trusted"] = True
         storage.put(HISTORY, str(seq), entry)
         if ok:
             _set_live(registry, env, model, version, release)

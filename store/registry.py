@@ -604,15 +604,17 @@ class Registry:
 
     # -- deploying, rolling back, loading (store/deploy.py, store/loading.py) ---------------------------
 
-    def deploy(self, ref: str, env: str | None = None, *, verify: bool = False) -> dict[str, Any]:
+    def deploy(self, ref: str, env: str | None = None, *, verify: bool = False, trust: bool = False) -> dict[str, Any]:
         """Make ``ref`` live in ``env`` (default environment if None); returns the history entry.
 
-        Refuses draft and archived versions and missing or changed artifacts
-        (``verify=True`` re-hashes them); raises DeployError if the deploy hook fails.
+        Refuses draft and archived versions, versions without artifacts, missing or changed
+        artifacts (``verify=True`` re-hashes them), and artifacts the safety scan did not find
+        safe unless ``trust=True`` (recorded in the history); raises DeployError if the
+        deploy hook fails.
         """
         from store.deploy import deploy
 
-        return deploy(self, ref, env, verify=verify)
+        return deploy(self, ref, env, verify=verify, trust=trust)
 
     def rollback(self, model: str, env: str | None = None) -> dict[str, Any]:
         """Switch ``model`` in ``env`` back to the version live before the current one; returns the history entry."""

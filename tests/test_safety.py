@@ -133,7 +133,7 @@ def test_payloads_plain_and_hidden_in_a_real_model_are_unsafe(fitted: dict[str, 
 
 def test_truncated_files_are_errors_not_safe(fitted: dict[str, Any], tmp_path: Path) -> None:
     for fmt in ("joblib", "joblib-zlib3", "pickle5"):
-        path = dump(fitted["forest"], tmp_path / "m.bin", fmt)
+        path = dump(fitted["forest"], tmp_path / "m.pkl", fmt)
         data = path.read_bytes()
         for cut in (len(data) // 3, len(data) - 20):
             path.write_bytes(data[:cut])

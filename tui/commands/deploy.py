@@ -20,6 +20,8 @@ def add_commands(commands: Any) -> None:
     p.add_argument("ref", help="MODEL:VERSION, e.g. sentiment:v3 or sentiment:best")
     p.add_argument("--env", help="environment (see 'environments' in config.json)")
     p.add_argument("--verify", action="store_true", help="re-hash the artifacts instead of the quick size and time check")
+    p.add_argument("--trust", action="store_true",
+                   help="deploy even though the safety scan did not find the artifacts safe (recorded in the history)")
 
     p = command("rollback", "switch MODEL back to the version live before the current one", cmd_rollback)
     p.add_argument("model")
@@ -43,12 +45,14 @@ def switch_line(entry: dict[str, Any]) -> str:
         line += f" (rolled back; {entry['from']} deprecated)"
     if entry.get("hook"):
         line += " — deploy hook ok"
+    if entry.get("trusted"):
+        line += " — trusted past the safety scan (--trust)"
     return line
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     with open_registry(args) as registry:
-        entry = registry.deploy(args.ref, args.env, verify=args.verify)
+        entry = registry.deploy(args.ref, args.env, verify=args.verify, trust=args.trust)
     emit_json(entry) if args.json else emit(switch_line(entry))
     return 0
 
