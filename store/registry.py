@@ -35,6 +35,7 @@ from store.lifecycle import check_status, check_transition
 from store.location import find_registry
 from store.metrics import clean_metrics, lower_is_better, to_number
 from store.records import Model, Version
+from store.safety import scan_paths, scannable_files
 from store.values import check_name, jsonable, string_list, text
 
 MODELS, VERSIONS, LIVE, HISTORY = "models", "versions", "live", "history"
@@ -270,6 +271,8 @@ class Registry:
         With no ``version`` the next one in the model's scheme is assigned
         (``bump`` = "patch", "minor" or "major"). With ``estimator=`` a fitted
         scikit-learn object is saved into the registry with joblib and described.
+        Pickle, joblib, PyTorch and safetensors artifacts are judged by the restricted
+        loader (``store.safety``) unless ``scan`` is given.
         """
         check_name("model", model)
         if isinstance(artifacts, (str, os.PathLike)):
@@ -294,6 +297,9 @@ class Registry:
             doc["source"] = str(source)
         if scan:
             doc["scan"] = jsonable(dict(scan))
+        elif estimator is None and any(scannable_files(str(a["path"])) for a in records):
+            # Judged now, by the restricted loader: deploy and load must know before anyone trusts it.
+            doc["scan"] = scan_paths([str(a["path"]) for a in records]).to_dict()
         if estimator is not None:
             doc.update(self._save_estimator(model, estimator))
         doc = {k: v for k, v in doc.items() if v not in (None, "", [], {})} | {"status": doc["status"]}
