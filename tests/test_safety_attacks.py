@@ -937,6 +937,26 @@ def test_torch_files_that_are_not_zip_checkpoints(tmp_path: Path) -> None:
     assert not legacy.safe and legacy.verdict in ("unsafe", "error"), legacy
 
 
+def test_legacy_checkpoint_the_pure_python_unpickler_cannot_read(tmp_path: Path) -> None:
+    # Desync between unpicklers: a FRAME inside a FRAME. The pure-Python unpickler (the
+    # restricted loader's base) raises "beginning of a new frame before end of current frame";
+    # the C unpickler torch.load's legacy path uses reads on and returns the legacy magic
+    # number, then loads the protocol, sys_info and data pickles: the data pickle is a payload.
+    marker = tmp_path / "pwned"
+    magic = 0x1950A86A20F9469CFC6C
+    inner = lit(magic) + STOP
+    body = pickle.FRAME + struct.pack("<Q", len(inner)) + inner
+    first = pickle.PROTO + b"\x04" + pickle.FRAME + struct.pack("<Q", len(body)) + body
+    assert pickle.loads(first) == magic  # the C unpickler reads it (benign: an int)
+    with pytest.raises(pickle.UnpicklingError):
+        pickle._loads(first)  # type: ignore[attr-defined]  # the pure-Python one does not
+    rest = pkl(lit(1001), proto=2) + pkl(lit({"protocol_version": 1001}), proto=2) + pkl(system(touch(marker)), proto=2)
+    path = write(tmp_path, "legacy.pt", first + rest)
+    result = scan_file(path)
+    assert not result.safe and result.verdict in ("unsafe", "error"), result
+    assert not marker.exists()
+
+
 def test_legacy_tar_checkpoint_is_not_safe(tmp_path: Path) -> None:
     # PyTorch legacy .tar format: torch.load(weights_only=False) first tries tarfile and
     # unpickles the "storages", "tensors" and "pickle" members. The first member's name is
