@@ -753,18 +753,15 @@ def test_pickle_with_a_zip_appended_is_judged_by_its_pickle(tmp_path: Path) -> N
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("archive/data.pkl", pkl(EMPTY_DICT, proto=2))
         zf.writestr("archive/version", "3\n")
-    compressed = tmp_path / "compressed.joblib"
-    joblib.dump({"model": Payload(touch(marker))}, compressed, compress=("zlib", 3))
-    heads = {"model.pkl": pkl(system(touch(marker)), proto=2), "model.joblib": pkl(system(touch(marker)), proto=2),
-             "model.pt": pkl(system(touch(marker)), proto=2), "model_zlib.joblib": compressed.read_bytes()}
     failures = []
-    for name, head in heads.items():
-        path = write(tmp_path, name, head + archive.getvalue())
+    for name in ("model.pkl", "model.joblib", "model.pt"):
+        path = write(tmp_path, name, pkl(system(touch(marker)), proto=2) + archive.getvalue())
         result = scan_file(path)
         if result.safe:
             failures.append(f"{name}: {result.reason}")
         if name != "model.pt":  # what loading runs is the pickle, and it is refused
-            assert_refused(path, "imports", "system", marker=marker)
+            with pytest.raises(UnsafeArtifact, match="imports (os|posix).system"):
+                load_file(path)
     assert not failures, failures
     assert not marker.exists()
 
