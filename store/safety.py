@@ -111,30 +111,38 @@ def scan_file(path: str | os.PathLike[str]) -> ScanResult:
 
 
 def inspect_file(path: str | os.PathLike[str]) -> tuple[ScanResult, Any]:
-    """``(verdict, loaded object or None)``: the scan and the load are one and the same."""
+    """``(verdict, loaded object or None)``: the scan and the load are one and the same.
+
+    The format is decided from the opened file's first bytes (never from a second open, never
+    from the end of the file, where a zip directory could hide behind a pickle)."""
     path = Path(path)
-    name = path.name.lower()
-    if name.endswith(SAFETENSORS_SUFFIX):
-        return _scan_safetensors(path), None
-    if _is_zip(path):
-        return _scan_torch(path), None
     imports: list[str] = []
     try:
         with _open_once(path) as raw:
+            head = raw.read(8)
+            raw.seek(0)
+            kind = _format(path, head, raw)
+            if kind == "safetensors":
+                return _scan_safetensors(path, raw), None
+            if kind == "zip":
+                return _scan_torch(path, raw), None
+            if kind == "tar":
+                return ScanResult(False, "error", f"{path.name}: a tar archive (the oldest PyTorch format), whose "
+                                                  "pickles are not judged; not trusted"), None
+            if kind == "blob":
+                return ScanResult(True, "safe", f"{path.name}: neither a pickle nor an archive (its first byte is no "
+                                                "pickle opcode): nothing in it unpickles"), None
             obj = _load_stream(io.BufferedReader(_HashingReader(raw), _CHUNK), path, trust=False, imports=imports)
     except Refused as error:
         return ScanResult(False, "unsafe", f"{path.name}: {error}", tuple(imports)), None
+    except ArtifactError as error:
+        return ScanResult(False, "error", f"{path.name}: {error}", tuple(imports)), None
     except OSError as error:
         return ScanResult(False, "error", f"{path.name}: cannot read it: {error.strerror or error}", tuple(imports)), None
     except Exception as error:
-        if name.endswith(TORCH_SUFFIXES) and not name.endswith(PICKLE_SUFFIXES):
-            # Not a zip and not a pickle (a raw weights blob): any unpickler stops at the same opcode,
-            # having run only what the allow-list admits, so loading it cannot run code.
-            reason = f"{path.name}: neither a zip checkpoint nor a loadable pickle ({_one_line(error)}): nothing in it runs"
-            return ScanResult(True, "safe", reason, tuple(imports)), None
         return ScanResult(False, "error", f"{path.name}: not loadable, so not trusted: {_one_line(error)}", tuple(imports)), None
     if type(obj) is int and obj == _TORCH_LEGACY_MAGIC:  # more pickles follow that torch.load would run
-        return ScanResult(False, "error", f"{path.name}: legacy (non-zip) PyTorch format; not scanned, so not trusted; "
+        return ScanResult(False, "error", f"{path.name}: legacy (non-zip) PyTorch format; not judged, so not trusted; "
                                           "re-save it with a current torch.save", tuple(imports)), None
     reason = f"{path.name}: loads with the restricted loader ({len(imports)} imports, all allowed)"
     return ScanResult(True, "safe", reason, tuple(imports)), obj
@@ -143,11 +151,30 @@ def inspect_file(path: str | os.PathLike[str]) -> tuple[ScanResult, Any]:
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 
-def _is_zip(path: Path) -> bool:
+def _format(path: Path, head: bytes, raw: BinaryIO) -> str:
+    """"safetensors", "zip", "tar", "blob" (cannot unpickle at all) or "pickle" (joblib included)."""
+    import pickletools
+    import tarfile
+
+    from joblib.compressor import _COMPRESSORS
+
+    name = path.name.lower()
+    if name.endswith(SAFETENSORS_SUFFIX):
+        return "safetensors"
+    if head.startswith(b"PK\x03\x04"):  # where torch.load looks: the start, not the end
+        return "zip"
+    if name.endswith(PICKLE_SUFFIXES):
+        return "pickle"
     try:
-        return zipfile.is_zipfile(path)
-    except OSError:
-        return False
+        is_tar = tarfile.is_tarfile(raw)
+    finally:
+        raw.seek(0)
+    if is_tar:
+        return "tar"
+    if head and head[:1].decode("latin-1") not in pickletools.code2op and \
+            not any(head.startswith(c.prefix) for c in _COMPRESSORS.values()):
+        return "blob"
+    return "pickle"
 
 
 def scan_paths(paths: list[str]) -> ScanResult:
@@ -196,12 +223,14 @@ class _open_once:
         self.handle: BinaryIO | None = None
 
     def __enter__(self) -> BinaryIO:
-        handle = open(self.path, "rb")  # noqa: SIM115 - closed in __exit__
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            handle.close()
+        # Non-blocking, so a FIFO planted under a model's name cannot hang the open.
+        fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
             raise ArtifactError(f"{self.path} is not a regular file")
-        self.handle = handle
-        return handle
+        os.set_blocking(fd, True)
+        self.handle = os.fdopen(fd, "rb")
+        return self.handle
 
     def __exit__(self, *exc: object) -> None:
         if self.handle is not None:
@@ -311,7 +340,9 @@ _DTYPE_CODE = re.compile(r"^[<>|=]?[A-Za-z]{1,2}\d{0,4}(\[\w{1,8}\])?$")
 def _kind_of(key: str) -> str | None:
     if key in _RECONSTRUCTORS:
         return "reconstructor"
-    if key in CLASSES or key in _ARRAY_CLASSES or key in _BIT_GENERATOR_CLASSES:
+    if key in _ARRAY_CLASSES or key in _BIT_GENERATOR_CLASSES:
+        return "numpy_class"  # only NumPy's own reconstructors may build these, never NEWOBJ
+    if key in CLASSES:
         return "class"
     if key in CALLED_CLASSES:
         return "called"
@@ -365,7 +396,7 @@ def _make_unpickler() -> type:
                                   "unpickling, so they are never loaded without trust")
                 raise Refused(f"imports {module}.{name}, which is not on the allow-list of what a model may contain")
             obj = _resolve(module, name)
-            if kind in ("class", "called", "value_type") and not isinstance(obj, type):
+            if kind in ("class", "numpy_class", "called", "value_type") and not isinstance(obj, type):
                 raise Refused(f"imports {module}.{name}, which is listed as a class but is not one here")
             if kind in ("reconstructor", "helper", "function") and (isinstance(obj, type) and kind != "reconstructor"
                                                                    or not callable(obj)):
@@ -395,7 +426,7 @@ def _make_unpickler() -> type:
                 raise Refused(f"calls {name}, a class that may only be rebuilt from its state, never called")
             if kind == "function":
                 raise Refused(f"calls {name}, which a model may hold as a value but never call while loading")
-            if kind in ("data_type", "value_type"):
+            if kind in ("data_type", "value_type", "numpy_class"):
                 raise Refused(f"calls {name} while loading")
             if kind == "called":
                 self._plain(args, name)
@@ -555,6 +586,7 @@ def _make_unpickler() -> type:
                 raise Refused("sets the state of a dtype already in use")
             if type(state) is not tuple or len(state) not in (8, 9) or state[0] not in (3, 4):
                 raise Refused(f"sets a dtype's state to {_short(state)}")
+            _check_dtype_state(np, dtype, state)
             subarray, fields = state[2], state[4]
             for part in ([subarray[0]] if isinstance(subarray, tuple) and subarray else []) + \
                     [f[0] for f in (fields or {}).values() if isinstance(f, tuple) and f]:
@@ -583,6 +615,7 @@ def _make_unpickler() -> type:
             setstate = getattr(type(inst), "__setstate__", None)  # the class's own, never the instance's
             if setstate is not None:
                 setstate(inst, state)
+                _check_native_state(np, inst)
                 return
             slotstate = None
             if type(state) is tuple and len(state) == 2:
@@ -596,6 +629,7 @@ def _make_unpickler() -> type:
                     raise Refused(f"sets slot state {_short(slotstate)} on {_short(inst)}")
                 for k, v in slotstate.items():
                     setattr(inst, k, v)
+            _check_native_state(np, inst)
 
         def _read_array(self, wrapper: Any, state: Any) -> Any:
             if type(state) is not dict or not set(state) <= _WRAPPER_FIELDS or not {"subclass", "shape", "order", "dtype"} <= set(state):
@@ -669,6 +703,8 @@ def _make_unpickler() -> type:
                 raise Refused(f"builds {key.replace(':', '.')} by __new__, which is not allowed for it")
             if type(args) is not tuple or type(kwargs) is not dict:
                 raise Refused(f"builds {key.replace(':', '.')} from {_short(args)}")
+            if (args or kwargs) and not issubclass(cls, _IMMUTABLE_BASES):  # __new__ of others takes no state
+                raise Refused(f"builds {key.replace(':', '.')} by __new__ with arguments {_short(args)}")
             self._plain(args, key.replace(":", "."))
             self._plain(kwargs, key.replace(":", "."))
             return cls.__new__(cls, *args, **kwargs)
@@ -695,6 +731,7 @@ def _make_unpickler() -> type:
 
 
 _PLAIN_SCALARS = (bool, int, float, complex, str, bytes, bytearray)
+_IMMUTABLE_BASES = (int, float, complex, str, bytes, tuple, frozenset)
 _WRAPPER_FIELDS = {"subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes"}
 _RECONSTRUCTOR_BASES: tuple[type, ...] = (object, int, float, complex, str, bytes, tuple, list, dict, set, frozenset)
 _DEFAULT_FACTORIES: tuple[type, ...] = (list, dict, set, int, float, tuple, str)
@@ -711,12 +748,113 @@ def _refuse_dunders(state: Any) -> None:
                     raise Refused(f"sets the attribute {k}, and state may never set dunder attributes")
 
 
+def _check_native_state(np: Any, obj: Any) -> None:
+    """Compiled code trusts the indices some objects carry (tree links, sparse indices, a
+    generator's position): a file that lies about them corrupts memory when the model is used.
+    Checked here for the classes known to carry them."""
+    kind = f"{type(obj).__module__}:{type(obj).__qualname__}"
+    try:
+        problem = _native_problem(np, kind, obj)
+    except Refused:
+        raise
+    except Exception as error:
+        problem = f"cannot be checked ({_one_line(error)})"
+    if problem:
+        raise Refused(f"builds a {kind.replace(':', '.')} whose {problem}")
+
+
+def _native_problem(np: Any, kind: str, obj: Any) -> str | None:
+    def links(left: Any, right: Any, leaf: Any) -> str | None:
+        n = len(left)
+        inner = ~leaf
+        index = np.arange(n)
+        if np.any((left[inner] <= index[inner]) | (left[inner] >= n) | (right[inner] <= index[inner]) | (right[inner] >= n)):
+            return "tree links point outside the tree or backwards"
+        return None
+
+    if kind == "sklearn.tree._tree:Tree":
+        leaf = obj.children_left == -1
+        if np.any((obj.children_right == -1) != leaf):
+            return "tree has nodes with one child"
+        if np.any((obj.feature[~leaf] < 0) | (obj.feature[~leaf] >= obj.n_features)):
+            return "tree splits on features it does not have"
+        return links(obj.children_left, obj.children_right, leaf)
+    if kind == "sklearn.ensemble._hist_gradient_boosting.predictor:TreePredictor":
+        nodes = obj.nodes
+        leaf = nodes["is_leaf"].astype(bool)
+        if np.any(nodes["feature_idx"][~leaf] < 0):
+            return "tree splits on negative features"
+        return links(nodes["left"].astype(np.int64), nodes["right"].astype(np.int64), leaf)
+    if hasattr(obj, "check_format") and kind.startswith("scipy.sparse"):
+        obj.check_format(full_check=True)
+        return None
+    if kind.startswith("scipy.sparse") and hasattr(obj, "_check"):
+        obj._check()
+        if obj.nnz and (obj.row.min() < 0 or obj.col.min() < 0 or obj.row.max() >= obj.shape[0] or obj.col.max() >= obj.shape[1]):
+            return "indices are outside its shape"
+        return None
+    if isinstance(obj, (np.random.BitGenerator, np.random.RandomState)):
+        state = obj.state if isinstance(obj, np.random.BitGenerator) else obj.get_state(legacy=False)
+        inner = state.get("state", {})
+        if state.get("bit_generator") == "MT19937" and not (0 <= int(inner.get("pos", -1)) <= 624
+                                                           and len(inner.get("key", ())) == 624):
+            return "Mersenne Twister position is outside its key"
+        if state.get("bit_generator") == "Philox" and not 0 <= int(state.get("buffer_pos", -1)) <= 4:
+            return "Philox buffer position is outside its buffer"
+        return None
+    if kind.endswith(("_kd_tree:KDTree", "_ball_tree:BallTree")):
+        data, idx, nodes, _ = obj.get_arrays()
+        n = len(data)
+        if len(idx) != n or (n and (idx.min() < 0 or idx.max() >= n)) or \
+                np.any((nodes["idx_start"] < 0) | (nodes["idx_end"] > n) | (nodes["idx_start"] > nodes["idx_end"])):
+            return "index arrays point outside its data"
+    return None
+
+
+def _check_dtype_state(np: Any, dtype: Any, state: tuple[Any, ...]) -> None:
+    """What ``dtype.__setstate__`` may be handed: NumPy trusts it, and a wrong one crashes it."""
+    _, order, subarray, names, fields, elsize, alignment, flags = state[:8]
+    metadata = state[8] if len(state) == 9 else None
+    if order not in ("<", ">", "|", "=") or type(elsize) is not int or type(alignment) is not int or type(flags) is not int:
+        raise Refused(f"sets a dtype's state to {_short(state)}")
+    if dtype.kind != "V":  # a builtin kind: only byte order and a datetime's unit may come from the file
+        if subarray is not None or names is not None or fields is not None:
+            raise Refused("gives fields to a dtype that cannot have them")
+        if dtype.kind in "mM":
+            unit = metadata[1] if type(metadata) is tuple and len(metadata) == 2 else None
+            if not (type(unit) is tuple and len(unit) == 4 and type(unit[0]) is bytes and len(unit[0]) <= 3
+                    and all(type(u) is int and 0 <= u < 1 << 31 for u in unit[1:])):
+                raise Refused("sets a datetime dtype's state without a valid unit")
+        elif metadata is not None:
+            raise Refused("sets metadata on a dtype that has none")
+        return
+    if not 0 < elsize < 1 << 31 or (subarray is not None) == (fields is not None) and subarray is not None:
+        raise Refused(f"sets a dtype's state to {_short(state)}")
+    if fields is not None:
+        if type(names) is not tuple or type(fields) is not dict or not all(type(n) is str for n in names):
+            raise Refused("sets a structured dtype's state with malformed names or fields")
+        titles = {f[2] for f in fields.values() if type(f) is tuple and len(f) == 3}
+        if set(fields) != set(names) | titles:  # a field outside names would be invisible to the checks
+            raise Refused("sets a structured dtype with fields that are not among its names")
+        for name in names:  # a title key must be the very same field as its name
+            entry = fields[name]
+            if type(entry) is not tuple or len(entry) == 3 and fields.get(entry[2]) != entry:
+                raise Refused("sets a structured dtype whose title names a different field")
+    elif subarray is not None and not (type(subarray) is tuple and len(subarray) == 2 and _ints(subarray[1])):
+        raise Refused("sets a subarray dtype's state with a malformed shape")
+
+
 def _check_dtype(np: Any, dtype: Any) -> None:
     """A dtype's flags and size must be what NumPy computes for its fields: an object field
     must be flagged as one, or raw bytes would turn into object pointers."""
     try:
         if dtype.fields is not None:
+            if dtype.subdtype is not None:
+                raise Refused("uses a dtype that is both structured and a subarray")
             names = list(dtype.names)
+            titles = {f[2] for f in dtype.fields.values() if len(f) > 2 and f[2] is not None}
+            if set(dtype.fields) != set(names) | titles:
+                raise Refused("uses a structured dtype with fields that are not among its names")
             fields = [dtype.fields[n] for n in names]
             reference = np.dtype({"names": names, "formats": [f[0] for f in fields], "offsets": [f[1] for f in fields],
                                   "titles": [f[2] if len(f) > 2 else None for f in fields], "itemsize": dtype.itemsize})
@@ -729,7 +867,10 @@ def _check_dtype(np: Any, dtype: Any) -> None:
     except Exception as error:
         raise Refused(f"uses a dtype NumPy cannot rebuild ({_one_line(error)})") from None
     plain = dtype.fields is None and dtype.subdtype is None
-    if dtype.flags != reference.flags or dtype.itemsize != reference.itemsize or plain and dtype.hasobject != (dtype.kind == "O"):
+    if not plain and dtype.fields is not None and dict(dtype.fields) != dict(reference.fields):
+        raise Refused("uses a structured dtype whose fields are not what its names and titles say")
+    if dtype.flags != reference.flags or dtype.itemsize != reference.itemsize or dtype != reference or \
+            plain and dtype.hasobject != (dtype.kind == "O"):
         raise Refused(f"uses a dtype whose flags ({dtype.flags}) are not what NumPy computes for {reference} "
                       f"({reference.flags})")
 
@@ -801,18 +942,25 @@ _TORCH_ALLOWED = {
 }
 
 
-def _scan_torch(path: Path) -> ScanResult:
+def _scan_torch(path: Path, raw: BinaryIO) -> ScanResult:
     try:
-        with zipfile.ZipFile(path) as archive:
-            pickles = [n for n in archive.namelist() if n.endswith(".pkl")]
+        with zipfile.ZipFile(raw) as archive:
+            members = archive.infolist()
+            names = [m.filename.lower() for m in members]
+            if any("/code/" in f"/{n}" for n in names):
+                return ScanResult(False, "error", f"{path.name}: a TorchScript archive (torch.load hands it to torch.jit.load, "
+                                                  "which runs its code); not judged, so not trusted")
+            if len(set(names)) != len(names):  # readers disagree on which duplicate they read
+                return ScanResult(False, "unsafe", f"{path.name}: the archive holds two members with the same name")
+            pickles = [m for m in members if m.filename.lower().endswith(".pkl")]
             if not pickles:
                 return ScanResult(False, "error", f"{path.name}: a zip archive with no pickle inside; not a PyTorch checkpoint")
             imports: list[str] = []
             for member in pickles:
                 problem = _symbolic_torch_check(archive.read(member), imports)
                 if problem:
-                    return ScanResult(False, "unsafe", f"{path.name}: {member}: {problem}", tuple(imports))
-    except (OSError, zipfile.BadZipFile, ValueError) as error:
+                    return ScanResult(False, "unsafe", f"{path.name}: {member.filename}: {problem}", tuple(imports))
+    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError, NotImplementedError) as error:
         return ScanResult(False, "error", f"{path.name}: cannot read it: {_one_line(error)}")
     return ScanResult(True, "safe", f"{path.name}: PyTorch checkpoint whose {len(imports)} imports are all ones "
                                     "torch.load(weights_only=True) allows", tuple(imports))
@@ -880,21 +1028,20 @@ def _torch_global(module: str, attr: str, imports: list[str]) -> str | None:
     return None
 
 
-def _scan_safetensors(path: Path) -> ScanResult:
+def _scan_safetensors(path: Path, handle: BinaryIO) -> ScanResult:
     """safetensors files hold a JSON header and raw tensor bytes: no code by format."""
     try:
-        with _open_once(path) as handle:
-            size = os.fstat(handle.fileno()).st_size
-            head = handle.read(8)
-            if len(head) < 8:
-                raise ValueError("shorter than its 8-byte header length")
-            (length,) = struct.unpack("<Q", head)
-            if length > min(size - 8, 100 << 20):
-                raise ValueError("header length past the end of the file")
-            header = json.loads(handle.read(length))
-            if not isinstance(header, dict):
-                raise ValueError("header is not a JSON object")
-    except (OSError, ValueError, ArtifactError) as error:
+        size = os.fstat(handle.fileno()).st_size
+        head = handle.read(8)
+        if len(head) < 8:
+            raise ValueError("shorter than its 8-byte header length")
+        (length,) = struct.unpack("<Q", head)
+        if length > min(size - 8, 100 << 20):
+            raise ValueError("header length past the end of the file")
+        header = json.loads(handle.read(length))
+        if not isinstance(header, dict):
+            raise ValueError("header is not a JSON object")
+    except (OSError, ValueError) as error:
         return ScanResult(False, "error", f"{path.name}: not a valid safetensors file: {_one_line(error)}")
     tensors = len([k for k in header if k != "__metadata__"])
     return ScanResult(True, "safe", f"{path.name}: safetensors ({tensors} tensors) holds no code by format")

@@ -23,7 +23,10 @@ def write(path: Path, content: bytes) -> Path:
 
 
 def register(reg: Registry, tmp_path: Path, n: int, model: str = "m", **kwargs) -> list[Path]:
-    """Versions v1..vn of ``model``, each a file runs/<model>/vK/model.bin holding b"weights-K"."""
+    """Versions v1..vn of ``model``, each a file runs/<model>/vK/model.bin holding b"weights-K".
+
+    The fake weights start with a byte that is no pickle opcode: raw blobs, which the safety
+    scan passes (a blob starting with an opcode is "not judged" and refused without --trust)."""
     paths = []
     for k in range(1, n + 1):
         path = write(tmp_path / "runs" / model / f"v{k}" / "model.bin", f"weights-{k}".encode() * 100)
@@ -118,7 +121,7 @@ def test_refuses_missing_and_changed_artifacts(registry: Registry, tmp_path: Pat
 
 
 def test_unhashed_artifacts_are_hashed_when_pinned(registry: Registry, tmp_path: Path) -> None:
-    path = write(tmp_path / "big" / "model.bin", b"abc" * 1000)
+    path = write(tmp_path / "big" / "model.bin", b"wyz" * 1000)
     registry.register("m", [path], hash_artifacts=False)
     registry.deploy("m:v1")
     [artifact] = registry.get("m:v1").artifacts
@@ -145,37 +148,37 @@ def test_pins_are_hard_links_and_survive_deleting_the_originals(registry: Regist
 
 
 def test_pins_are_by_content_and_idempotent(registry: Registry, tmp_path: Path) -> None:
-    a = write(tmp_path / "a" / "model.bin", b"same" * 50)
-    b = write(tmp_path / "b" / "model.bin", b"same" * 50)
+    a = write(tmp_path / "a" / "model.bin", b"wxyz" * 50)
+    b = write(tmp_path / "b" / "model.bin", b"wxyz" * 50)
     os.utime(b, (1_700_000_000, 1_700_000_000))  # same content, another file
     registry.register("m", [a])
     registry.register("m", [b])
     for ref in ("m:v1", "m:v2", "m:v1", "m:v2"):
         registry.deploy(ref)
     objects = list((registry.path / "pinned" / "objects").iterdir())
-    assert len(objects) == 1 and objects[0].read_bytes() == b"same" * 50
-    assert served(registry) == b"same" * 50
+    assert len(objects) == 1 and objects[0].read_bytes() == b"wxyz" * 50
+    assert served(registry) == b"wxyz" * 50
 
 
 def test_directory_artifacts_are_pinned_recursively(registry: Registry, tmp_path: Path) -> None:
     ckpt = tmp_path / "out" / "checkpoint-500"
     write(ckpt / "config.json", b'{"layers": 2}')
-    write(ckpt / "weights" / "part-1.bin", b"1" * 1000)
-    write(ckpt / "weights" / "part-2.bin", b"2" * 1000)
+    write(ckpt / "weights" / "part-1.bin", b"w" * 1000)
+    write(ckpt / "weights" / "part-2.bin", b"W" * 1000)
     registry.register("llm", [ckpt])
     registry.deploy("llm:v1")
     link = registry.path / "deploy" / "production" / "llm" / "checkpoint-500"
     for path in ckpt.rglob("*"):
         path.unlink() if path.is_file() else None
     assert (link / "config.json").read_bytes() == b'{"layers": 2}'
-    assert (link / "weights" / "part-2.bin").read_bytes() == b"2" * 1000
+    assert (link / "weights" / "part-2.bin").read_bytes() == b"W" * 1000
     assert registry.check_artifacts("llm") == [{"ref": "llm:v1", "missing": False, "reason": None}]
 
 
 def test_copy_fallback_across_filesystems(registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     paths = register(registry, tmp_path, 1)
     ckpt = tmp_path / "out" / "ckpt"
-    write(ckpt / "a.bin", b"a" * 100)
+    write(ckpt / "a.bin", b"z" * 100)
     registry.register("m", [ckpt])
 
     def cross_device(*args, **kwargs):
@@ -187,7 +190,7 @@ def test_copy_fallback_across_filesystems(registry: Registry, tmp_path: Path, mo
     assert os.stat(pinned).st_ino != paths[0].stat().st_ino and os.stat(pinned).st_nlink == 1
     assert os.stat(pinned).st_mtime == paths[0].stat().st_mtime  # kept, so the change check still works
     registry.deploy("m:v2")
-    assert (registry.path / "deploy" / "production" / "m" / "ckpt" / "a.bin").read_bytes() == b"a" * 100
+    assert (registry.path / "deploy" / "production" / "m" / "ckpt" / "a.bin").read_bytes() == b"z" * 100
     paths[0].unlink()
     registry.rollback("m")
     assert served(registry) == b"weights-1" * 100
@@ -270,7 +273,7 @@ def test_hook_timeout(tmp_path: Path) -> None:
 
 def test_hook_is_never_taken_from_metadata(registry: Registry, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
-    path = write(tmp_path / "x" / "model.bin", b"x")
+    path = write(tmp_path / "x" / "model.bin", b"w")
     registry.register("m", [path], deploy_hook=f"touch {marker}", hook=f"touch {marker}")
     registry.deploy("m:v1")
     assert not marker.exists()
