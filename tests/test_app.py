@@ -85,6 +85,13 @@ async def opened(pilot: Any) -> MainScreen:
     return main
 
 
+async def writes_done(app: ModelregApp) -> None:
+    """Wait for any registry write the app started (they run in thread workers)."""
+    for worker in list(app.workers):
+        if worker.group == "write":
+            await worker.wait()
+
+
 def visible_refs(main: MainScreen) -> list[str]:
     return [row.ref for row in main.versions.shown_rows]
 
@@ -430,7 +437,13 @@ async def test_deploy_and_rollback_through_the_confirmations(reg: Registry) -> N
         assert reg.live_map("alpha") == {"staging": "v2"}
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, DeployConfirm))
-        await pilot.press("enter")
+        await pilot.press("enter")  # a habitual enter cancels: only y deploys
+        await until(pilot, lambda: app.screen is main)
+        await writes_done(app)
+        assert reg.live_map("alpha") == {"staging": "v2"}
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DeployConfirm))
+        await pilot.press("y")
         await until(pilot, lambda: reg.live_map("alpha").get("staging") == "v3")
         await until(pilot, lambda: main.models.summaries["alpha"].live == {"staging": "v3"})
         # r rolls staging back to v2.

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_app import opened, pilot_test, screen_text, until
+from test_app import opened, pilot_test, screen_text, until, writes_done
 
 from store.loading import scan_version
 from store.registry import Registry
@@ -72,13 +72,6 @@ def reg(tmp_path: Path) -> Iterator[Registry]:
 def digest(path: Path) -> dict[str, str]:
     """Every file under ``path`` and a hash of its bytes."""
     return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.rglob("*")) if p.is_file()}
-
-
-async def writes_done(app: ModelregApp) -> None:
-    """Wait for any registry write the app started (they run in thread workers)."""
-    for worker in list(app.workers):
-        if worker.group == "write":
-            await worker.wait()
 
 
 # -- too small ---------------------------------------------------------------------------------

@@ -243,17 +243,17 @@ async def test_deploy_confirm_shows_the_change(reg: Registry) -> None:
     assert "environment  staging" in text and "protected" not in text
     assert "live now  nothing  →  new  v2" in text
     assert "accuracy ↑  0.9300" in text
-    assert "y or enter: deploy · any other key: cancel" in text
+    assert "y: deploy · any other key (enter too): cancel" in text
+    assert "enter" not in text.splitlines()[-1]  # the footer offers y only
 
 
-@pytest.mark.parametrize("key", ["y", "enter"])
 @pilot_test
-async def test_deploy_confirm_y_or_enter_confirms(reg: Registry, key: str) -> None:
-    app = await run_keys(DeployConfirm(reg, "sentiment:v2", "staging"), key)
+async def test_deploy_confirm_y_confirms(reg: Registry) -> None:
+    app = await run_keys(DeployConfirm(reg, "sentiment:v2", "staging"), "y")
     assert app.results == [True]
 
 
-@pytest.mark.parametrize("key", ["n", "escape", "Y", "space", "tab", "up", "left_square_bracket", "A", "d", "ctrl+y"])
+@pytest.mark.parametrize("key", ["enter", "n", "escape", "Y", "space", "tab", "up", "left_square_bracket", "A", "d", "ctrl+y"])
 @pilot_test
 async def test_deploy_confirm_any_other_key_cancels(reg: Registry, key: str) -> None:
     app = await run_keys(DeployConfirm(reg, "sentiment:v2", "staging"), key)
@@ -341,10 +341,18 @@ async def test_rollback_confirm_shows_the_target_the_rollback_uses(reg: Registry
         assert "live now  v2  →  back to  v1" in text
         assert "v1 was live in staging before v2" in text
         assert "accuracy ↑  0.9300  0.9000  ▼ -0.0300 -3.2% ✗" in text
-        await pilot.press("enter")
+        await pilot.press("y")
     assert app.results == [True]
     entry = reg.rollback("sentiment", "staging")  # what the app then does: the same target
     assert (entry["from"], entry["to"]) == ("v2", "v1")
+
+
+@pilot_test
+async def test_rollback_confirm_enter_cancels(reg: Registry) -> None:
+    reg.deploy("sentiment:v1", "staging")
+    reg.deploy("sentiment:v2", "staging")
+    app = await run_keys(RollbackConfirm(reg, "sentiment", "staging"), "enter", "y")
+    assert app.results == [False]  # enter is not an answer; the y after it comes too late
 
 
 @pilot_test

@@ -1,7 +1,8 @@
 """Deploy and rollback confirmations: show what will change, then ask.
 
-Only an explicit answer confirms: ``y`` or ``enter``, or, for a protected
-environment, the model's name typed exactly and ``enter``. Every other key
+Only an explicit answer confirms: ``y``, or, for a protected environment, the
+model's name typed exactly and ``enter``. Enter alone is not an answer (it is
+"open" everywhere else, so ``d`` then a habitual enter must not deploy). Every other key
 cancels (protected: escape cancels, other keys only type), and the first answer
 is final, so a stray key, a key repeat or the pieces of an escape sequence split
 over a slow SSH link (``escape``, ``[``, ``A``) can never deploy. The screens
@@ -31,7 +32,7 @@ from tui.screens.deltas import delta_text, direction_mark, number
 if TYPE_CHECKING:
     from store.registry import Registry
 
-CONFIRM_KEYS = frozenset({"y", "enter"})
+CONFIRM_KEYS = frozenset({"y"})
 
 
 class NameInput(Input):
@@ -45,8 +46,7 @@ class Confirmation(ModalScreen[bool]):
 
     CSS_PATH = "screens.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "confirm", "Confirm", key_display="y/enter"),
-        Binding("enter", "confirm", "Confirm", key_display="enter"),
+        Binding("y", "confirm", "Confirm"),
         Binding("escape", "cancel", "Cancel"),
     ]
     VERB = "confirm"
@@ -81,7 +81,7 @@ class Confirmation(ModalScreen[bool]):
                 yield NameInput(value="", placeholder=f"type {self.model} to {self.VERB}", id="confirm-name", select_on_focus=False)
                 yield Static("", classes="dialog-error", id="confirm-error")
             elif self.possible:
-                yield Static(Text(f"y or enter: {self.VERB} · any other key: cancel"), classes="dialog-hint", id="confirm-prompt")
+                yield Static(Text(f"y: {self.VERB} · any other key (enter too): cancel"), classes="dialog-hint", id="confirm-prompt")
             else:
                 yield Static(Text("any key: close"), classes="dialog-hint", id="confirm-prompt")
         yield Footer()
@@ -159,8 +159,7 @@ class DeployConfirm(Confirmation):
     """Confirm deploying ``ref`` to ``env``: live version now → the new one, and the metric deltas."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "confirm", "Deploy", key_display="y/enter"),
-        Binding("enter", "confirm", "Deploy", key_display="enter"),
+        Binding("y", "confirm", "Deploy"),
         Binding("escape", "cancel", "Cancel"),
     ]
     VERB = "deploy"
@@ -204,8 +203,7 @@ class RollbackConfirm(Confirmation):
     """Confirm rolling ``model`` back in ``env``: what is live now → the version it returns to."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "confirm", "Roll back", key_display="y/enter"),
-        Binding("enter", "confirm", "Roll back", key_display="enter"),
+        Binding("y", "confirm", "Roll back"),
         Binding("escape", "cancel", "Cancel"),
     ]
     VERB = "roll back"
