@@ -497,8 +497,14 @@ async def test_tag_and_status_prompts_write_through_a_worker(reg: Registry) -> N
         await pilot.press("s")
         await until(pilot, lambda: isinstance(app.screen, StatusPicker))
         choices = [opt.id for opt in app.screen.query_one("OptionList").options]
-        target = "deprecated" if "deprecated" in choices else choices[0]
-        app.screen.dismiss(target)
+        assert choices[0] == "training"
+        await pilot.press("enter")  # s + enter shows the move and changes nothing
+        await pilot.pause()
+        await writes_done(app)
+        assert reg.get("alpha:v3").status == "completed"
+        assert "completed → training" in screen_text(app)
+        target = "deprecated"
+        await pilot.press(*["down"] * choices.index(target), "y")
         await until(pilot, lambda: reg.get("alpha:v3").status == target)
         await until(pilot, lambda: main.versions.selected.doc["status"] == target)
 

@@ -417,10 +417,20 @@ async def test_status_picker_offers_only_allowed_transitions(reg: Registry, ref:
         offered = options_of(app)
         assert set(offered) == TRANSITIONS[status] - {"deployed"}
         assert f"Status of {ref}: {status} →" in screen_text(app)
-        await pilot.press("j", "enter")
+        assert f"{status} → {offered[0]}   y: change" in screen_text(app)
+        await pilot.press("j", "enter")  # enter only shows the move: it takes y to make it
+        assert app.results == [] and isinstance(app.screen, StatusPicker)
+        assert f"{status} → {offered[1]}   y: change · escape: cancel" in screen_text(app)
+        await pilot.press("y")
     assert app.results == [offered[1]]
     reg.set_status(ref, app.results[0])  # what the app does with the answer: the store agrees
     assert reg.get(ref).status == offered[1]
+
+
+@pilot_test
+async def test_status_picker_escape_after_enter_changes_nothing(reg: Registry) -> None:
+    app = await run_keys(StatusPicker(reg, "sentiment:v1"), "enter", "enter", "escape")
+    assert app.results == [None]
 
 
 @pilot_test

@@ -38,7 +38,7 @@ KEYS: tuple[Key, ...] = (
     Key("d", "deploy", "Deploy", "d", "deploy the selected version to the current environment (asks first)", writes=True, narrow=True),
     Key("r", "rollback", "Rollback", "r", "roll the current environment back to what was live before (asks first)", writes=True, narrow=True),
     Key("t", "tag", "Tag", "t", "add a tag to the selected version", writes=True),
-    Key("s", "status", "Status", "s", "change the selected version's status", writes=True),
+    Key("s", "status", "Status", "s", "change the selected version's status: pick one, see the move, y makes it", writes=True),
     Key("e", "environment", "Env", "e", "pick the environment the Models pane shows and deploys go to"),
     Key("a", "activity", "Activity", "a", "the activity log: registrations, updates, deploys, problems"),
     Key("question_mark", "help", "Help", "?", "this help", narrow=True),
