@@ -25,6 +25,8 @@ from tui.widgets.versions import VersionsPane
 ROOT = Path(__file__).resolve().parents[1]
 SMALL, LARGE = (80, 24), (160, 48)
 EVIL = "[bold red]x\x1b[31m"
+# The record 'modelreg scan' leaves on a safe file: without one, a pickle may not be deployed (store.gate).
+SCANNED = {"safe": True, "verdict": "safe", "reason": "scanned: 0 imports, all on the allow-list"}
 
 
 def pilot_test(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
@@ -50,14 +52,14 @@ def reg(tmp_path: Path) -> Iterator[Registry]:
     for i in range(1, 4):
         path = runs / f"alpha{i}.pkl"
         path.write_bytes(b"a" * 100 * i)
-        registry.register("alpha", [path], f"v{i}", metrics={"accuracy": 0.5 + i / 10})
+        registry.register("alpha", [path], f"v{i}", metrics={"accuracy": 0.5 + i / 10}, scan=SCANNED)
     for i in range(1, 6):
         path = runs / f"s{i}.pkl"
         path.write_bytes(b"s" * 1000 * i)
         registry.register(
             "sentiment", [path], f"v{i}", metrics={"accuracy": 0.80 + i / 100, "val_loss": 0.5 - i / 20},
             params={"max_depth": i}, tags=["nightly"] if i % 2 else ["weekly"], parent="sentiment:v1" if i in (2, 3) else None,
-            notes="[red]not markup",
+            notes="[red]not markup", scan=SCANNED,
         )
     yield registry
     registry.close()

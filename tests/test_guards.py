@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from test_app import opened, pilot_test, screen_text, until, writes_done
+from test_screens import Host
 
 from store.loading import scan_version
 from store.registry import Registry
@@ -67,6 +68,12 @@ def reg(tmp_path: Path) -> Iterator[Registry]:
     scan_version(registry, "beta:v4")
     yield registry
     registry.close()
+
+
+def dialog_text(app: Any) -> str:
+    """The words inside the dialog's border, as one line (so a wrapped sentence reads whole)."""
+    inside = [line.strip().strip("█").strip() for line in screen_text(app).splitlines() if line.strip().startswith("█")]
+    return " ".join(" ".join(inside).split())
 
 
 def digest(path: Path) -> dict[str, str]:
@@ -138,3 +145,93 @@ async def test_shrinking_cancels_whatever_is_open(reg: Registry, key: str, scree
         assert app.screen is main
         await writes_done(app)
     assert digest(reg.path) == before
+
+
+# -- deploy and rollback dialogs: y only where the registry would deploy --------------------------
+
+
+@pilot_test
+async def test_redeploying_the_live_version_says_so_and_stops(reg: Registry) -> None:
+    reg.deploy("alpha:v3", "production")  # protected: a live redeploy used to ask for the typed name
+    app = Host(DeployConfirm(reg, "alpha:v3", "production"))
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+        text = dialog_text(app)
+        assert "alpha:v3 is already live in production: deploying it again changes nothing" in text
+        assert "nothing to deploy: any key closes" in text
+        assert not app.screen.query("#confirm-name") and "type the model name" not in text
+        assert "Deploy" not in screen_text(app).splitlines()[-1]  # the footer offers no deploy key
+        await pilot.press(*"alpha")
+    assert app.results == [False]
+
+
+REFUSED = [
+    ("beta:v1", "cannot deploy beta:v1: it is draft; mark it ready with 'modelreg status beta:v1 completed' first"),
+    ("beta:v2", "cannot deploy beta:v2: it has no artifacts; attach its files first"),
+    ("beta:v3", "cannot deploy beta:v3: its pickle artifacts were never scanned; run 'modelreg scan beta:v3' first"),
+    ("beta:v4", "cannot deploy beta:v4: the safety scan says unsafe"),
+]
+
+
+@pytest.mark.parametrize("ref, reason", REFUSED, ids=["draft", "no-artifacts", "unscanned", "unsafe"])
+@pilot_test
+async def test_deploy_dialog_states_the_refusal_and_offers_no_deploy_key(reg: Registry, ref: str, reason: str) -> None:
+    app = Host(DeployConfirm(reg, ref, "staging"))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        text = dialog_text(app)
+        assert f"✗ {reason}" in text
+        assert "nothing to deploy: any key closes" in text and "y: deploy" not in text
+        footer = screen_text(app).splitlines()[-1]
+        assert "Deploy" not in footer and "Cancel" in footer
+        await pilot.press("y")
+    assert app.results == [False]
+
+
+@pytest.mark.parametrize("ref", [ref for ref, _ in REFUSED])
+@pilot_test
+async def test_d_then_y_on_a_refused_version_writes_nothing(reg: Registry, ref: str) -> None:
+    before = digest(reg.path)
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        main.jump_to(ref)
+        await until(pilot, lambda: main.versions.selected is not None and main.versions.selected.ref == ref)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DeployConfirm))
+        assert "cannot deploy" in screen_text(app)
+        await pilot.press("y", "y", "enter")
+        await until(pilot, lambda: app.screen is main)
+        await writes_done(app)
+    assert digest(reg.path) == before
+
+
+@pilot_test
+async def test_rollback_to_a_version_the_registry_would_refuse_offers_no_key(reg: Registry) -> None:
+    # alpha:v1 was live before v2; since then a scan found its pickle unsafe.
+    reg.update("alpha:v1", scan={"safe": False, "verdict": "unsafe", "reason": "alpha1.pkl: imports posix.system"})
+    app = Host(RollbackConfirm(reg, "alpha", "staging"))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        text = dialog_text(app)
+        assert "live now v2 → back to v1" in text
+        assert "✗ Rollback impossible: cannot deploy alpha:v1: the safety scan says unsafe (alpha1.pkl: imports posix.system)" in text
+        assert "nothing to roll back: any key closes" in text
+        assert "Roll back" not in screen_text(app).splitlines()[-1]
+        await pilot.press("y")
+    assert app.results == [False]
+    assert reg.live("alpha", "staging").version == "v2"
+
+
+@pilot_test
+async def test_deployable_version_still_deploys_with_y(reg: Registry) -> None:
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DeployConfirm))
+        text = screen_text(app)
+        assert "cannot deploy" not in text and "y: deploy" in text
+        await pilot.press("y")
+        await until(pilot, lambda: reg.live("alpha", "staging").version == "v3")
+        assert app.screen is main

@@ -23,6 +23,8 @@ from tui.screens.lineage import LineageScreen, LineageTree
 from tui.screens.prompts import EnvironmentPicker, StatusPicker, TagEdit, TagPrompt
 
 SIZE = (80, 24)
+# The record 'modelreg scan' leaves on a safe file: without one, a pickle may not be deployed (store.gate).
+SCANNED = {"safe": True, "verdict": "safe", "reason": "scanned: 0 imports, all on the allow-list"}
 
 
 def pilot_test(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
@@ -66,22 +68,22 @@ def reg(tmp_path: Path) -> Iterator[Registry]:
         path.write_bytes(name.encode() * 50)
         return path
 
-    base = registry.register("base", [artifact("base")], "v4", metrics={"accuracy": 0.80}, training_data=["wiki-2024"])
+    base = registry.register("base", [artifact("base")], "v4", metrics={"accuracy": 0.80}, training_data=["wiki-2024"], scan=SCANNED)
     v1 = registry.register(
         "sentiment", [artifact("s1")], "v1", parent=base.ref, training_data=["imdb-v1"], git_commit="abc1234",
         metrics={"accuracy": 0.90, "val_loss": 0.30}, params={"max_depth": 5, "criterion": "gini", "seed": 7},
-        tags=["baseline", "[bold red]loud"],
+        tags=["baseline", "[bold red]loud"], scan=SCANNED,
     )
     v2 = registry.register(
         "sentiment", [artifact("s2")], "v2", parent=v1.ref, training_data=["imdb-v2"],
-        metrics={"accuracy": 0.93, "val_loss": 0.35}, params={"max_depth": 7, "criterion": "gini", "seed": 7},
+        metrics={"accuracy": 0.93, "val_loss": 0.35}, params={"max_depth": 7, "criterion": "gini", "seed": 7}, scan=SCANNED,
     )
     registry.register(
         "sentiment", [artifact("s3")], "v3", parent=v1.ref, training_data=["[blink]raw\x1b]0;pwned\x07"],
-        metrics={"accuracy": 0.85, "val_loss": 0.20}, params={"max_depth": 7, "criterion": "entropy", "seed": 7},
+        metrics={"accuracy": 0.85, "val_loss": 0.20}, params={"max_depth": 7, "criterion": "entropy", "seed": 7}, scan=SCANNED,
     )
-    registry.register("sentiment", [artifact("s4")], "v4", metrics={"accuracy": 0.95, "val_loss": 0.25}, status="draft")
-    registry.register("other", [artifact("o1")], "v1", parent=v2.ref, metrics={"f1": 0.5})
+    registry.register("sentiment", [artifact("s4")], "v4", metrics={"accuracy": 0.95, "val_loss": 0.25}, status="draft", scan=SCANNED)
+    registry.register("other", [artifact("o1")], "v1", parent=v2.ref, metrics={"f1": 0.5}, scan=SCANNED)
     yield registry
     registry.close()
 

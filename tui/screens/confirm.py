@@ -24,7 +24,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 
 from store.errors import ModelregError
-from store.lifecycle import DEPLOYABLE
+from store.gate import deploy_refusal
 from store.records import Version
 from tui.safe_text import literal
 from tui.screens.deltas import delta_text, direction_mark, number
@@ -83,7 +83,7 @@ class Confirmation(ModalScreen[bool]):
             elif self.possible:
                 yield Static(Text(f"y: {self.VERB} · any other key (enter too): cancel"), classes="dialog-hint", id="confirm-prompt")
             else:
-                yield Static(Text("any key: close"), classes="dialog-hint", id="confirm-prompt")
+                yield Static(Text(f"nothing to {self.VERB}: any key closes"), classes="dialog-hint", id="confirm-prompt")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -179,7 +179,15 @@ class DeployConfirm(Confirmation):
             except ModelregError as error:
                 self.error = str(error)
         self.ref = self.version.ref if self.version else ref
-        self.possible = self.error is None
+        # Why y is not offered: the version is live already, or the registry would refuse it.
+        self.stop: str | None = None
+        self.refusal: str | None = None
+        if self.error is None and self.version is not None:
+            if self.current is not None and self.current.ref == self.version.ref:
+                self.stop = f"= {self.ref} is already live in {self.env}: deploying it again changes nothing"
+            else:
+                self.refusal = deploy_refusal(self.version)
+        self.possible = self.error is None and self.stop is None and self.refusal is None
 
     def title_text(self) -> Text:
         title = Text("Deploy ", style="bold")
@@ -194,7 +202,12 @@ class DeployConfirm(Confirmation):
             return literal(self.error or "nothing to deploy", "bold red")
         parts: list[RenderableType] = [environment_line(self.env, self.protected)]
         parts.append(change_line("live now", self.current, "new", self.version))
-        parts.extend(_warnings(self.version, self.current, self.env))
+        if self.stop:
+            parts.append(literal(self.stop, "bold yellow"))
+            return Group(*parts)
+        if self.refusal:
+            parts.append(literal(f"✗ {self.refusal}", "bold red"))
+        parts.extend(_warnings(self.version))
         parts.append(metric_deltas(self.registry, self.current, self.version))
         return Group(*parts)
 
@@ -214,12 +227,15 @@ class RollbackConfirm(Confirmation):
         self.current: Version | None = None
         self.target: Version | None = None
         self.reason = ""
+        self.refusal: str | None = None
         try:
             self.current = registry.live(model, self.env)
             self.target, self.reason = rollback_target(registry, model, self.env, self.current)
         except ModelregError as error:
             self.error = str(error)
-        self.possible = self.error is None and self.target is not None
+        if self.target is not None:
+            self.refusal = deploy_refusal(self.target)  # a rollback deploys the target again
+        self.possible = self.error is None and self.target is not None and self.refusal is None
 
     def title_text(self) -> Text:
         title = Text("Roll back ", style="bold")
@@ -240,7 +256,9 @@ class RollbackConfirm(Confirmation):
         parts.append(change_line("live now", self.current, "back to", self.target))
         if self.reason:
             parts.append(literal(self.reason, "dim"))
-        parts.extend(_warnings(self.target, self.current, self.env, verb="roll back to"))
+        if self.refusal:
+            parts.append(literal(f"✗ Rollback impossible: {self.refusal}", "bold red"))
+        parts.extend(_warnings(self.target))
         parts.append(metric_deltas(self.registry, self.current, self.target))
         return Group(*parts)
 
@@ -265,14 +283,9 @@ def change_line(now_label: str, now: Version | None, new_label: str, new: Versio
     return line
 
 
-def _warnings(version: Version, current: Version | None, env: str, verb: str = "deploy") -> list[Text]:
+def _warnings(version: Version) -> list[Text]:
+    """What store.gate does not refuse but the user should see (the deploy itself checks the files)."""
     found = []
-    if current is not None and current.ref == version.ref:
-        found.append(literal(f"= {version.ref} is already live in {env}; deploying it again changes nothing", "yellow", single_line=True))
-    if version.status not in DEPLOYABLE:
-        found.append(literal(f"⚠ status is {version.status}: the registry will refuse to {verb} it", "bold red", single_line=True))
-    if version.unsafe:
-        found.append(literal("⚠ an artifact failed the safety scan", "bold red"))
     if version.missing:
         found.append(literal("⚠ artifact files are missing on disk", "bold red"))
     return found
