@@ -93,6 +93,7 @@ def test_find_best_compare_tree_lineage_summary(run) -> None:
         (["register", "m", "/does/not/exist.pt"], "does not exist"),
         (["compare", "m", "v1"], "at least two versions"),
         (["status", "m:v1", "flying"], "unknown"),
+        (["register", "m", "--status", "deployed"], "deployed only through 'modelreg deploy'"),
     ],
 )
 def test_user_mistakes_are_one_line_errors(run, args: list[str], message: str) -> None:
@@ -100,6 +101,14 @@ def test_user_mistakes_are_one_line_errors(run, args: list[str], message: str) -
     code, out, err = run(*args)
     assert code == 1 and out == ""
     assert message in err and err.count("\n") == 1 and err.startswith("modelreg: error: ")
+
+
+def test_register_as_deployed_is_refused_and_registers_nothing(run) -> None:
+    run("register", "other")
+    code, _, err = run("register", "m", "--status", "deployed")
+    assert code == 1 and "modelreg deploy" in err
+    code, _, err = run("versions", "m")
+    assert code == 1 and "unknown model 'm'" in err
 
 
 def test_installed_command_prints_no_traceback(tmp_path: Path) -> None:

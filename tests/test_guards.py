@@ -126,7 +126,7 @@ async def test_too_small_shows_only_its_line_and_ignores_every_key_but_quit(reg:
     assert app.return_code == 0
 
 
-@pytest.mark.parametrize("key, screen", [("s", StatusPicker), ("r", RollbackConfirm), ("question_mark", None)])
+@pytest.mark.parametrize("key, screen", [("d", DeployConfirm), ("s", StatusPicker), ("r", RollbackConfirm), ("t", None), ("question_mark", None), ("ctrl+p", None)])
 @pilot_test
 async def test_shrinking_cancels_whatever_is_open(reg: Registry, key: str, screen: type | None) -> None:
     before = digest(reg.path)

@@ -44,7 +44,7 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--data", action="append", default=[], metavar="NAME", help="training data used")
     p.add_argument("--git-commit", metavar="SHA")
     p.add_argument("--notes", metavar="TEXT")
-    p.add_argument("--status", help="initial status (default: completed)")
+    p.add_argument("--status", help="initial status (default: completed; not deployed: use 'modelreg deploy')")
     p.add_argument("--extra", action="append", default=[], metavar="K=V", help="any other metadata")
 
     command("list", "list models with their version count, latest and best versions", cmd_list, True)
@@ -192,6 +192,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
+    if args.status == "deployed":  # 'deployed' without a live link would claim a deploy that never ran its checks
+        raise ModelregError("a version becomes deployed only through 'modelreg deploy': register it, then deploy it")
     with open_registry(args, create=True) as registry:
         extra = parse_pairs(args.extra, "--extra value")
         version = registry.register(
