@@ -137,9 +137,24 @@ def test_control_characters_in_names_are_printed_literally(run) -> None:
     assert "\x1b" not in out and "\\x1b[31mred" in out and "[bold]x[/bold]" in out
 
 
-def test_find_keeps_a_quoted_shell_argument_as_one_term(run) -> None:
-    run("register", "m", "--notes", "the learning rate was too high")
-    run("register", "m", "--notes", "rate limited learning")
-    assert [v["ref"] for v in run_json(run, "find", "notes~learning rate")] == ["m:v1"]
-    assert [v["ref"] for v in run_json(run, "find", "learning rate")] == ["m:v1"]  # one quoted phrase
-    assert [v["ref"] for v in run_json(run, "find", "learning", "rate")] == ["m:v1", "m:v2"]  # two words
+def test_find_reads_one_argument_with_spaces_as_the_same_expression_as_several(run) -> None:
+    run("register", "m", "--metric", "accuracy=0.999", "--tag", "sweep", "--notes", "the learning rate was too high")
+    run("register", "m", "--metric", "accuracy=0.999", "--notes", "rate limited learning")
+    run("register", "m", "--metric", "accuracy=0.5", "--tag", "sweep")
+    assert [v["ref"] for v in run_json(run, "find", "accuracy>0.995 tag:sweep")] == ["m:v1"]
+    assert [v["ref"] for v in run_json(run, "find", "accuracy>0.995", "tag:sweep")] == ["m:v1"]
+    assert [v["ref"] for v in run_json(run, "find", "(accuracy>0.995 or tag:sweep) not notes~rate")] == ["m:v3"]
+    assert [v["ref"] for v in run_json(run, "find", "learning rate")] == ["m:v1", "m:v2"]  # two words
+    assert [v["ref"] for v in run_json(run, "find", 'notes~"learning rate"')] == ["m:v1"]  # a quoted phrase
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["accuracy>0.9 and"], "'and' needs a term on each side"), (["accuracy>0.9", "and"], "'and' needs a term on each side"),
+     (["(accuracy>0.5"], "'(' is never closed"), (["accuracy>0.5)"], "')' closes nothing")],
+)
+def test_find_refuses_an_incomplete_expression_with_one_line(run, args: list[str], message: str) -> None:
+    run("register", "m", "--metric", "accuracy=0.9")
+    code, out, err = run("find", *args)
+    assert code == 1 and out == "" and "No versions match" not in out
+    assert message in err and err.count("\n") == 1

@@ -4,7 +4,6 @@ find, best, compare, tree, lineage, summary."""
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
 import humanize
@@ -88,7 +87,7 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--force", action="store_true", help="even if it is live or has children")
 
     p = command("find", "find versions across models with a filter expression", cmd_find, True)
-    p.add_argument("expr", nargs="*", metavar="TERM", help="e.g. accuracy>0.9 tag:baseline or status:deployed")
+    p.add_argument("expr", nargs="*", metavar="TERM", help="quote it for the shell: 'accuracy>0.9 tag:baseline or status:deployed'")
     p.add_argument("--model")
     p.add_argument("--tag", action="append", default=[], metavar="TAG")
     p.add_argument("--status")
@@ -359,7 +358,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_find(args: argparse.Namespace) -> int:
     with open_registry(args) as registry:
-        expr = " ".join(_one_term(term) for term in args.expr)
+        # One argument or several, the words make one expression: 'accuracy>0.9 tag:x' == accuracy>0.9 tag:x.
+        expr = " ".join(args.expr)
         found = registry.find(expr or None, model=args.model, tags=args.tag, status=args.status, limit=args.limit)
         if args.json:
             emit_json([v.to_dict() for v in found])
@@ -373,17 +373,6 @@ def cmd_find(args: argparse.Namespace) -> int:
             [[v.ref, v.status, _age(v.created_at), *[v.metrics.get(m) for m in metric_names], v.tags] for v in found],
         )
     return 0
-
-
-_OPERATOR = re.compile(r"(>=|<=|!=|==|=|>|<|~)")
-
-
-def _one_term(term: str) -> str:
-    """A shell argument with spaces in it (``'notes~learning rate'``) stays one filter term."""
-    if not any(c.isspace() for c in term) or '"' in term:
-        return term
-    name, op, value = _OPERATOR.split(term, maxsplit=1) if _OPERATOR.search(term) else (term, "", "")
-    return f'{name}{op}"{value}"' if op else f'"{term}"'
 
 
 def cmd_best(args: argparse.Namespace) -> int:
