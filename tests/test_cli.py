@@ -158,3 +158,63 @@ def test_find_refuses_an_incomplete_expression_with_one_line(run, args: list[str
     code, out, err = run("find", *args)
     assert code == 1 and out == "" and "No versions match" not in out
     assert message in err and err.count("\n") == 1
+
+def test_history_of_an_unknown_environment_is_refused_as_deploy_refuses_it(run) -> None:
+    run("register", "m")
+    code, out, err = run("history", "--env", "prod")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "unknown environment 'prod'" in err and "production, staging" in err
+    _, _, deploy_err = run("deploy", "m:v1", "--env", "prod")
+    assert deploy_err == err  # word for word what deploy says
+    code, out, _ = run("history", "--env", "staging")  # known, nothing deployed yet
+    assert code == 0 and "No deploys yet" in out
+
+
+def test_untag_of_an_absent_tag_says_so(run) -> None:
+    run("register", "m", "--tag", "a", "--tag", "b")
+    code, out, err = run("untag", "m:v1", "zz")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "m:v1 has no tag 'zz': nothing removed (its tags: a, b)" in err
+    code, out, _ = run("untag", "m:v1", "a", "zz")
+    assert code == 0 and out.strip() == "m:v1 tags: b (it had no tag 'zz')"
+    assert run_json(run, "info", "m:v1")["tags"] == ["b"]
+
+
+def test_model_prints_directions_and_lists_as_text(run) -> None:
+    run("register", "m", "--metric", "loss=0.1")
+    code, out, _ = run("model", "m", "--direction", "loss=min", "--direction", "acc=max", "--tag", "nlp", "--tag", "prod")
+    assert code == 0
+    assert "  directions: loss=min, acc=max" in out.splitlines() and "  tags: nlp, prod" in out.splitlines()
+    assert "{" not in out and "[" not in out
+
+
+@pytest.mark.parametrize("where", ["file", "under-a-file"])
+def test_demo_on_a_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("not a folder")
+    if where == "under-a-file":
+        target = target / "demo"
+    assert main(["demo", str(target), "--no-ui", "--count", "1"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("modelreg: error: ")
+    assert ("is a file" if where == "file" else "cannot make the demo in") in err
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only folders")
+def test_demo_in_an_unwritable_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        assert main(["demo", str(locked / "demo"), "--no-ui", "--count", "1"]) == 1
+    finally:
+        locked.chmod(0o755)
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "cannot make the demo in" in err and "ermission denied" in err
+
+
+def test_demo_on_a_file_prints_no_traceback_from_the_installed_command(tmp_path: Path) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("not a folder")
+    proc = subprocess.run([sys.executable, "-m", "tui.cli", "demo", str(target), "--no-ui"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr

@@ -310,9 +310,22 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_tag(args: argparse.Namespace) -> int:
     with open_registry(args) as registry:
+        absent: list[str] = []
+        if args.remove:
+            before = registry.get(args.ref)
+            absent = [t for t in dict.fromkeys(args.tags) if t not in before.tags]
+            if len(absent) == len(set(args.tags)):
+                raise ModelregError(f"{before.ref} has no tag {_quoted(absent)}: nothing removed (its tags: {', '.join(before.tags) or 'none'})")
         v = registry.untag(args.ref, *args.tags) if args.remove else registry.tag(args.ref, *args.tags)
-        emit_json(v.to_dict()) if args.json else emit(f"{v.ref} tags: {', '.join(v.tags) or '(none)'}")
+        if args.json:
+            emit_json(v.to_dict())
+        else:
+            emit(f"{v.ref} tags: {', '.join(v.tags) or '(none)'}" + (f" (it had no tag {_quoted(absent)})" if absent else ""))
     return 0
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(f"'{name}'" for name in names)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -345,8 +358,17 @@ def cmd_model(args: argparse.Namespace) -> int:
             emit(f"{model.name}")
             for key, value in model.to_dict().items():
                 if key != "name" and value:
-                    emit(f"  {key}: {value}")
+                    emit(f"  {key}: {_as_text(value)}")
     return 0
+
+
+def _as_text(value: Any) -> str:
+    """``{'loss': 'min'}`` -> ``loss=min``; ``['a', 'b']`` -> ``a, b``: text, never Python's repr."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_as_text(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_as_text(v) for v in value)
+    return str(value)
 
 
 def cmd_remove(args: argparse.Namespace) -> int:

@@ -35,7 +35,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.interval < 0:
         raise ModelregError(f"--interval is {args.interval:g}; give a number of seconds >= 0")
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="modelreg-demo-"))
-    paths = demo_training.create_demo(root)
+    if root.exists() and not root.is_dir():
+        raise ModelregError(f"{root} is a file; give 'modelreg demo' a new or empty folder")
+    try:
+        paths = demo_training.create_demo(root)
+    except OSError as error:  # an unwritable folder, a parent that is a file...: one line, no traceback
+        raise ModelregError(f"cannot make the demo in {root}: {error.strerror or error}") from None
     emit(f"Demo folder: {paths.root}")
     if args.no_ui:
         return _without_ui(args, paths)

@@ -63,6 +63,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     with open_registry(args) as registry:
         entries = registry.history(args.model, args.env)
+        if args.env is not None and not entries and args.env not in registry.config.environments:
+            # As deploy refuses it: a typo must not read as "no deploys yet".
+            from store.deploy import environment
+
+            environment(registry, args.env)
     if args.json:
         emit_json(entries)
     elif not entries:
