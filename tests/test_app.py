@@ -176,37 +176,73 @@ async def test_wide_layout_shows_all_three_panes_and_the_model_summaries(reg: Re
 
 @pytest.mark.parametrize("size", [SMALL, LARGE])
 @pilot_test
-async def test_filter_valid_then_invalid_keeps_the_last_good_one(reg: Registry, size: tuple[int, int]) -> None:
+async def test_filter_applies_on_enter_and_a_bad_one_keeps_the_last_good_one(reg: Registry, size: tuple[int, int]) -> None:
     app = ModelregApp(reg)
     async with app.run_test(size=size) as pilot:
         main = await opened(pilot)
         await pilot.press("h", "j", "enter")
         await until(pilot, lambda: main.versions.model == "sentiment")
+        every = visible_refs(main)
         await pilot.press("slash")
         assert app.focused is main.versions.filter_input
         await pilot.press(*"tag:nightly")
-        assert visible_refs(main) == ["sentiment:v5", "sentiment:v3", "sentiment:v1"]
+        assert visible_refs(main) == every  # typing applies nothing (a half-typed word would blank the table)
         await pilot.press("enter")
+        assert visible_refs(main) == ["sentiment:v5", "sentiment:v3", "sentiment:v1"]
         assert app.focused is main.versions.table
         assert "filter: tag:nightly" in screen_text(app)
-        # A broken filter is reported inline; the table keeps the last good filter.
-        await pilot.press("slash", "ctrl+u", *"accuracy>=0.84")
+        # A broken filter is reported in full under the table; the table keeps the last good filter.
+        await pilot.press("slash", "ctrl+u", *"accuracy>=0.84", "enter")
         assert visible_refs(main) == ["sentiment:v5", "sentiment:v4"]
-        await pilot.press(*" or")
-        assert main.versions.filter_error is not None and "'or'" in main.versions.filter_error
+        await pilot.press("slash", "end", *" or", "enter")
+        assert main.versions.filter_error == "bad filter term 2 'or': 'or' needs a term on each side"
         assert visible_refs(main) == ["sentiment:v5", "sentiment:v4"]
-        assert "✗ filter:" in screen_text(app)
-        await pilot.press("enter")  # refused: stays in the input
-        assert app.focused is main.versions.filter_input
+        assert app.focused is main.versions.filter_input  # refused: stays in the input
+        shown = " ".join(" ".join(line.strip("│ ") for line in screen_text(app).splitlines()).split())
+        assert "✗ filter: bad filter term 2 'or': 'or' needs a term on each side" in shown
         await pilot.press("escape")
         assert app.focused is main.versions.table
+        assert main.versions.filter_error is None and main.versions.filter_input.value == "accuracy>=0.84"
         # The filter survives switching models and back.
         await pilot.press("h", "k")
         await until(pilot, lambda: main.versions.model == "alpha")
         await pilot.press("j")
         await until(pilot, lambda: main.versions.model == "sentiment")
         assert visible_refs(main) == ["sentiment:v5", "sentiment:v4"]
-        assert main.versions.filter_text.startswith("accuracy>=0.84")
+        assert main.versions.filter_text == "accuracy>=0.84"
+
+
+@pilot_test
+async def test_escape_in_the_filter_restores_the_filter_from_before_slash(reg: Registry) -> None:
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        await pilot.press("slash", *"version=v2", "enter")
+        assert visible_refs(main) == ["alpha:v2"]
+        await pilot.press("slash", "ctrl+u", *"version=v3")
+        await pilot.press("escape")
+        assert main.versions.filter_text == "version=v2" and main.versions.filter_input.value == "version=v2"
+        assert visible_refs(main) == ["alpha:v2"]
+        await pilot.press("slash", "ctrl+u", "escape")  # emptied, then undone: still filtered
+        assert visible_refs(main) == ["alpha:v2"] and main.versions.filter_input.value == "version=v2"
+        await pilot.press("slash", "ctrl+u", "enter")  # emptied and applied: every version
+        assert visible_refs(main) == ["alpha:v3", "alpha:v2", "alpha:v1"]
+
+
+@pilot_test
+async def test_counts_are_singular_for_one(reg: Registry) -> None:
+    reg.register("solo", metrics={"accuracy": 0.5}, scan=SCANNED)
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        await pilot.press("h", "j", "j", "enter")
+        await until(pilot, lambda: main.versions.model == "solo")
+        await pilot.pause()
+        assert "1 version " in screen_text(app) + " " and "1 versions" not in screen_text(app)
+        await pilot.press("h", "k", "k")
+        await until(pilot, lambda: main.versions.model == "alpha")
+        await pilot.pause()
+        assert "3 versions" in screen_text(app)
 
 
 @pilot_test

@@ -218,3 +218,11 @@ def test_demo_on_a_file_prints_no_traceback_from_the_installed_command(tmp_path:
     target.write_text("not a folder")
     proc = subprocess.run([sys.executable, "-m", "tui.cli", "demo", str(target), "--no-ui"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_counts_of_one_are_singular(run, artifact: Path) -> None:
+    run("register", "m", str(artifact))
+    assert run("info", "m")[1].splitlines()[0] == "m: 1 version"
+    assert run("check")[1].startswith("Checked 1 version: 0 missing")
+    run("register", "m")
+    assert run("info", "m")[1].splitlines()[0] == "m: 2 versions"

@@ -15,7 +15,7 @@ from store.records import Version
 from store.registry import Registry, split_ref
 from store.summary import to_markdown, to_text
 from tui.commands import open_registry, parse_pairs
-from tui.output import emit, emit_json, table
+from tui.output import emit, emit_json, plural, table
 
 
 def add_commands(commands: Any) -> None:
@@ -281,7 +281,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             if args.json:
                 emit_json(info.to_dict() | {"versions": [v.version for v in versions], "live": registry.live_map(model)})
                 return 0
-            emit(f"{info.name}: {len(versions)} versions")
+            emit(f"{info.name}: {plural(len(versions), 'version')}")
             for key in ("description", "owner", "notes"):
                 if getattr(info, key):
                     emit(f"  {key}: {getattr(info, key)}")

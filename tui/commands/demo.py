@@ -11,7 +11,7 @@ from typing import Any
 from store import demo_training
 from store.errors import ModelregError
 from store.registry import Registry
-from tui.output import emit
+from tui.output import emit, plural
 
 
 def add_commands(commands: Any) -> None:
@@ -56,7 +56,7 @@ def _without_ui(args: argparse.Namespace, paths: demo_training.DemoPaths) -> int
         )
         models = len(registry.models())
     emit(
-        f"Trained and registered {len(checkpoints)} checkpoints of {models} models in {paths.registry} "
+        f"Trained and registered {plural(len(checkpoints), 'checkpoint')} of {plural(models, 'model')} in {paths.registry} "
         f"(open it with: modelreg --registry {paths.registry})"
     )
     return 0
@@ -74,7 +74,7 @@ def _with_ui(args: argparse.Namespace, paths: demo_training.DemoPaths) -> int:
         except Exception as error:  # reported once the app has given the terminal back
             failure.append(error)
 
-    emit(f"Training {args.count} checkpoints into {paths.runs}, one every {args.interval:g} s")
+    emit(f"Training {plural(args.count, 'checkpoint')} into {paths.runs}, one every {args.interval:g} s")
     thread = threading.Thread(target=trainer, name="modelreg-demo-trainer", daemon=True)
     app_args = argparse.Namespace(registry=str(paths.registry), watch=[str(paths.runs)], read_only=False, poll=False)
     thread.start()

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from tui.commands import open_registry
-from tui.output import emit, emit_json, table
+from tui.output import emit, emit_json, plural, table
 
 
 def add_commands(commands: Any) -> None:
@@ -93,5 +93,5 @@ def cmd_check(args: argparse.Namespace) -> int:
     missing = [r for r in rows if r["missing"]]
     for row in missing:
         emit(f"{row['ref']}: MISSING — {row['reason']}")
-    emit(f"Checked {len(rows)} versions: {len(missing)} missing" + (" (they stay registered; archive them with 'modelreg status REF archived')" if missing else ""))
+    emit(f"Checked {plural(len(rows), 'version')}: {len(missing)} missing" + (" (they stay registered; archive them with 'modelreg status REF archived')" if missing else ""))
     return 0
