@@ -226,3 +226,5 @@ def test_counts_of_one_are_singular(run, artifact: Path) -> None:
     assert run("check")[1].startswith("Checked 1 version: 0 missing")
     run("register", "m")
     assert run("info", "m")[1].splitlines()[0] == "m: 2 versions"
+    assert run("summary")[1].splitlines()[0] == "1 model, 2 versions"
+    assert run("summary", "--markdown")[1].startswith("# Model registry: 1 model, 2 versions\n")
