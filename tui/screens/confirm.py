@@ -180,14 +180,14 @@ class DeployConfirm(Confirmation):
                 self.error = str(error)
         self.ref = self.version.ref if self.version else ref
         # Why y is not offered: the version is live already, or the registry would refuse it.
-        self.stop: str | None = None
+        self.unchanged: str | None = None
         self.refusal: str | None = None
         if self.error is None and self.version is not None:
             if self.current is not None and self.current.ref == self.version.ref:
-                self.stop = f"= {self.ref} is already live in {self.env}: deploying it again changes nothing"
+                self.unchanged = f"= {self.ref} is already live in {self.env}: deploying it again changes nothing"
             else:
                 self.refusal = deploy_refusal(self.version)
-        self.possible = self.error is None and self.stop is None and self.refusal is None
+        self.possible = self.error is None and self.unchanged is None and self.refusal is None
 
     def title_text(self) -> Text:
         title = Text("Deploy ", style="bold")
@@ -202,8 +202,8 @@ class DeployConfirm(Confirmation):
             return literal(self.error or "nothing to deploy", "bold red")
         parts: list[RenderableType] = [environment_line(self.env, self.protected)]
         parts.append(change_line("live now", self.current, "new", self.version))
-        if self.stop:
-            parts.append(literal(self.stop, "bold yellow"))
+        if self.unchanged:
+            parts.append(literal(self.unchanged, "bold yellow"))
             return Group(*parts)
         if self.refusal:
             parts.append(literal(f"✗ {self.refusal}", "bold red"))
