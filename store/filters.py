@@ -22,6 +22,7 @@ Predicate = Callable[[Mapping[str, Any]], bool]
 SYNTAX = """\
   accuracy>0.9 tag:baseline       terms separated by spaces must all match (AND)
   a b or c                        'or' between terms; AND binds tighter: (a and b) or c
+  a (b or c)  not (a or b)        parentheses group; each must be closed
   -tag:old  not status:archived   '-' or 'not' negates a term
   notes~"learning rate"           quote with '...' or "..." for spaces, ':' or operators
   (empty)                         matches every version
@@ -80,30 +81,68 @@ def compile_filter(expr: str) -> Predicate:
 
     ``compile_filter("accuracy>0.9 tag:baseline or status:deployed")(doc) -> bool``.
     """
-    groups: list[list[Predicate]] = [[]]
-    negate = False
-    waiting: _Token | None = None  # an 'or', 'and' or 'not' still owed a term after it
-    for token in _tokenize(expr):
-        word = token.keyword()
-        if word in ("or", "and"):
-            if waiting is not None and waiting.keyword() == "not":
-                raise waiting.fail("'not' needs a term after it")
-            if waiting is not None or not groups[-1]:
-                raise token.fail(f"'{token.text}' needs a term on each side")
-            waiting = token
-            if word == "or":
-                groups.append([])
-        elif word == "not":
-            negate, waiting = not negate, token
-        else:
-            term = _term(token)
-            groups[-1].append(_negated(term) if negate else term)
-            negate, waiting = False, None
-    if waiting is not None and waiting.keyword() == "not":
-        raise waiting.fail("'not' needs a term after it")
-    if waiting is not None:
-        raise waiting.fail(f"'{waiting.text}' needs a term on each side")
-    return _any_of([_all_of(group) for group in groups])
+    tokens = _tokenize(expr)
+    if not tokens:
+        return _all_of([])
+    parser = _Parser(tokens)
+    predicate = parser.any_of(None)
+    extra = parser.peek()
+    if extra is not None:  # any_of stops only at the end or at a ')'
+        raise extra.fail("')' closes nothing: there is no '(' before it")
+    return predicate
+
+
+class _Parser:
+    """Recursive descent: any_of = all_of ('or' all_of)*; all_of = unary (['and'] unary)*;
+    unary = 'not' unary | '(' any_of ')' | TERM. ``waiting`` is the token still owed a term."""
+
+    def __init__(self, tokens: list[_Token]) -> None:
+        self.tokens = tokens
+        self.at = 0
+
+    def peek(self) -> _Token | None:
+        return self.tokens[self.at] if self.at < len(self.tokens) else None
+
+    def any_of(self, opened: _Token | None) -> Predicate:
+        groups = [self.all_of(opened)]
+        while (token := self.peek()) is not None and token.keyword() == "or":
+            self.at += 1
+            groups.append(self.all_of(token))
+        return _any_of(groups)
+
+    def all_of(self, waiting: _Token | None) -> Predicate:
+        terms = [self.unary(waiting)]
+        while (token := self.peek()) is not None and token.paren != ")" and token.keyword() != "or":
+            if token.keyword() == "and":
+                self.at += 1
+                terms.append(self.unary(token))
+            else:
+                terms.append(self.unary(None))
+        return _all_of(terms)
+
+    def unary(self, waiting: _Token | None) -> Predicate:
+        token = self.peek()
+        if waiting is not None and waiting.keyword() == "not" and (token is None or token.paren == ")" or token.keyword() in ("or", "and")):
+            raise waiting.fail("'not' needs a term after it")
+        if token is not None and token.keyword() in ("or", "and"):
+            raise token.fail(f"'{token.text}' needs a term on each side")
+        if token is None or token.paren == ")":
+            if waiting is not None and waiting.paren == "(":
+                raise waiting.fail("'(' is never closed" if token is None else "'()' holds no term")
+            if waiting is not None:
+                raise waiting.fail(f"'{waiting.text}' needs a term on each side")
+            assert token is not None  # an empty expression never reaches here
+            raise token.fail("')' closes nothing: there is no '(' before it")
+        self.at += 1
+        if token.keyword() == "not":
+            return _negated(self.unary(token))
+        if token.paren == "(":
+            inner = self.any_of(token)
+            if self.peek() is None:
+                raise token.fail("'(' is never closed")
+            self.at += 1  # the ')'
+            return inner
+        return _term(token)
 
 
 # -- tokens ---------------------------------------------------------------------------------------
@@ -114,26 +153,37 @@ class _Token(NamedTuple):
     raw: str  # as typed, quotes included
     text: str  # quotes removed
     quoted: tuple[bool, ...]  # per character of text: it came from quotes or a backslash
+    paren: str = ""  # "(" or ")" for a grouping parenthesis
 
     def keyword(self) -> str | None:
         word = self.text.lower()
-        return word if word in ("or", "and", "not") and not any(self.quoted) else None
+        return word if word in ("or", "and", "not") and not any(self.quoted) and not self.paren else None
 
     def fail(self, why: str) -> FilterError:
         return FilterError(f"bad filter term {self.number} '{self.raw}': {why}")
 
 
 def _tokenize(expr: str) -> list[_Token]:
-    """Split on whitespace the way a shell does, remembering which characters were quoted."""
+    """Split on whitespace the way a shell does, remembering which characters were quoted.
+
+    Unquoted parentheses group: each '(' that starts a word and each ')' that ends one is a
+    token of its own. Inside a word they are text (``f(x)y``); quote a value ending in ')'.
+    """
     tokens: list[_Token] = []
     i, n = 0, len(expr)
     while i < n:
         if expr[i].isspace():
             i += 1
             continue
+        if expr[i] in "()":
+            tokens.append(_Token(len(tokens) + 1, expr[i], expr[i], (False,), expr[i]))
+            i += 1
+            continue
         start, chars, quoted = i, [], []
         while i < n and not expr[i].isspace():
             c = expr[i]
+            if c == ")" and _closes_word(expr, i):
+                break
             if c == "\\" and i + 1 < n:
                 chars.append(expr[i + 1])
                 quoted.append(True)
@@ -155,6 +205,13 @@ def _tokenize(expr: str) -> list[_Token]:
                 i += 1
         tokens.append(_Token(len(tokens) + 1, expr[start:i], "".join(chars), tuple(quoted)))
     return tokens
+
+
+def _closes_word(expr: str, i: int) -> bool:
+    """Is the ')' at ``i`` one of the parentheses that end a word (only ')' up to the next space)?"""
+    while i < len(expr) and expr[i] == ")":
+        i += 1
+    return i == len(expr) or expr[i].isspace()
 
 
 # -- terms ----------------------------------------------------------------------------------------

@@ -40,9 +40,15 @@ def summary(registry: Registry, model: str | None = None) -> dict[str, Any]:
     return {"models": rows, "total_versions": sum(r["versions"] for r in rows)}
 
 
+def _counts(report: dict[str, Any]) -> str:
+    """``1 model, 2 versions``: singular for one."""
+    models, versions = len(report["models"]), report["total_versions"]
+    return f"{models} model{'' if models == 1 else 's'}, {versions} version{'' if versions == 1 else 's'}"
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     lines = [
-        f"# Model registry: {len(report['models'])} models, {report['total_versions']} versions",
+        f"# Model registry: {_counts(report)}",
         "",
         "| model | versions | latest | best | live | statuses |",
         "|---|---|---|---|---|---|",
@@ -56,7 +62,7 @@ def to_markdown(report: dict[str, Any]) -> str:
 
 
 def to_text(report: dict[str, Any]) -> str:
-    lines = [f"{len(report['models'])} models, {report['total_versions']} versions"]
+    lines = [_counts(report)]
     for row in report["models"]:
         best = f"best {row['best']} {row['primary_metric']}={row['best_value']:.4g}" if row["best"] else "no metrics"
         live = "; ".join(f"{env}: {v}" for env, v in row["live"].items())

@@ -25,6 +25,8 @@ from tui.widgets.versions import VersionsPane
 ROOT = Path(__file__).resolve().parents[1]
 SMALL, LARGE = (80, 24), (160, 48)
 EVIL = "[bold red]x\x1b[31m"
+# The record 'modelreg scan' leaves on a safe file: without one, a pickle may not be deployed (store.gate).
+SCANNED = {"safe": True, "verdict": "safe", "reason": "scanned: 0 imports, all on the allow-list"}
 
 
 def pilot_test(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
@@ -50,14 +52,14 @@ def reg(tmp_path: Path) -> Iterator[Registry]:
     for i in range(1, 4):
         path = runs / f"alpha{i}.pkl"
         path.write_bytes(b"a" * 100 * i)
-        registry.register("alpha", [path], f"v{i}", metrics={"accuracy": 0.5 + i / 10})
+        registry.register("alpha", [path], f"v{i}", metrics={"accuracy": 0.5 + i / 10}, scan=SCANNED)
     for i in range(1, 6):
         path = runs / f"s{i}.pkl"
         path.write_bytes(b"s" * 1000 * i)
         registry.register(
             "sentiment", [path], f"v{i}", metrics={"accuracy": 0.80 + i / 100, "val_loss": 0.5 - i / 20},
             params={"max_depth": i}, tags=["nightly"] if i % 2 else ["weekly"], parent="sentiment:v1" if i in (2, 3) else None,
-            notes="[red]not markup",
+            notes="[red]not markup", scan=SCANNED,
         )
     yield registry
     registry.close()
@@ -83,6 +85,13 @@ async def opened(pilot: Any) -> MainScreen:
     await until(pilot, lambda: main.loaded.is_set() and main.models.summaries)
     await pilot.pause()
     return main
+
+
+async def writes_done(app: ModelregApp) -> None:
+    """Wait for any registry write the app started (they run in thread workers)."""
+    for worker in list(app.workers):
+        if worker.group == "write":
+            await worker.wait()
 
 
 def visible_refs(main: MainScreen) -> list[str]:
@@ -167,37 +176,73 @@ async def test_wide_layout_shows_all_three_panes_and_the_model_summaries(reg: Re
 
 @pytest.mark.parametrize("size", [SMALL, LARGE])
 @pilot_test
-async def test_filter_valid_then_invalid_keeps_the_last_good_one(reg: Registry, size: tuple[int, int]) -> None:
+async def test_filter_applies_on_enter_and_a_bad_one_keeps_the_last_good_one(reg: Registry, size: tuple[int, int]) -> None:
     app = ModelregApp(reg)
     async with app.run_test(size=size) as pilot:
         main = await opened(pilot)
         await pilot.press("h", "j", "enter")
         await until(pilot, lambda: main.versions.model == "sentiment")
+        every = visible_refs(main)
         await pilot.press("slash")
         assert app.focused is main.versions.filter_input
         await pilot.press(*"tag:nightly")
-        assert visible_refs(main) == ["sentiment:v5", "sentiment:v3", "sentiment:v1"]
+        assert visible_refs(main) == every  # typing applies nothing (a half-typed word would blank the table)
         await pilot.press("enter")
+        assert visible_refs(main) == ["sentiment:v5", "sentiment:v3", "sentiment:v1"]
         assert app.focused is main.versions.table
         assert "filter: tag:nightly" in screen_text(app)
-        # A broken filter is reported inline; the table keeps the last good filter.
-        await pilot.press("slash", "ctrl+u", *"accuracy>=0.84")
+        # A broken filter is reported in full under the table; the table keeps the last good filter.
+        await pilot.press("slash", "ctrl+u", *"accuracy>=0.84", "enter")
         assert visible_refs(main) == ["sentiment:v5", "sentiment:v4"]
-        await pilot.press(*" or")
-        assert main.versions.filter_error is not None and "'or'" in main.versions.filter_error
+        await pilot.press("slash", "end", *" or", "enter")
+        assert main.versions.filter_error == "bad filter term 2 'or': 'or' needs a term on each side"
         assert visible_refs(main) == ["sentiment:v5", "sentiment:v4"]
-        assert "✗ filter:" in screen_text(app)
-        await pilot.press("enter")  # refused: stays in the input
-        assert app.focused is main.versions.filter_input
+        assert app.focused is main.versions.filter_input  # refused: stays in the input
+        shown = " ".join(" ".join(line.strip("│ ") for line in screen_text(app).splitlines()).split())
+        assert "✗ filter: bad filter term 2 'or': 'or' needs a term on each side" in shown
         await pilot.press("escape")
         assert app.focused is main.versions.table
+        assert main.versions.filter_error is None and main.versions.filter_input.value == "accuracy>=0.84"
         # The filter survives switching models and back.
         await pilot.press("h", "k")
         await until(pilot, lambda: main.versions.model == "alpha")
         await pilot.press("j")
         await until(pilot, lambda: main.versions.model == "sentiment")
         assert visible_refs(main) == ["sentiment:v5", "sentiment:v4"]
-        assert main.versions.filter_text.startswith("accuracy>=0.84")
+        assert main.versions.filter_text == "accuracy>=0.84"
+
+
+@pilot_test
+async def test_escape_in_the_filter_restores_the_filter_from_before_slash(reg: Registry) -> None:
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        await pilot.press("slash", *"version=v2", "enter")
+        assert visible_refs(main) == ["alpha:v2"]
+        await pilot.press("slash", "ctrl+u", *"version=v3")
+        await pilot.press("escape")
+        assert main.versions.filter_text == "version=v2" and main.versions.filter_input.value == "version=v2"
+        assert visible_refs(main) == ["alpha:v2"]
+        await pilot.press("slash", "ctrl+u", "escape")  # emptied, then undone: still filtered
+        assert visible_refs(main) == ["alpha:v2"] and main.versions.filter_input.value == "version=v2"
+        await pilot.press("slash", "ctrl+u", "enter")  # emptied and applied: every version
+        assert visible_refs(main) == ["alpha:v3", "alpha:v2", "alpha:v1"]
+
+
+@pilot_test
+async def test_counts_are_singular_for_one(reg: Registry) -> None:
+    reg.register("solo", metrics={"accuracy": 0.5}, scan=SCANNED)
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        await pilot.press("h", "j", "j", "enter")
+        await until(pilot, lambda: main.versions.model == "solo")
+        await pilot.pause()
+        assert "1 version " in screen_text(app) + " " and "1 versions" not in screen_text(app)
+        await pilot.press("h", "k", "k")
+        await until(pilot, lambda: main.versions.model == "alpha")
+        await pilot.pause()
+        assert "3 versions" in screen_text(app)
 
 
 @pilot_test
@@ -430,7 +475,13 @@ async def test_deploy_and_rollback_through_the_confirmations(reg: Registry) -> N
         assert reg.live_map("alpha") == {"staging": "v2"}
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, DeployConfirm))
-        await pilot.press("enter")
+        await pilot.press("enter")  # a habitual enter cancels: only y deploys
+        await until(pilot, lambda: app.screen is main)
+        await writes_done(app)
+        assert reg.live_map("alpha") == {"staging": "v2"}
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DeployConfirm))
+        await pilot.press("y")
         await until(pilot, lambda: reg.live_map("alpha").get("staging") == "v3")
         await until(pilot, lambda: main.models.summaries["alpha"].live == {"staging": "v3"})
         # r rolls staging back to v2.
@@ -484,8 +535,14 @@ async def test_tag_and_status_prompts_write_through_a_worker(reg: Registry) -> N
         await pilot.press("s")
         await until(pilot, lambda: isinstance(app.screen, StatusPicker))
         choices = [opt.id for opt in app.screen.query_one("OptionList").options]
-        target = "deprecated" if "deprecated" in choices else choices[0]
-        app.screen.dismiss(target)
+        assert choices[0] == "training"
+        await pilot.press("enter")  # s + enter shows the move and changes nothing
+        await pilot.pause()
+        await writes_done(app)
+        assert reg.get("alpha:v3").status == "completed"
+        assert "completed → training" in screen_text(app)
+        target = "deprecated"
+        await pilot.press(*["down"] * choices.index(target), "y")
         await until(pilot, lambda: reg.get("alpha:v3").status == target)
         await until(pilot, lambda: main.versions.selected.doc["status"] == target)
 

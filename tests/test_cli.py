@@ -93,6 +93,7 @@ def test_find_best_compare_tree_lineage_summary(run) -> None:
         (["register", "m", "/does/not/exist.pt"], "does not exist"),
         (["compare", "m", "v1"], "at least two versions"),
         (["status", "m:v1", "flying"], "unknown"),
+        (["register", "m", "--status", "deployed"], "deployed only through 'modelreg deploy'"),
     ],
 )
 def test_user_mistakes_are_one_line_errors(run, args: list[str], message: str) -> None:
@@ -100,6 +101,14 @@ def test_user_mistakes_are_one_line_errors(run, args: list[str], message: str) -
     code, out, err = run(*args)
     assert code == 1 and out == ""
     assert message in err and err.count("\n") == 1 and err.startswith("modelreg: error: ")
+
+
+def test_register_as_deployed_is_refused_and_registers_nothing(run) -> None:
+    run("register", "other")
+    code, _, err = run("register", "m", "--status", "deployed")
+    assert code == 1 and "modelreg deploy" in err
+    code, _, err = run("versions", "m")
+    assert code == 1 and "unknown model 'm'" in err
 
 
 def test_installed_command_prints_no_traceback(tmp_path: Path) -> None:
@@ -128,9 +137,94 @@ def test_control_characters_in_names_are_printed_literally(run) -> None:
     assert "\x1b" not in out and "\\x1b[31mred" in out and "[bold]x[/bold]" in out
 
 
-def test_find_keeps_a_quoted_shell_argument_as_one_term(run) -> None:
-    run("register", "m", "--notes", "the learning rate was too high")
-    run("register", "m", "--notes", "rate limited learning")
-    assert [v["ref"] for v in run_json(run, "find", "notes~learning rate")] == ["m:v1"]
-    assert [v["ref"] for v in run_json(run, "find", "learning rate")] == ["m:v1"]  # one quoted phrase
-    assert [v["ref"] for v in run_json(run, "find", "learning", "rate")] == ["m:v1", "m:v2"]  # two words
+def test_find_reads_one_argument_with_spaces_as_the_same_expression_as_several(run) -> None:
+    run("register", "m", "--metric", "accuracy=0.999", "--tag", "sweep", "--notes", "the learning rate was too high")
+    run("register", "m", "--metric", "accuracy=0.999", "--notes", "rate limited learning")
+    run("register", "m", "--metric", "accuracy=0.5", "--tag", "sweep")
+    assert [v["ref"] for v in run_json(run, "find", "accuracy>0.995 tag:sweep")] == ["m:v1"]
+    assert [v["ref"] for v in run_json(run, "find", "accuracy>0.995", "tag:sweep")] == ["m:v1"]
+    assert [v["ref"] for v in run_json(run, "find", "(accuracy>0.995 or tag:sweep) not notes~rate")] == ["m:v3"]
+    assert [v["ref"] for v in run_json(run, "find", "learning rate")] == ["m:v1", "m:v2"]  # two words
+    assert [v["ref"] for v in run_json(run, "find", 'notes~"learning rate"')] == ["m:v1"]  # a quoted phrase
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["accuracy>0.9 and"], "'and' needs a term on each side"), (["accuracy>0.9", "and"], "'and' needs a term on each side"),
+     (["(accuracy>0.5"], "'(' is never closed"), (["accuracy>0.5)"], "')' closes nothing")],
+)
+def test_find_refuses_an_incomplete_expression_with_one_line(run, args: list[str], message: str) -> None:
+    run("register", "m", "--metric", "accuracy=0.9")
+    code, out, err = run("find", *args)
+    assert code == 1 and out == "" and "No versions match" not in out
+    assert message in err and err.count("\n") == 1
+
+def test_history_of_an_unknown_environment_is_refused_as_deploy_refuses_it(run) -> None:
+    run("register", "m")
+    code, out, err = run("history", "--env", "prod")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "unknown environment 'prod'" in err and "production, staging" in err
+    _, _, deploy_err = run("deploy", "m:v1", "--env", "prod")
+    assert deploy_err == err  # word for word what deploy says
+    code, out, _ = run("history", "--env", "staging")  # known, nothing deployed yet
+    assert code == 0 and "No deploys yet" in out
+
+
+def test_untag_of_an_absent_tag_says_so(run) -> None:
+    run("register", "m", "--tag", "a", "--tag", "b")
+    code, out, err = run("untag", "m:v1", "zz")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "m:v1 has no tag 'zz': nothing removed (its tags: a, b)" in err
+    code, out, _ = run("untag", "m:v1", "a", "zz")
+    assert code == 0 and out.strip() == "m:v1 tags: b (it had no tag 'zz')"
+    assert run_json(run, "info", "m:v1")["tags"] == ["b"]
+
+
+def test_model_prints_directions_and_lists_as_text(run) -> None:
+    run("register", "m", "--metric", "loss=0.1")
+    code, out, _ = run("model", "m", "--direction", "loss=min", "--direction", "acc=max", "--tag", "nlp", "--tag", "prod")
+    assert code == 0
+    assert "  directions: loss=min, acc=max" in out.splitlines() and "  tags: nlp, prod" in out.splitlines()
+    assert "{" not in out and "[" not in out
+
+
+@pytest.mark.parametrize("where", ["file", "under-a-file"])
+def test_demo_on_a_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("not a folder")
+    if where == "under-a-file":
+        target = target / "demo"
+    assert main(["demo", str(target), "--no-ui", "--count", "1"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("modelreg: error: ")
+    assert ("is a file" if where == "file" else "cannot make the demo in") in err
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only folders")
+def test_demo_in_an_unwritable_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        assert main(["demo", str(locked / "demo"), "--no-ui", "--count", "1"]) == 1
+    finally:
+        locked.chmod(0o755)
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "cannot make the demo in" in err and "ermission denied" in err
+
+
+def test_demo_on_a_file_prints_no_traceback_from_the_installed_command(tmp_path: Path) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("not a folder")
+    proc = subprocess.run([sys.executable, "-m", "tui.cli", "demo", str(target), "--no-ui"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_counts_of_one_are_singular(run, artifact: Path) -> None:
+    run("register", "m", str(artifact))
+    assert run("info", "m")[1].splitlines()[0] == "m: 1 version"
+    assert run("check")[1].startswith("Checked 1 version: 0 missing")
+    run("register", "m")
+    assert run("info", "m")[1].splitlines()[0] == "m: 2 versions"
+    assert run("summary")[1].splitlines()[0] == "1 model, 2 versions"
+    assert run("summary", "--markdown")[1].startswith("# Model registry: 1 model, 2 versions\n")

@@ -409,6 +409,37 @@ def test_not_needs_a_term_after_it(expr: str, number: int) -> None:
     assert_names_term(expr, number, "not", "'not' needs a term after it")
 
 
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [("accuracy>0.9 (tag:nothing or status:completed)", True), ("(accuracy>0.9 tag:nothing) or status:draft", False),
+     ("accuracy>0.99 tag:baseline or status:completed", True), ("accuracy>0.99 (tag:baseline or status:completed)", False),
+     ("not (tag:baseline or tag:x)", False), ("not (tag:x or tag:y)", True), ("((accuracy>0.9))", True),
+     ("(accuracy>0.9) (tag:baseline)", True), ("(tag:x or (tag:y or tag:baseline)) model:sent*", True)],
+)
+def test_parentheses_group_terms(expr: str, expected: bool) -> None:
+    assert matches(expr) is expected
+
+
+@pytest.mark.parametrize(
+    ("expr", "number", "term", "why"),
+    [("(accuracy>0.5", 1, "(", "'(' is never closed"), ("a (b (c)", 2, "(", "'(' is never closed"),
+     ("accuracy>0.5)", 2, ")", "')' closes nothing"), ("(a) b)", 5, ")", "')' closes nothing"),
+     (")", 1, ")", "')' closes nothing"), ("()", 1, "(", "'()' holds no term"), ("not ( )", 2, "(", "'()' holds no term"),
+     ("(a or)", 3, "or", "needs a term on each side"), ("(or a)", 2, "or", "needs a term on each side"),
+     ("(not) a", 2, "not", "'not' needs a term after it")],
+)
+def test_unbalanced_or_empty_parentheses_name_the_term(expr: str, number: int, term: str, why: str) -> None:
+    assert_names_term(expr, number, term, why)
+
+
+def test_parentheses_inside_a_word_or_quoted_are_text() -> None:
+    doc = version_doc(notes="uses f(x) here", tags=["(wip)"])
+    assert matches("notes~f(x", doc) and matches("notes~s(f(x", doc) is False and matches('notes~"f(x)"', doc)
+    assert_names_term("notes~f(x)", 2, ")", "')' closes nothing")  # a ')' ending a word groups: quote it
+    assert matches("tag:'(wip)'", doc) and not matches("tag:'(wip'", doc)
+    assert_names_term("(accuracy>0.5", 1, "(", "never closed")  # never a metric named '(accuracy'
+
+
 def test_a_lone_dash_names_the_term() -> None:
     assert_names_term("a - b", 2, "-", "'-' needs a term")
 
@@ -484,7 +515,7 @@ def test_the_syntax_summary_covers_every_form() -> None:
 
 
 def test_every_example_in_the_syntax_summary_compiles() -> None:
-    for expr in ["accuracy>0.9 tag:baseline", "-tag:old  not status:archived", 'notes~"learning rate"',
+    for expr in ["accuracy>0.9 tag:baseline", "-tag:old  not status:archived", 'notes~"learning rate"', "a (b or c)  not (a or b)",
                  "accuracy>0.9  metrics.f1>=0.8  params.max_depth=5  training.epochs>=3  loss<0.3",
                  "extra.dataset=imdb  framework=sklearn  created_at>2026-11-01  version=v3", "model:sent*"]:
         compile_filter(expr)

@@ -23,6 +23,8 @@ from tui.screens.lineage import LineageScreen, LineageTree
 from tui.screens.prompts import EnvironmentPicker, StatusPicker, TagEdit, TagPrompt
 
 SIZE = (80, 24)
+# The record 'modelreg scan' leaves on a safe file: without one, a pickle may not be deployed (store.gate).
+SCANNED = {"safe": True, "verdict": "safe", "reason": "scanned: 0 imports, all on the allow-list"}
 
 
 def pilot_test(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
@@ -66,22 +68,22 @@ def reg(tmp_path: Path) -> Iterator[Registry]:
         path.write_bytes(name.encode() * 50)
         return path
 
-    base = registry.register("base", [artifact("base")], "v4", metrics={"accuracy": 0.80}, training_data=["wiki-2024"])
+    base = registry.register("base", [artifact("base")], "v4", metrics={"accuracy": 0.80}, training_data=["wiki-2024"], scan=SCANNED)
     v1 = registry.register(
         "sentiment", [artifact("s1")], "v1", parent=base.ref, training_data=["imdb-v1"], git_commit="abc1234",
         metrics={"accuracy": 0.90, "val_loss": 0.30}, params={"max_depth": 5, "criterion": "gini", "seed": 7},
-        tags=["baseline", "[bold red]loud"],
+        tags=["baseline", "[bold red]loud"], scan=SCANNED,
     )
     v2 = registry.register(
         "sentiment", [artifact("s2")], "v2", parent=v1.ref, training_data=["imdb-v2"],
-        metrics={"accuracy": 0.93, "val_loss": 0.35}, params={"max_depth": 7, "criterion": "gini", "seed": 7},
+        metrics={"accuracy": 0.93, "val_loss": 0.35}, params={"max_depth": 7, "criterion": "gini", "seed": 7}, scan=SCANNED,
     )
     registry.register(
         "sentiment", [artifact("s3")], "v3", parent=v1.ref, training_data=["[blink]raw\x1b]0;pwned\x07"],
-        metrics={"accuracy": 0.85, "val_loss": 0.20}, params={"max_depth": 7, "criterion": "entropy", "seed": 7},
+        metrics={"accuracy": 0.85, "val_loss": 0.20}, params={"max_depth": 7, "criterion": "entropy", "seed": 7}, scan=SCANNED,
     )
-    registry.register("sentiment", [artifact("s4")], "v4", metrics={"accuracy": 0.95, "val_loss": 0.25}, status="draft")
-    registry.register("other", [artifact("o1")], "v1", parent=v2.ref, metrics={"f1": 0.5})
+    registry.register("sentiment", [artifact("s4")], "v4", metrics={"accuracy": 0.95, "val_loss": 0.25}, status="draft", scan=SCANNED)
+    registry.register("other", [artifact("o1")], "v1", parent=v2.ref, metrics={"f1": 0.5}, scan=SCANNED)
     yield registry
     registry.close()
 
@@ -243,17 +245,17 @@ async def test_deploy_confirm_shows_the_change(reg: Registry) -> None:
     assert "environment  staging" in text and "protected" not in text
     assert "live now  nothing  →  new  v2" in text
     assert "accuracy ↑  0.9300" in text
-    assert "y or enter: deploy · any other key: cancel" in text
+    assert "y: deploy · any other key (enter too): cancel" in text
+    assert "enter" not in text.splitlines()[-1]  # the footer offers y only
 
 
-@pytest.mark.parametrize("key", ["y", "enter"])
 @pilot_test
-async def test_deploy_confirm_y_or_enter_confirms(reg: Registry, key: str) -> None:
-    app = await run_keys(DeployConfirm(reg, "sentiment:v2", "staging"), key)
+async def test_deploy_confirm_y_confirms(reg: Registry) -> None:
+    app = await run_keys(DeployConfirm(reg, "sentiment:v2", "staging"), "y")
     assert app.results == [True]
 
 
-@pytest.mark.parametrize("key", ["n", "escape", "Y", "space", "tab", "up", "left_square_bracket", "A", "d", "ctrl+y"])
+@pytest.mark.parametrize("key", ["enter", "n", "escape", "Y", "space", "tab", "up", "left_square_bracket", "A", "d", "ctrl+y"])
 @pilot_test
 async def test_deploy_confirm_any_other_key_cancels(reg: Registry, key: str) -> None:
     app = await run_keys(DeployConfirm(reg, "sentiment:v2", "staging"), key)
@@ -341,10 +343,18 @@ async def test_rollback_confirm_shows_the_target_the_rollback_uses(reg: Registry
         assert "live now  v2  →  back to  v1" in text
         assert "v1 was live in staging before v2" in text
         assert "accuracy ↑  0.9300  0.9000  ▼ -0.0300 -3.2% ✗" in text
-        await pilot.press("enter")
+        await pilot.press("y")
     assert app.results == [True]
     entry = reg.rollback("sentiment", "staging")  # what the app then does: the same target
     assert (entry["from"], entry["to"]) == ("v2", "v1")
+
+
+@pilot_test
+async def test_rollback_confirm_enter_cancels(reg: Registry) -> None:
+    reg.deploy("sentiment:v1", "staging")
+    reg.deploy("sentiment:v2", "staging")
+    app = await run_keys(RollbackConfirm(reg, "sentiment", "staging"), "enter", "y")
+    assert app.results == [False]  # enter is not an answer; the y after it comes too late
 
 
 @pilot_test
@@ -409,10 +419,20 @@ async def test_status_picker_offers_only_allowed_transitions(reg: Registry, ref:
         offered = options_of(app)
         assert set(offered) == TRANSITIONS[status] - {"deployed"}
         assert f"Status of {ref}: {status} →" in screen_text(app)
-        await pilot.press("j", "enter")
+        assert f"{status} → {offered[0]}   y: change" in screen_text(app)
+        await pilot.press("j", "enter")  # enter only shows the move: it takes y to make it
+        assert app.results == [] and isinstance(app.screen, StatusPicker)
+        assert f"{status} → {offered[1]}   y: change · escape: cancel" in screen_text(app)
+        await pilot.press("y")
     assert app.results == [offered[1]]
     reg.set_status(ref, app.results[0])  # what the app does with the answer: the store agrees
     assert reg.get(ref).status == offered[1]
+
+
+@pilot_test
+async def test_status_picker_escape_after_enter_changes_nothing(reg: Registry) -> None:
+    app = await run_keys(StatusPicker(reg, "sentiment:v1"), "enter", "enter", "escape")
+    assert app.results == [None]
 
 
 @pilot_test

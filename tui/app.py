@@ -6,13 +6,21 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.app import App
 
-from tui.main_screen import MainScreen
+from tui.main_screen import MIN_HEIGHT, MIN_WIDTH, MainScreen
 from tui.palette import ActionsProvider
 
 if TYPE_CHECKING:
     from store.registry import Registry
+
+# The only keys that work while the terminal is too small (everything else could act unseen).
+QUIT_KEYS = frozenset({"q", "ctrl+q"})
+
+
+def too_small(width: int, height: int) -> bool:
+    return width < MIN_WIDTH or height < MIN_HEIGHT
 
 
 class ModelregApp(App[int]):
@@ -53,6 +61,34 @@ class ModelregApp(App[int]):
     @property
     def main(self) -> MainScreen:
         return next(s for s in self.screen_stack if isinstance(s, MainScreen))
+
+    @property
+    def too_small(self) -> bool:
+        return too_small(self.size.width, self.size.height)
+
+    async def on_event(self, event: events.Event) -> None:
+        # While too small nothing is readable, so no input may act: a key could confirm a
+        # dialog the user cannot see. Only quit works (and resizing, which is not input).
+        if isinstance(event, (events.Key, events.MouseEvent, events.Paste)) and not event.is_forwarded and self.too_small:
+            if isinstance(event, events.Key) and event.key in QUIT_KEYS:
+                self.exit()
+            return
+        await super().on_event(event)
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Runs before App's own handler records the new size: read it from the event.
+        if too_small(event.size.width, event.size.height):
+            self.cancel_screens(event.size.width, event.size.height)
+
+    def cancel_screens(self, width: int, height: int) -> None:
+        """Cancel every dialog and screen over the main one, so that only the "too small" line shows."""
+        main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+        if main is None:
+            return
+        while self.screen is not main:
+            self.screen.dismiss(None)  # a dialog's callback takes None as "cancelled": nothing is written
+        self.clear_notifications()
+        main.apply_size(width, height)
 
     def open_registry(self) -> Registry:
         """The registry (opened now if an opener was given); called from a worker thread."""

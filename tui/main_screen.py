@@ -398,6 +398,7 @@ class MainScreen(Screen[None]):
         if self.has_class("-detail-open"):
             self.close_detail()
         elif self.focused is self.versions.filter_input:
+            self.versions.undo_filter_edit()
             self.versions.set_class(bool(self.versions.filter_text), "-filtering")
             self.versions.table.focus()
         elif self.focused is self.detail:

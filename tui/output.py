@@ -17,6 +17,11 @@ def literal(value: Any) -> str:
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(value))
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 version``, ``2 versions``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def emit(text: str = "") -> None:
     print(literal(text) if text else text)
 

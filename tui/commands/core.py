@@ -4,7 +4,6 @@ find, best, compare, tree, lineage, summary."""
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
 import humanize
@@ -16,7 +15,7 @@ from store.records import Version
 from store.registry import Registry, split_ref
 from store.summary import to_markdown, to_text
 from tui.commands import open_registry, parse_pairs
-from tui.output import emit, emit_json, table
+from tui.output import emit, emit_json, plural, table
 
 
 def add_commands(commands: Any) -> None:
@@ -44,7 +43,7 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--data", action="append", default=[], metavar="NAME", help="training data used")
     p.add_argument("--git-commit", metavar="SHA")
     p.add_argument("--notes", metavar="TEXT")
-    p.add_argument("--status", help="initial status (default: completed)")
+    p.add_argument("--status", help="initial status (default: completed; not deployed: use 'modelreg deploy')")
     p.add_argument("--extra", action="append", default=[], metavar="K=V", help="any other metadata")
 
     command("list", "list models with their version count, latest and best versions", cmd_list, True)
@@ -88,7 +87,7 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--force", action="store_true", help="even if it is live or has children")
 
     p = command("find", "find versions across models with a filter expression", cmd_find, True)
-    p.add_argument("expr", nargs="*", metavar="TERM", help="e.g. accuracy>0.9 tag:baseline or status:deployed")
+    p.add_argument("expr", nargs="*", metavar="TERM", help="quote it for the shell: 'accuracy>0.9 tag:baseline or status:deployed'")
     p.add_argument("--model")
     p.add_argument("--tag", action="append", default=[], metavar="TAG")
     p.add_argument("--status")
@@ -192,6 +191,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
+    if args.status == "deployed":  # 'deployed' without a live link would claim a deploy that never ran its checks
+        raise ModelregError("a version becomes deployed only through 'modelreg deploy': register it, then deploy it")
     with open_registry(args, create=True) as registry:
         extra = parse_pairs(args.extra, "--extra value")
         version = registry.register(
@@ -280,7 +281,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             if args.json:
                 emit_json(info.to_dict() | {"versions": [v.version for v in versions], "live": registry.live_map(model)})
                 return 0
-            emit(f"{info.name}: {len(versions)} versions")
+            emit(f"{info.name}: {plural(len(versions), 'version')}")
             for key in ("description", "owner", "notes"):
                 if getattr(info, key):
                     emit(f"  {key}: {getattr(info, key)}")
@@ -309,9 +310,22 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_tag(args: argparse.Namespace) -> int:
     with open_registry(args) as registry:
+        absent: list[str] = []
+        if args.remove:
+            before = registry.get(args.ref)
+            absent = [t for t in dict.fromkeys(args.tags) if t not in before.tags]
+            if len(absent) == len(set(args.tags)):
+                raise ModelregError(f"{before.ref} has no tag {_quoted(absent)}: nothing removed (its tags: {', '.join(before.tags) or 'none'})")
         v = registry.untag(args.ref, *args.tags) if args.remove else registry.tag(args.ref, *args.tags)
-        emit_json(v.to_dict()) if args.json else emit(f"{v.ref} tags: {', '.join(v.tags) or '(none)'}")
+        if args.json:
+            emit_json(v.to_dict())
+        else:
+            emit(f"{v.ref} tags: {', '.join(v.tags) or '(none)'}" + (f" (it had no tag {_quoted(absent)})" if absent else ""))
     return 0
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(f"'{name}'" for name in names)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -344,8 +358,17 @@ def cmd_model(args: argparse.Namespace) -> int:
             emit(f"{model.name}")
             for key, value in model.to_dict().items():
                 if key != "name" and value:
-                    emit(f"  {key}: {value}")
+                    emit(f"  {key}: {_as_text(value)}")
     return 0
+
+
+def _as_text(value: Any) -> str:
+    """``{'loss': 'min'}`` -> ``loss=min``; ``['a', 'b']`` -> ``a, b``: text, never Python's repr."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_as_text(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_as_text(v) for v in value)
+    return str(value)
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
@@ -357,7 +380,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_find(args: argparse.Namespace) -> int:
     with open_registry(args) as registry:
-        expr = " ".join(_one_term(term) for term in args.expr)
+        # One argument or several, the words make one expression: 'accuracy>0.9 tag:x' == accuracy>0.9 tag:x.
+        expr = " ".join(args.expr)
         found = registry.find(expr or None, model=args.model, tags=args.tag, status=args.status, limit=args.limit)
         if args.json:
             emit_json([v.to_dict() for v in found])
@@ -371,17 +395,6 @@ def cmd_find(args: argparse.Namespace) -> int:
             [[v.ref, v.status, _age(v.created_at), *[v.metrics.get(m) for m in metric_names], v.tags] for v in found],
         )
     return 0
-
-
-_OPERATOR = re.compile(r"(>=|<=|!=|==|=|>|<|~)")
-
-
-def _one_term(term: str) -> str:
-    """A shell argument with spaces in it (``'notes~learning rate'``) stays one filter term."""
-    if not any(c.isspace() for c in term) or '"' in term:
-        return term
-    name, op, value = _OPERATOR.split(term, maxsplit=1) if _OPERATOR.search(term) else (term, "", "")
-    return f'{name}{op}"{value}"' if op else f'"{term}"'
 
 
 def cmd_best(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 from store import demo_training
 from store.errors import ModelregError
 from store.registry import Registry
-from tui.output import emit
+from tui.output import emit, plural
 
 
 def add_commands(commands: Any) -> None:
@@ -35,7 +35,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.interval < 0:
         raise ModelregError(f"--interval is {args.interval:g}; give a number of seconds >= 0")
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="modelreg-demo-"))
-    paths = demo_training.create_demo(root)
+    if root.exists() and not root.is_dir():
+        raise ModelregError(f"{root} is a file; give 'modelreg demo' a new or empty folder")
+    try:
+        paths = demo_training.create_demo(root)
+    except OSError as error:  # an unwritable folder, a parent that is a file...: one line, no traceback
+        raise ModelregError(f"cannot make the demo in {root}: {error.strerror or error}") from None
     emit(f"Demo folder: {paths.root}")
     if args.no_ui:
         return _without_ui(args, paths)
@@ -51,7 +56,7 @@ def _without_ui(args: argparse.Namespace, paths: demo_training.DemoPaths) -> int
         )
         models = len(registry.models())
     emit(
-        f"Trained and registered {len(checkpoints)} checkpoints of {models} models in {paths.registry} "
+        f"Trained and registered {plural(len(checkpoints), 'checkpoint')} of {plural(models, 'model')} in {paths.registry} "
         f"(open it with: modelreg --registry {paths.registry})"
     )
     return 0
@@ -69,7 +74,7 @@ def _with_ui(args: argparse.Namespace, paths: demo_training.DemoPaths) -> int:
         except Exception as error:  # reported once the app has given the terminal back
             failure.append(error)
 
-    emit(f"Training {args.count} checkpoints into {paths.runs}, one every {args.interval:g} s")
+    emit(f"Training {plural(args.count, 'checkpoint')} into {paths.runs}, one every {args.interval:g} s")
     thread = threading.Thread(target=trainer, name="modelreg-demo-trainer", daemon=True)
     app_args = argparse.Namespace(registry=str(paths.registry), watch=[str(paths.runs)], read_only=False, poll=False)
     thread.start()

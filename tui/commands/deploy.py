@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from tui.commands import open_registry
-from tui.output import emit, emit_json, table
+from tui.output import emit, emit_json, plural, table
 
 
 def add_commands(commands: Any) -> None:
@@ -67,6 +67,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     with open_registry(args) as registry:
         entries = registry.history(args.model, args.env)
+        if args.env is not None and not entries and args.env not in registry.config.environments:
+            # As deploy refuses it: a typo must not read as "no deploys yet".
+            from store.deploy import environment
+
+            environment(registry, args.env)
     if args.json:
         emit_json(entries)
     elif not entries:
@@ -92,5 +97,5 @@ def cmd_check(args: argparse.Namespace) -> int:
     missing = [r for r in rows if r["missing"]]
     for row in missing:
         emit(f"{row['ref']}: MISSING — {row['reason']}")
-    emit(f"Checked {len(rows)} versions: {len(missing)} missing" + (" (they stay registered; archive them with 'modelreg status REF archived')" if missing else ""))
+    emit(f"Checked {plural(len(rows), 'version')}: {len(missing)} missing" + (" (they stay registered; archive them with 'modelreg status REF archived')" if missing else ""))
     return 0

@@ -1,7 +1,8 @@
 """Deploy and rollback confirmations: show what will change, then ask.
 
-Only an explicit answer confirms: ``y`` or ``enter``, or, for a protected
-environment, the model's name typed exactly and ``enter``. Every other key
+Only an explicit answer confirms: ``y``, or, for a protected environment, the
+model's name typed exactly and ``enter``. Enter alone is not an answer (it is
+"open" everywhere else, so ``d`` then a habitual enter must not deploy). Every other key
 cancels (protected: escape cancels, other keys only type), and the first answer
 is final, so a stray key, a key repeat or the pieces of an escape sequence split
 over a slow SSH link (``escape``, ``[``, ``A``) can never deploy. The screens
@@ -23,7 +24,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 
 from store.errors import ModelregError
-from store.lifecycle import DEPLOYABLE
+from store.gate import deploy_refusal
 from store.records import Version
 from tui.safe_text import literal
 from tui.screens.deltas import delta_text, direction_mark, number
@@ -31,7 +32,7 @@ from tui.screens.deltas import delta_text, direction_mark, number
 if TYPE_CHECKING:
     from store.registry import Registry
 
-CONFIRM_KEYS = frozenset({"y", "enter"})
+CONFIRM_KEYS = frozenset({"y"})
 
 
 class NameInput(Input):
@@ -45,8 +46,7 @@ class Confirmation(ModalScreen[bool]):
 
     CSS_PATH = "screens.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "confirm", "Confirm", key_display="y/enter"),
-        Binding("enter", "confirm", "Confirm", key_display="enter"),
+        Binding("y", "confirm", "Confirm"),
         Binding("escape", "cancel", "Cancel"),
     ]
     VERB = "confirm"
@@ -81,9 +81,9 @@ class Confirmation(ModalScreen[bool]):
                 yield NameInput(value="", placeholder=f"type {self.model} to {self.VERB}", id="confirm-name", select_on_focus=False)
                 yield Static("", classes="dialog-error", id="confirm-error")
             elif self.possible:
-                yield Static(Text(f"y or enter: {self.VERB} · any other key: cancel"), classes="dialog-hint", id="confirm-prompt")
+                yield Static(Text(f"y: {self.VERB} · any other key (enter too): cancel"), classes="dialog-hint", id="confirm-prompt")
             else:
-                yield Static(Text("any key: close"), classes="dialog-hint", id="confirm-prompt")
+                yield Static(Text(f"nothing to {self.VERB}: any key closes"), classes="dialog-hint", id="confirm-prompt")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -159,8 +159,7 @@ class DeployConfirm(Confirmation):
     """Confirm deploying ``ref`` to ``env``: live version now → the new one, and the metric deltas."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "confirm", "Deploy", key_display="y/enter"),
-        Binding("enter", "confirm", "Deploy", key_display="enter"),
+        Binding("y", "confirm", "Deploy"),
         Binding("escape", "cancel", "Cancel"),
     ]
     VERB = "deploy"
@@ -180,7 +179,15 @@ class DeployConfirm(Confirmation):
             except ModelregError as error:
                 self.error = str(error)
         self.ref = self.version.ref if self.version else ref
-        self.possible = self.error is None
+        # Why y is not offered: the version is live already, or the registry would refuse it.
+        self.unchanged: str | None = None
+        self.refusal: str | None = None
+        if self.error is None and self.version is not None:
+            if self.current is not None and self.current.ref == self.version.ref:
+                self.unchanged = f"= {self.ref} is already live in {self.env}: deploying it again changes nothing"
+            else:
+                self.refusal = deploy_refusal(self.version)
+        self.possible = self.error is None and self.unchanged is None and self.refusal is None
 
     def title_text(self) -> Text:
         title = Text("Deploy ", style="bold")
@@ -195,7 +202,12 @@ class DeployConfirm(Confirmation):
             return literal(self.error or "nothing to deploy", "bold red")
         parts: list[RenderableType] = [environment_line(self.env, self.protected)]
         parts.append(change_line("live now", self.current, "new", self.version))
-        parts.extend(_warnings(self.version, self.current, self.env))
+        if self.unchanged:
+            parts.append(literal(self.unchanged, "bold yellow"))
+            return Group(*parts)
+        if self.refusal:
+            parts.append(literal(f"✗ {self.refusal}", "bold red"))
+        parts.extend(_warnings(self.version))
         parts.append(metric_deltas(self.registry, self.current, self.version))
         return Group(*parts)
 
@@ -204,8 +216,7 @@ class RollbackConfirm(Confirmation):
     """Confirm rolling ``model`` back in ``env``: what is live now → the version it returns to."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "confirm", "Roll back", key_display="y/enter"),
-        Binding("enter", "confirm", "Roll back", key_display="enter"),
+        Binding("y", "confirm", "Roll back"),
         Binding("escape", "cancel", "Cancel"),
     ]
     VERB = "roll back"
@@ -216,12 +227,15 @@ class RollbackConfirm(Confirmation):
         self.current: Version | None = None
         self.target: Version | None = None
         self.reason = ""
+        self.refusal: str | None = None
         try:
             self.current = registry.live(model, self.env)
             self.target, self.reason = rollback_target(registry, model, self.env, self.current)
         except ModelregError as error:
             self.error = str(error)
-        self.possible = self.error is None and self.target is not None
+        if self.target is not None:
+            self.refusal = deploy_refusal(self.target)  # a rollback deploys the target again
+        self.possible = self.error is None and self.target is not None and self.refusal is None
 
     def title_text(self) -> Text:
         title = Text("Roll back ", style="bold")
@@ -242,7 +256,9 @@ class RollbackConfirm(Confirmation):
         parts.append(change_line("live now", self.current, "back to", self.target))
         if self.reason:
             parts.append(literal(self.reason, "dim"))
-        parts.extend(_warnings(self.target, self.current, self.env, verb="roll back to"))
+        if self.refusal:
+            parts.append(literal(f"✗ Rollback impossible: {self.refusal}", "bold red"))
+        parts.extend(_warnings(self.target))
         parts.append(metric_deltas(self.registry, self.current, self.target))
         return Group(*parts)
 
@@ -267,14 +283,9 @@ def change_line(now_label: str, now: Version | None, new_label: str, new: Versio
     return line
 
 
-def _warnings(version: Version, current: Version | None, env: str, verb: str = "deploy") -> list[Text]:
+def _warnings(version: Version) -> list[Text]:
+    """What store.gate does not refuse but the user should see (the deploy itself checks the files)."""
     found = []
-    if current is not None and current.ref == version.ref:
-        found.append(literal(f"= {version.ref} is already live in {env}; deploying it again changes nothing", "yellow", single_line=True))
-    if version.status not in DEPLOYABLE:
-        found.append(literal(f"⚠ status is {version.status}: the registry will refuse to {verb} it", "bold red", single_line=True))
-    if version.unsafe:
-        found.append(literal("⚠ an artifact failed the safety scan", "bold red"))
     if version.missing:
         found.append(literal("⚠ artifact files are missing on disk", "bold red"))
     return found

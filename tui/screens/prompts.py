@@ -132,6 +132,8 @@ class Choices(OptionList):
 class Picker(Prompt):
     """A title, a note and a list of choices; dismisses with the chosen option's id."""
 
+    CHOICES: type[Choices] = Choices
+
     def title_text(self) -> Text:
         raise NotImplementedError
 
@@ -152,10 +154,14 @@ class Picker(Prompt):
                 yield Static(note, classes="dialog-hint", id="picker-note")
             choices = self.options()
             if choices:
-                yield Choices(*choices, id="picker-choices")
+                yield self.CHOICES(*choices, id="picker-choices")
+                yield from self.below_choices()
             else:
                 yield Static(Text("nothing to choose: escape closes", style="dim"), id="picker-empty")
         yield Footer()
+
+    def below_choices(self) -> ComposeResult:
+        yield from ()
 
     def on_mount(self) -> None:
         if self.query("#picker-choices"):
@@ -173,12 +179,26 @@ class Picker(Prompt):
         self.dismiss(event.option.id)
 
 
+class StatusChoices(Choices):
+    """The status list: enter does not choose (the move is confirmed with y), so it is not offered."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select", "Choose", show=False)]
+
+
 class StatusPicker(Picker):
     """The statuses ``ref`` may move to from its current one (store.lifecycle), to choose from.
 
-    ``deployed`` is left out: only a deploy (``d``) makes a version live. Dismisses
-    with the chosen status, or None.
+    The highlighted move (``completed → training``) is shown under the list and only ``y``
+    makes it: enter, which opens things everywhere else, must not change a status blindly.
+    ``deployed`` is left out: only a deploy (``d``) makes a version live. Dismisses with the
+    chosen status, or None.
     """
+
+    CHOICES = StatusChoices
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "confirm", "Change status"),
+        Binding("escape", "cancel", "Cancel"),
+    ]
 
     def __init__(self, registry: Registry, ref: str) -> None:
         super().__init__()
@@ -220,6 +240,38 @@ class StatusPicker(Picker):
 
     def options(self) -> list[Option]:
         return [Option(Text(status), id=status) for status in self.allowed()]
+
+    def below_choices(self) -> ComposeResult:
+        yield Static("", classes="dialog-hint", id="status-move")
+
+    def highlighted(self) -> str | None:
+        choices = self.query("#picker-choices")
+        if not choices:
+            return None
+        index = choices.first(Choices).highlighted
+        return None if index is None else choices.first(Choices).get_option_at_index(index).id
+
+    def show_move(self, urge: bool = False) -> None:
+        target = self.highlighted()
+        if target is None:
+            return
+        move = literal(f"{self.status} → {target}", "bold", single_line=True)
+        move.append("   y: change · escape: cancel", style="bold" if urge else "dim")
+        self.query_one("#status-move", Static).update(move)
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        self.show_move()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        # Enter only points at the y that makes the move (prevent_default: not Picker's dismiss).
+        event.stop()
+        event.prevent_default()
+        self.show_move(urge=True)
+
+    def action_confirm(self) -> None:
+        target = self.highlighted()
+        if target is not None:
+            self.dismiss(target)
 
 
 class EnvironmentPicker(Picker):

@@ -21,6 +21,7 @@ from store.lifecycle import STATUSES
 from store.metrics import lower_is_better, to_number
 from store.versions import sort_key
 from tui.catalog import VersionRow
+from tui.output import plural
 from tui.safe_text import clean
 from tui.widgets.models import number
 from tui.widgets.table import GAP, PaneTable, column_width
@@ -147,7 +148,7 @@ class VersionsPane(Vertical):
         self._labels: list[str] = []
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter, e.g. accuracy>0.9 tag:baseline  (enter: keep, escape: leave)", id="filter")
+        yield Input(placeholder="filter, e.g. accuracy>0.9 tag:baseline  (enter: apply, escape: undo)", id="filter")
         yield VersionsTable()
         yield Static(id="versions-status", markup=False)
 
@@ -357,7 +358,7 @@ class VersionsPane(Vertical):
         return result
 
     def update_status(self) -> None:
-        parts = [f"{len(self.shown_rows)} of {len(self.rows)}" if self.predicate else f"{len(self.rows)} versions"]
+        parts = [f"{len(self.shown_rows)} of {len(self.rows)}" if self.predicate else plural(len(self.rows), "version")]
         if self.filter_error:
             parts.append(f"✗ filter: {self.filter_error}")
         elif self.filter_text:
@@ -419,8 +420,23 @@ class VersionsPane(Vertical):
         self.table.column_keys = []
         self.refill()
 
+    def undo_filter_edit(self) -> None:
+        """Escape in the filter: back to the filter that applies (typing applies nothing)."""
+        self.filter_input.value = self.filter_text
+        if self.filter_error is not None:
+            self.filter_error = None
+            self.update_status()
+
     @on(Input.Changed, "#filter")
     def _filter_typed(self, event: Input.Changed) -> None:
+        # Applied on enter only: a half-typed word would blank the table as a "good" filter.
         event.stop()
+        if self.filter_error is not None:  # the error was about text that is no longer there
+            self.filter_error = None
+            self.update_status()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_entered(self, event: Input.Submitted) -> None:
+        # Not stopped: the screen then leaves the input if the filter was good.
         error = self.set_filter(event.value)
         self.post_message(self.FilterChanged(event.value, error))
