@@ -86,9 +86,10 @@ def load_file(path: str | os.PathLike[str], *, trust: bool = False, sha256: str 
     path = Path(path)
     try:
         with _open_once(path) as raw:
-            reader = _HashingReader(raw)
-            obj = _load_stream(io.BufferedReader(reader, _CHUNK), path, trust=trust, imports=imports)
-            digest = reader.finish()
+            reader = _HashingReader(raw) if sha256 else None  # hashing costs a pass; only when asked
+            stream = io.BufferedReader(reader, _CHUNK) if reader else raw
+            obj = _load_stream(stream, path, trust=trust, imports=imports)  # type: ignore[arg-type]
+            digest = reader.finish() if reader else None
     except Refused as error:
         raise UnsafeArtifact(f"refusing to load {path.name}: {error}; pass --trust / trust=True only if you trust this file") from None
     except (ArtifactError, UnsafeArtifact):
@@ -132,7 +133,7 @@ def inspect_file(path: str | os.PathLike[str]) -> tuple[ScanResult, Any]:
             if kind == "blob":
                 return ScanResult(True, "safe", f"{path.name}: neither a pickle nor an archive (its first byte is no "
                                                 "pickle opcode): nothing in it unpickles"), None
-            obj = _load_stream(io.BufferedReader(_HashingReader(raw), _CHUNK), path, trust=False, imports=imports)
+            obj = _load_stream(raw, path, trust=False, imports=imports)  # type: ignore[arg-type]
     except Refused as error:
         return ScanResult(False, "unsafe", f"{path.name}: {error}", tuple(imports)), None
     except ArtifactError as error:
@@ -240,20 +241,22 @@ class _open_once:
 class _HashingReader(io.RawIOBase):
     """Reads the open file and hashes every byte on the way, so the hash is of what was loaded."""
 
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw, self._sha = raw, hashlib.sha256()
+    def __init__(self, raw: BinaryIO, *, enabled: bool = True) -> None:
+        self._raw, self._sha = raw, hashlib.sha256() if enabled else None
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
         n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
-        if n:
+        if n and self._sha is not None:
             self._sha.update(memoryview(buffer)[:n])
         return n or 0
 
-    def finish(self) -> str:
+    def finish(self) -> str | None:
         """Hash the bytes the loader did not need (trailing data), then the digest."""
+        if self._sha is None:
+            return None
         while chunk := self._raw.read(_CHUNK):
             self._sha.update(chunk)
         return self._sha.hexdigest()
@@ -764,27 +767,28 @@ def _check_native_state(np: Any, obj: Any) -> None:
 
 
 def _native_problem(np: Any, kind: str, obj: Any) -> str | None:
-    def links(left: Any, right: Any, leaf: Any) -> str | None:
+    def links(left: Any, right: Any, inner: Any) -> str | None:
         n = len(left)
-        inner = ~leaf
-        index = np.arange(n)
-        if np.any((left[inner] <= index[inner]) | (left[inner] >= n) | (right[inner] <= index[inner]) | (right[inner] >= n)):
-            return "tree links point outside the tree or backwards"
+        for child in (left[inner], right[inner]):  # children come after their parent, inside the tree
+            if child.size and ((child - inner).min() <= 0 or child.max() >= n):
+                return "tree links point outside the tree or backwards"
         return None
 
     if kind == "sklearn.tree._tree:Tree":
-        leaf = obj.children_left == -1
-        if np.any((obj.children_right == -1) != leaf):
+        nodes = obj.__getstate__()["nodes"]  # a view of the node array: no copy
+        left, right, feature = nodes["left_child"], nodes["right_child"], nodes["feature"]
+        inner = np.flatnonzero(left != -1)
+        if np.count_nonzero(right != -1) != inner.size or inner.size and np.any(right[inner] == -1):
             return "tree has nodes with one child"
-        if np.any((obj.feature[~leaf] < 0) | (obj.feature[~leaf] >= obj.n_features)):
+        if inner.size and (feature[inner].min() < 0 or feature[inner].max() >= obj.n_features):
             return "tree splits on features it does not have"
-        return links(obj.children_left, obj.children_right, leaf)
+        return links(left, right, inner)
     if kind == "sklearn.ensemble._hist_gradient_boosting.predictor:TreePredictor":
         nodes = obj.nodes
-        leaf = nodes["is_leaf"].astype(bool)
-        if np.any(nodes["feature_idx"][~leaf] < 0):
+        inner = np.flatnonzero(~nodes["is_leaf"].astype(bool))
+        if inner.size and nodes["feature_idx"][inner].min() < 0:
             return "tree splits on negative features"
-        return links(nodes["left"].astype(np.int64), nodes["right"].astype(np.int64), leaf)
+        return links(nodes["left"].astype(np.int64), nodes["right"].astype(np.int64), inner)
     if hasattr(obj, "check_format") and kind.startswith("scipy.sparse"):
         obj.check_format(full_check=True)
         return None
