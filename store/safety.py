@@ -185,9 +185,10 @@ def scan_paths(paths: list[str]) -> ScanResult:
     for root in paths:
         for file in scannable_files(root):
             result = scan_file(file)
-            if file != root:
-                result = ScanResult(result.safe, result.verdict, f"{os.path.relpath(file, root)}: {result.reason}",
-                                    result.imports)
+            if file != root:  # name the file by its place in the folder
+                name = os.path.basename(file)
+                reason = result.reason[len(name):] if result.reason.startswith(name + ":") else f": {result.reason}"
+                result = ScanResult(result.safe, result.verdict, os.path.relpath(file, root) + reason, result.imports)
             results.append(result)
     unsafe = [r for r in results if not r.safe]
     if unsafe:

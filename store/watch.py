@@ -580,7 +580,9 @@ class Watcher:
             answer = self._inspector.inspect(file)
             result = dict(answer.get("scan") or {"safe": False, "verdict": "error", "reason": "not judged"})
             if file != path:
-                result["reason"] = f"{os.path.relpath(file, path)}: {result['reason']}"
+                name, reason = os.path.basename(file), str(result.get("reason", ""))
+                reason = reason[len(name):] if reason.startswith(name + ":") else f": {reason}"
+                result["reason"] = os.path.relpath(file, path) + reason
             elif result.get("safe"):  # the same load described it: keep that for _describe
                 self._described[file] = (_stamp(file), answer.get("estimator"))
             results.append(result)

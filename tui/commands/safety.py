@@ -8,23 +8,24 @@ from typing import Any
 
 from store import loading
 from store.errors import ArtifactError
-from store.safety import ScanResult, scan_file
+from store.safety import ScanResult, scan_file, scan_paths
 from tui.commands import open_registry
 from tui.output import emit, emit_json
 
 
 def add_commands(commands: Any) -> None:
-    help = "scan a pickle/joblib file (PATH) or a version's artifact (REF) for imports outside the allow-list"
+    help = ("judge a pickle/joblib/PyTorch/safetensors file or folder (PATH) or a version's artifacts (REF) with the "
+            "restricted loader, running nothing outside its allow-list")
     p = commands.add_parser("scan", help=help, description=help + "; exit status 1 unless it is safe")
     p.set_defaults(run=cmd_scan)
     p.add_argument("target", metavar="PATH|REF")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
-    help = "load a version: the estimator of a scikit-learn/joblib artifact (after the safety scan), else its paths"
+    help = "load a version: the estimator of a scikit-learn/joblib artifact (restricted loader), else its paths"
     p = commands.add_parser("load", help=help, description=help)
     p.set_defaults(run=cmd_load)
     p.add_argument("ref")
-    p.add_argument("--trust", action="store_true", help="load even if the scan does not say safe (runs the file's code)")
+    p.add_argument("--trust", action="store_true", help="load with plain joblib.load (runs whatever the file says)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
@@ -36,6 +37,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     path = Path(args.target)
     if path.is_file():
         result, ref = scan_file(path), None
+    elif path.is_dir():  # a checkpoint folder: every pickle, PyTorch and safetensors file in it
+        result, ref = scan_paths([str(path)]), None
     elif _looks_like_path(args.target):
         raise ArtifactError(f"no file {args.target}; give a pickle/joblib file or a version like MODEL:VERSION")
     else:
