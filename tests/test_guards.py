@@ -64,6 +64,7 @@ def reg(tmp_path: Path) -> Iterator[Registry]:
     scan_version(registry, "beta:v1")
     registry.register("beta", [], "v2")
     registry.register("beta", [pickled("beta3", {"w": 3})], "v3")
+    registry.update("beta:v3", scan={})  # as a version registered before registering judged pickles
     registry.register("beta", [pickled("beta4", Evil())], "v4")
     scan_version(registry, "beta:v4")
     yield registry
