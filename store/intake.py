@@ -337,8 +337,8 @@ class Intake:
         out.events.extend(WatchEvent("problem", version.ref, job.path, p) for p in version.problems)
         if record.get("sha256") is None:
             out.hash.append((version.ref, job.path, record))
-        if job.scan is not None and job.scan.get("safe"):
-            out.describe.append((version.ref, job.path))
+        if job.scan is not None and job.scan.get("safe") and job.path.lower().endswith(PICKLE_EXTENSIONS):
+            out.describe.append((version.ref, job.path))  # only pickles hold scikit-learn estimators
         return out
 
     def _register_kwargs(self, plan: Plan) -> tuple[str, dict[str, Any], list[str]]:

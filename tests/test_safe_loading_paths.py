@@ -159,3 +159,30 @@ def test_the_inspector_restarts_after_a_death_or_a_timeout(tmp_path: Path) -> No
         assert answer["scan"]["verdict"] == "error" and "longer than" in answer["scan"]["reason"]
         slow.timeout = 30
         assert slow.inspect(good)["scan"]["verdict"] == "safe" and slow.starts == 2
+
+
+def test_a_pytorch_checkpoint_is_judged_at_register_and_gates_deploy(reg: Registry, tmp_path: Path) -> None:
+    import pickle
+    import zipfile
+
+    def torch_zip(path: Path, data_pkl: bytes) -> Path:
+        with zipfile.ZipFile(path, "w") as archive:  # the layout torch.save writes
+            archive.writestr("archive/data.pkl", data_pkl)
+            archive.writestr("archive/data/0", b"\0" * 16)
+            archive.writestr("archive/version", "3\n")
+        return path
+
+    evil = torch_zip(tmp_path / "evil.pt", pickle.dumps(Payload(tmp_path / "PWNED"), protocol=2))
+    # What torch.save writes for a state dict: an OrderedDict of rebuilt tensors (globals named, never run here).
+    benign = b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01X\x06\x00\x00\x00weightq\x02ctorch._utils\n" \
+             b"_rebuild_tensor_v2\nq\x03sb."
+    good = torch_zip(tmp_path / "good.pt", benign)
+    bad = reg.register("net", [evil])
+    assert bad.scan["verdict"] == "unsafe" and "posix.system" in bad.scan["reason"]
+    with pytest.raises(DeployError, match="safety scan says unsafe"):
+        reg.deploy(bad.ref)
+    fine = reg.register("net", [good])
+    assert fine.scan["verdict"] == "safe" and "torch._utils._rebuild_tensor_v2" in fine.scan["imports"]
+    assert reg.deploy(fine.ref)["to"] == fine.version
+    assert reg.load(fine.ref) == [good]  # never unpickled here: torch checkpoints load as paths
+    assert not (tmp_path / "PWNED").exists()
