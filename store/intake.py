@@ -99,21 +99,11 @@ class Outcome:
             getattr(self, name).extend(getattr(other, name))
 
 
-def is_pickle(path: str) -> bool:
-    """Does this file need judging before it is trusted (pickle, joblib, PyTorch, safetensors)?"""
-    from store.safety import is_scannable
-
-    return is_scannable(path)
-
-
 def pickles_in(path: str) -> list[str]:
-    """The pickle files a checkpoint consists of: itself, or those inside its folder."""
-    if not os.path.isdir(path):
-        return [path] if is_pickle(path) else []
-    found = []
-    for folder, _, files in os.walk(path):
-        found.extend(os.path.join(folder, name) for name in sorted(files) if is_pickle(name))
-    return found
+    """The files of a checkpoint that need judging before they are trusted: itself, or those in its folder."""
+    from store.safety import scannable_files
+
+    return scannable_files(path)
 
 
 def sidecar_fingerprint(path: str | os.PathLike[str] | None) -> list[float] | None:
