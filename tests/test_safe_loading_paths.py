@@ -105,6 +105,7 @@ def test_the_cli_refuses_then_trusts_and_scans_a_file(tmp_path: Path) -> None:
     assert done.returncode == 1 and done.stdout.startswith("UNSAFE") and "posix.system" in done.stdout
     done = cli("deploy", "m:v1", "--trust", registry=registry)
     assert done.returncode == 0 and "trusted past the safety scan" in done.stdout, done.stderr
+    assert "ok (trusted)" in cli("history", registry=registry).stdout
     assert not marker.exists()
 
 

@@ -81,7 +81,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             ["#", "WHEN", "ENV", "MODEL", "ACTION", "FROM", "TO", "BY", "RESULT"],
             [
                 [e["seq"], e["at"][:19].replace("T", " "), e["env"], e["model"], e["action"], e["from"] or "—", e["to"] or "—",
-                 e["by"], "ok" if e["ok"] else f"FAILED: {e['reason']}"]
+                 e["by"], ("ok (trusted)" if e.get("trusted") else "ok") if e["ok"] else f"FAILED: {e['reason']}"]
                 for e in entries
             ],
         )

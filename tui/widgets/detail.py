@@ -227,7 +227,8 @@ def history(entries: list[dict[str, Any]] | None) -> Text:
         text.append_text(literal(
             f"{entry.get('at', '')[:19]} {entry.get('action', '')} {entry.get('env', '')}: "
             f"{entry.get('from') or '—'} → {entry.get('to') or '—'} by {entry.get('by', '?')}"
-            + (f" ({entry['reason']})" if entry.get("reason") else ""),
+            + (f" ({entry['reason']})" if entry.get("reason") else "")
+            + (" (trusted past the safety scan)" if entry.get("trusted") else ""),
             single_line=True,
         ))
         lines.append(text)
