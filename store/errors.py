@@ -15,6 +15,10 @@ class RegistryNotFound(ModelregError):
     pass
 
 
+class RegistryAccessError(ModelregError):
+    """The registry's folder or files may not be read (permissions)."""
+
+
 class StoreCorrupt(ModelregError):
     pass
 

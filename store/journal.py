@@ -312,6 +312,7 @@ class JournalStorage(Storage):
             self._load_once()
 
     def _load_once(self) -> None:
+        seen: tuple[int | None, int | None] | None = None
         for _ in range(20):
             snapshot = self._read_snapshot()
             meta = snapshot.pop(META_TABLE, {}).get("1", {})
@@ -319,11 +320,19 @@ class JournalStorage(Storage):
             fd, ino, header_gen, offset = self._open_journal()
             if header_gen is not None and header_gen > generation:
                 os.close(fd)
+                path = self.directory / SNAPSHOT
                 if self._snapshot_ino is None:
                     # Compactions write the snapshot before the journal and never remove it.
+                    raise StoreCorrupt(f"{path} is missing but {JOURNAL} is not; run 'modelreg doctor' to see what can be rebuilt")
+                if seen == (self._snapshot_ino, ino):
+                    # Neither file was replaced since the last look: no compaction is
+                    # in flight, the snapshot is simply not the one the journal follows.
+                    what = "is empty" if self._snapshot_bytes == 0 else f"is generation {generation}"
                     raise StoreCorrupt(
-                        f"{self.directory / SNAPSHOT} is missing but {JOURNAL} is not; restore it from a backup"
+                        f"{path} {what} but {JOURNAL} follows generation {header_gen}: the snapshot was "
+                        "damaged or replaced; run 'modelreg doctor' to see what can be rebuilt"
                     )
+                seen = (self._snapshot_ino, ino)
                 continue  # a compaction finished between the two reads: look again
             self._close_journal()
             previous = self._tables if self._epoch else None
@@ -370,6 +379,7 @@ class JournalStorage(Storage):
             raise StoreCorrupt(f"cannot read {path}: {error.strerror}") from None
         self._snapshot_bytes = len(raw)
         if not raw.strip():
+            self._snapshot_bytes = 0  # blank counts as empty, for the messages above
             return {}
         try:
             data = _loads(raw)

@@ -25,6 +25,8 @@ from store.errors import (
     DuplicateVersion,
     LineageError,
     ModelregError,
+    RegistryAccessError,
+    RegistryNotFound,
     UnknownModel,
     UnknownVersion,
 )
@@ -84,17 +86,24 @@ class Registry:
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
         self.path = find_registry(path)
-        if not create and not self.path.is_dir():
-            from store.errors import RegistryNotFound
-
-            raise RegistryNotFound(f"no registry at {self.path}: run 'modelreg init' or pass --registry PATH")
-        self.db = RegistryDB(self.path, create=create)
+        try:
+            if not create and not self.path.is_dir():
+                raise RegistryNotFound(f"no registry at {self.path}: run 'modelreg init' or pass --registry PATH")
+            self.db = RegistryDB(self.path, create=create)
+        except OSError as error:  # e.g. a folder we may not read: one line, never a traceback
+            raise RegistryAccessError(f"cannot open the registry at {self.path}: {error.strerror or error}") from None
         self.storage = self.db.journal
-        self.config = Config.load(self.path)
-        self.index = VersionIndex()
-        self.storage.subscribe(self._on_change, self._on_reset)
-        self._on_reset()
-        self._repair_interrupted_deploy()
+        try:
+            self.config = Config.load(self.path)
+            self.index = VersionIndex()
+            self.storage.subscribe(self._on_change, self._on_reset)
+            self._on_reset()
+            self._repair_interrupted_deploy()
+        except BaseException as error:
+            self.storage.close()
+            if isinstance(error, OSError):
+                raise RegistryAccessError(f"cannot open the registry at {self.path}: {error.strerror or error}") from None
+            raise
 
     def close(self) -> None:
         self.storage.tidy()

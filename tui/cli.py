@@ -36,15 +36,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--read-only", action="store_true", help="app: hide and refuse every writing action")
     parser.add_argument("--watch", metavar="DIR", action="append", default=[], help="app: also watch DIR for new checkpoints")
     parser.add_argument("--poll", action="store_true", help="app: watch by polling (network filesystems)")
+    parser.add_argument("--json", action="store_true", dest="json_first", help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in COMMAND_MODULES:
         module.add_commands(commands)
+    for sub in commands.choices.values():
+        # --registry after the command too; SUPPRESS keeps one given before it.
+        sub.add_argument("--registry", metavar="PATH", default=argparse.SUPPRESS, help="registry directory")
     return parser
+
+
+def _json_first(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``modelreg --json list`` means ``modelreg list --json``."""
+    if args.json_first:
+        if not hasattr(args, "json"):
+            parser.error(f"'{args.command or 'modelreg'}' does not print JSON")
+        args.json = True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _json_first(parser, args)
     try:
         if args.command is None:
             from tui.launch import open_app
@@ -53,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except ModelregError as error:
         return fail(str(error))
+    except PermissionError as error:  # a registry or file we may not read, met outside the store's checks
+        return fail(f"{error.filename or 'a file'}: {error.strerror}")
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
