@@ -36,7 +36,7 @@ from store.journal import Changes, RegistryDB
 from store.lifecycle import check_status, check_transition
 from store.location import find_registry
 from store.metrics import clean_metrics, lower_is_better, to_number
-from store.records import Model, Version
+from store.records import Model, Version, copy_json
 from store.values import check_name, jsonable, string_list, text
 
 MODELS, VERSIONS, LIVE, HISTORY = "models", "versions", "live", "history"
@@ -128,6 +128,23 @@ class Registry:
 
     def _on_reset(self) -> None:
         self.index.rebuild(self.storage.table(VERSIONS), self.storage.table(MODELS))
+
+    @_locked
+    def problems(self) -> list[str]:
+        """What the registry holds but cannot use, one line each: documents written by
+        someone else that are not versions or models, and NaN/Infinity written by hand."""
+        lines = []
+        for table, ids in sorted(self.index.foreign.items()):
+            if ids:
+                shown = ", ".join(sorted(ids, key=int)[:5]) + ("…" if len(ids) > 5 else "")
+                lines.append(f"{len(ids)} document(s) in '{table}' are not {table} (id {shown}); they are ignored")
+        if self.storage.saw_nonfinite:
+            from store.journal import nonfinite_documents
+
+            found = nonfinite_documents({name: self.storage.table(name) for name in self.storage.read_names()})
+            if found:
+                lines.append(f"{', '.join(found[:5])}{'…' if len(found) > 5 else ''} hold NaN or Infinity, which JSON cannot hold")
+        return lines
 
     def refresh(self) -> bool:
         """Catch up with other processes' writes; True if anything changed."""
@@ -224,7 +241,8 @@ class Registry:
 
     @_locked
     def models(self) -> list[Model]:
-        docs = sorted(self.storage.table(MODELS).values(), key=lambda d: d["name"].lower())
+        table = self.storage.table(MODELS)
+        docs = sorted((table[i] for i in self.index.models.values()), key=lambda d: d["name"].lower())
         return [Model.from_doc(d) for d in docs]
 
     @_locked
@@ -543,11 +561,12 @@ class Registry:
             self._require_model(model)
             docs = [table[i] for i in self.index.by_model.get(model, {}).values()]
         else:
-            docs = table.values()
+            foreign = self.index.foreign[VERSIONS]
+            docs = [d for i, d in table.items() if i not in foreign] if foreign else table.values()
         found = [
             d
             for d in docs
-            if (status is None or d["status"] == status)
+            if (status is None or d.get("status", "completed") == status)
             and (not wanted_tags or wanted_tags.issubset(d.get("tags", ())))
             and (predicate is None or predicate(d))
         ]
@@ -633,7 +652,7 @@ class Registry:
         """The deploy history, oldest first, optionally for one model and/or environment."""
         from store.deploy import history
 
-        return history(self, model, env)
+        return copy_json(history(self, model, env))  # entries nest dicts (the hook's outcome): the caller's own
 
     def check_artifacts(self, model: str | None = None, *, verify: bool = False) -> list[dict[str, Any]]:
         """Mark versions whose artifacts vanished or changed as missing (never removing them)."""

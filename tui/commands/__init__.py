@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from store.errors import BadMetadata
@@ -18,8 +19,12 @@ def open_registry(args: argparse.Namespace, *, create: bool = False) -> Registry
     """
     named = explicit_location(args.registry)
     if named is not None:
-        return Registry(require_registry(named), create=False)
-    return Registry(None, create=create)
+        registry = Registry(require_registry(named), create=False)
+    else:
+        registry = Registry(None, create=create)
+    for problem in registry.problems():  # reported, never fatal: the rest of the registry works
+        print(f"modelreg: warning: {problem} (see 'modelreg doctor')", file=sys.stderr)
+    return registry
 
 
 def parse_value(text: str) -> Any:
