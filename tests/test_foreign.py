@@ -76,3 +76,21 @@ def test_nan_written_by_hand_never_breaks_a_write_or_a_compaction(registry_path:
     reg.close()
     with Registry(registry_path) as again:
         assert again.get("m:v2").metrics == {"acc": 0.7}
+
+
+def test_the_app_catalog_skips_a_foreign_document_that_arrives_live(registry_path: Path) -> None:
+    from store.journal import RegistryDB
+    from tui.catalog import Catalog
+
+    reg = Registry(registry_path)
+    catalog = Catalog(reg)
+    catalog.model_names()
+    other = RegistryDB(registry_path)
+    other.table("versions").insert({"note": "by hand"})
+    other.table("models").insert({"owner": "?"})
+    other.close()
+    catalog.poll("m")  # no KeyError
+    reg.register("m")
+    update = catalog.poll("m")
+    assert update is not None and [row.version for row in update.view.rows] == ["v1", "v2"]
+    reg.close()
