@@ -73,6 +73,10 @@ def _loads(raw: bytes) -> Any:
     return json.loads(raw, parse_constant=_note_nonfinite)
 
 
+def _count(value: Any) -> int:
+    return value if type(value) is int and value > 0 else 0  # a hand-edited meta document may hold anything
+
+
 def _nonfinite(value: Any) -> bool:
     kind = type(value)
     if kind is float:
@@ -233,8 +237,7 @@ class JournalStorage(Storage):
 
     def put(self, table: str, doc_id: str, doc: Doc) -> None:
         """Store a copy of ``doc``: the caller's dict (and anything nested in it) stays
-        the caller's, so changing it later can neither change the store nor reach disk.
-        The copy is the journal line's own bytes read back, so it costs one parse."""
+        the caller's, so changing it later can neither change the store nor reach disk."""
         self._require_transaction()
         doc_id = str(doc_id)
         try:
@@ -244,7 +247,9 @@ class JournalStorage(Storage):
                 f"cannot store {table}/{doc_id}: it holds NaN or Infinity, which JSON cannot hold "
                 "(if it was written by hand, 'modelreg doctor' finds such values)"
             ) from None
-        kept = _loads(raw)
+        # The copy kept in memory. Not _loads(raw): that would give every document its own
+        # key strings, half as much memory again for a process holding many documents.
+        kept = copy_json(doc)
         self._undo.append((table, doc_id, self._tables.get(table, {}).get(doc_id)))
         self._pending.append(b'["p",' + _dumps(table) + b"," + _dumps(doc_id) + b"," + raw + b"]")
         self._apply(table, doc_id, kept)
@@ -423,7 +428,7 @@ class JournalStorage(Storage):
             self._tables = snapshot
             kept_ids = meta.get("ids") if isinstance(meta.get("ids"), dict) else {}
             self._max_id = {
-                name: max(max(map(int, docs), default=0), int(kept_ids.get(name, 0)) if docs else 0)
+                name: max(max(map(int, docs), default=0), _count(kept_ids.get(name)) if docs else 0)
                 for name, docs in snapshot.items()
             }
             self._reserved = {}
@@ -566,6 +571,7 @@ class JournalStorage(Storage):
         if size <= self._offset:
             return
         data = os.pread(fd, size - self._offset, self._offset)
+        nonfinite_before = _nonfinite_seen
         end = data.rfind(b"\n") + 1
         lines = data[:end].split(b"\n")[:-1]
         for number, line in enumerate(lines):
@@ -581,10 +587,10 @@ class JournalStorage(Storage):
                     f"{self.directory / JOURNAL} has a damaged line after byte {self._offset}; "
                     "'modelreg doctor --fix' keeps every good line and moves the damaged bytes to journal.jsonl.damaged"
                 ) from None
-            if _nonfinite_seen:
-                self.saw_nonfinite = True  # cheap and rarely true: worth a full check later
             for op in ops:
                 self._replay(op)
+        if _nonfinite_seen != nonfinite_before:
+            self.saw_nonfinite = True  # rare: Registry.problems() then looks for them
         self._offset += end
         if locked and size > self._offset:
             # Bytes after the last complete line belong to a writer that died mid-append.
@@ -750,7 +756,7 @@ class JournalStorage(Storage):
         elif kind == "x":
             self._drop(op[1])
         else:
-            raise ValueError(f"unknown journal operation {kind!r}")
+            raise StoreCorrupt(f"{self.directory / JOURNAL} holds an operation this modelreg does not know ({kind!r}); upgrade modelreg")
 
     def _create(self, table: str) -> None:
         self._tables.setdefault(table, {})

@@ -9,6 +9,7 @@ only this record's own copy. They are still dicts, so ``json.dumps(v.params)`` w
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -41,15 +42,16 @@ def copy_json(value: Any) -> Any:
     """A deep copy of JSON-shaped data (dicts, lists, scalars): several times faster
     than ``copy.deepcopy``, which matters on every read of every version."""
     kind = type(value)
-    if kind is dict:
-        return {k: copy_json(v) for k, v in value.items()}
+    if kind is dict or (kind not in _SCALARS and isinstance(value, Mapping)):
+        # Keys become what JSON makes of them (1 -> "1"), so a copy equals what is on disk.
+        return {k if type(k) is str else _json_key(k): copy_json(v) for k, v in value.items()}
     if kind is list or kind is tuple:
         return [copy_json(v) for v in value]
-    if kind in _SCALARS:
-        return value
-    if isinstance(value, Mapping):  # a record's read-only mapping, handed back in
-        return {k: copy_json(v) for k, v in value.items()}
     return value
+
+
+def _json_key(key: Any) -> str:
+    return json.dumps(key) if not isinstance(key, str) else key  # True -> "true", 1 -> "1", None -> "null"
 
 
 def _frozen(value: Any) -> Mapping[str, Any]:
