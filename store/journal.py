@@ -150,7 +150,7 @@ class JournalStorage(Storage):
         self._lock_fd: int | None = None
         self._depth = 0
         self._undo: list[tuple[str, str, Doc | None]] = []
-        self._pending: list[bytes] = []  # this transaction's operations, JSON-encoded
+        self._pending: list[list[Any]] = []  # this transaction's operations
         self._epoch = 0
         self._seq = 0
         self._log: deque[tuple[int, str, str]] = deque(maxlen=CHANGE_LOG_SIZE)
@@ -240,18 +240,11 @@ class JournalStorage(Storage):
         the caller's, so changing it later can neither change the store nor reach disk."""
         self._require_transaction()
         doc_id = str(doc_id)
-        try:
-            raw = _dumps(doc)  # refuses NaN/Infinity and non-JSON values before anything changes
-        except ValueError:
-            raise BadDocument(
-                f"cannot store {table}/{doc_id}: it holds NaN or Infinity, which JSON cannot hold "
-                "(if it was written by hand, 'modelreg doctor' finds such values)"
-            ) from None
         # The copy kept in memory. Not _loads(raw): that would give every document its own
         # key strings, half as much memory again for a process holding many documents.
         kept = copy_json(doc)
         self._undo.append((table, doc_id, self._tables.get(table, {}).get(doc_id)))
-        self._pending.append(b'["p",' + _dumps(table) + b"," + _dumps(doc_id) + b"," + raw + b"]")
+        self._pending.append(["p", table, doc_id, kept])  # kept is ours alone: safe to encode at commit
         self._apply(table, doc_id, kept)
 
     def delete(self, table: str, doc_id: str) -> None:
@@ -261,7 +254,7 @@ class JournalStorage(Storage):
         if old is None:
             return
         self._undo.append((table, doc_id, old))
-        self._pending.append(_dumps(["d", table, doc_id]))
+        self._pending.append(["d", table, doc_id])
         self._apply(table, doc_id, None)
 
     def read_names(self) -> list[str]:
@@ -272,7 +265,7 @@ class JournalStorage(Storage):
         self._require_transaction()
         if table not in self._tables:
             self._undo.append((table, "", None))
-            self._pending.append(_dumps(["c", table]))
+            self._pending.append(["c", table])
             self._create(table)
 
     def drop_table(self, table: str) -> None:
@@ -282,7 +275,7 @@ class JournalStorage(Storage):
             for doc_id, doc in self._tables[table].items():
                 self._undo.append((table, doc_id, doc))
             self._undo.append((table, "", None))
-            self._pending.append(_dumps(["x", table]))
+            self._pending.append(["x", table])
             self._drop(table)
 
     def next_id(self, table: str) -> int:
@@ -651,7 +644,16 @@ class JournalStorage(Storage):
     def _commit(self) -> None:
         if not self._pending:
             return
-        line = b"[" + b",".join(self._pending) + b"]\n"
+        try:
+            line = _dumps(self._pending) + b"\n"
+        except ValueError:  # NaN or Infinity: the transaction is undone, nothing is written
+            bad = next((f"{op[1]}/{op[2]}" for op in self._pending if op[0] == "p" and _nonfinite(op[3])), None)
+            if bad is None:
+                raise
+            raise BadDocument(
+                f"cannot store {bad}: it holds NaN or Infinity, which JSON cannot hold "
+                "(if it was written by hand, 'modelreg doctor' finds such values)"
+            ) from None
         fd = self._writable_journal()
         try:
             try:
