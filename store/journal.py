@@ -235,14 +235,18 @@ class JournalStorage(Storage):
                     self._undo, self._pending = [], []
                     fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
-    def put(self, table: str, doc_id: str, doc: Doc) -> None:
+    def put(self, table: str, doc_id: str, doc: Doc, *, owned: bool = False) -> None:
         """Store a copy of ``doc``: the caller's dict (and anything nested in it) stays
-        the caller's, so changing it later can neither change the store nor reach disk."""
+        the caller's, so changing it later can neither change the store nor reach disk.
+
+        ``owned=True`` skips the copy: for a document built for the store alone (the
+        Registry's, from fresh containers), which its builder never changes again.
+        """
         self._require_transaction()
         doc_id = str(doc_id)
-        # The copy kept in memory. Not _loads(raw): that would give every document its own
-        # key strings, half as much memory again for a process holding many documents.
-        kept = copy_json(doc)
+        # Not _loads(_dumps(doc)): that would give every document its own key strings,
+        # half as much memory again for a process holding many documents.
+        kept = doc if owned else copy_json(doc)
         self._undo.append((table, doc_id, self._tables.get(table, {}).get(doc_id)))
         self._pending.append(["p", table, doc_id, kept])  # kept is ours alone: safe to encode at commit
         self._apply(table, doc_id, kept)

@@ -339,7 +339,8 @@ class Registry:
             doc = {"model": model, "version": version, **doc}
             if parent:
                 doc["parent"] = self._check_parent(f"{model}:{version}", parent)
-            self.storage.put(VERSIONS, str(self.storage.next_id(VERSIONS)), doc)
+            # owned: built above from fresh containers (jsonable, string_list copy what they get)
+            self.storage.put(VERSIONS, str(self.storage.next_id(VERSIONS)), doc, owned=True)
         return Version.from_doc(doc)
 
     def _next_version(self, model: str, bump: str) -> str:
@@ -372,7 +373,7 @@ class Registry:
         record["framework"] = "sklearn"
         return {
             "artifacts": [record],
-            "estimator": info,
+            "estimator": copy_json(info),  # the stored document owns its containers
             "params": jsonable(info.get("params", {})),
             "training": {"framework": "sklearn"},
             "scan": {"safe": True, "verdict": "safe", "reason": "saved by modelreg from a live estimator"},
@@ -411,8 +412,8 @@ class Registry:
         with self.storage.transaction():
             doc_id, doc = self._resolve(ref, default=None)
             updated = {**doc}
-            change(updated)
-            self.storage.put(VERSIONS, doc_id, updated)
+            change(updated)  # replaces fields with fresh values, never edits nested ones in place
+            self.storage.put(VERSIONS, doc_id, updated, owned=True)
         return Version.from_doc(updated)
 
     def score(self, ref: str, **metrics: Any) -> Version:
