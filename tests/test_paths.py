@@ -29,6 +29,7 @@ COMMANDS = [
     ("model", "m", "--owner", "ana"), ("remove", "m:v1"), ("find",), ("best", "m"), ("compare", "m", "v1", "v2"),
     ("tree", "m"), ("lineage", "m:v1"), ("summary",), ("deploy", "m:v1"), ("rollback", "m"), ("history",),
     ("check",), ("load", "m:v1"), ("scan", "m:v1"), ("export", "--all", "OUT"), ("import", "IN"), ("watch", "RUNS"),
+    ("doctor",), ("doctor", "--fix"), (), ("--read-only",),  # () and --read-only: the app
 ]
 
 
@@ -50,7 +51,7 @@ def _args(command: tuple[str, ...], tmp_path: Path) -> list[str]:
     return [swap.get(a, a) for a in command]
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: "-".join(c[:2]))
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: "-".join(c[:2]) or "app")
 @pytest.mark.parametrize("kind", ["missing", "folder"])
 def test_a_named_path_that_is_not_a_registry_is_refused_by_every_command(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: tuple[str, ...], kind: str
