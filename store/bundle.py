@@ -178,7 +178,8 @@ def _collect(
     with registry.storage.lock:
         registry.refresh()
         table = registry.storage.table(VERSIONS)
-        by_ref = {_ref(doc): doc for doc in table.values()}
+        foreign = registry.index.foreign[VERSIONS]  # not versions: nothing to export
+        by_ref = {_ref(doc): doc for doc_id, doc in table.items() if doc_id not in foreign}
         if everything:
             chosen = set(by_ref)
         else:
@@ -197,7 +198,7 @@ def _collect(
                     parent = by_ref[parent].get("parent")
         versions = _parents_first([copy.deepcopy(by_ref[r]) for r in chosen])
         names = {v["model"] for v in versions}
-        models = sorted((copy.deepcopy(d) for d in registry.storage.table(MODELS).values() if d["name"] in names), key=lambda d: d["name"])
+        models = sorted((copy.deepcopy(registry.storage.table(MODELS)[i]) for n, i in registry.index.models.items() if n in names), key=lambda d: d["name"])
         history = sorted(
             (copy.deepcopy(d) for d in registry.storage.table(HISTORY).values() if d.get("model") in names),
             key=lambda d: (d.get("seq", 0), d.get("at", "")),

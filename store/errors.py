@@ -15,12 +15,24 @@ class RegistryNotFound(ModelregError):
     pass
 
 
+class RegistryAccessError(ModelregError):
+    """The registry's folder or files may not be read (permissions)."""
+
+
 class StoreCorrupt(ModelregError):
     pass
 
 
+class BadDocument(ModelregError, ValueError):
+    """A document the store cannot hold (NaN or Infinity: not JSON)."""
+
+
 class StoreWriteError(ModelregError):
     """A write failed (disk full, permission denied); nothing was changed."""
+
+
+class NotCompactable(ModelregError):
+    """The journal cannot be folded into registry.json (NaN/Infinity written by hand)."""
 
 
 class UnknownModel(ModelregError):

@@ -21,14 +21,13 @@ a fresh snapshot once it grows past half the snapshot's size.
 
 from __future__ import annotations
 
-import copy
 import fcntl
 import gc
 import json
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,8 @@ from tinydb.storages import Storage
 from tinydb.table import Table
 
 from store.durable import fsync_dir
-from store.errors import StoreCorrupt, StoreWriteError
+from store.errors import BadDocument, NotCompactable, StoreCorrupt, StoreWriteError
+from store.records import copy_json
 
 SNAPSHOT = "registry.json"
 JOURNAL = "journal.jsonl"
@@ -59,7 +59,38 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
 
 
-_loads: Callable[[bytes], Any] = json.loads
+_nonfinite_seen = 0  # NaN/Infinity parsed so far, by any storage: JSON allows neither, hand edits may
+
+
+def _note_nonfinite(name: str) -> float:
+    global _nonfinite_seen
+    _nonfinite_seen += 1
+    return float(name)  # "NaN", "Infinity", "-Infinity"
+
+
+def _loads(raw: bytes) -> Any:
+    # parse_constant runs only for NaN/Infinity, so noticing them costs nothing otherwise.
+    return json.loads(raw, parse_constant=_note_nonfinite)
+
+
+def _count(value: Any) -> int:
+    return value if type(value) is int and value > 0 else 0  # a hand-edited meta document may hold anything
+
+
+def _nonfinite(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:
+        return value != value or value in (float("inf"), float("-inf"))
+    if kind is dict:
+        return any(_nonfinite(v) for v in value.values())
+    if kind is list:
+        return any(_nonfinite(v) for v in value)
+    return False
+
+
+def nonfinite_documents(tables: Tables) -> list[str]:
+    """``table/id`` of every document holding NaN or Infinity (a full scan: only when one was seen)."""
+    return [f"{name}/{doc_id}" for name, docs in tables.items() for doc_id, doc in docs.items() if _nonfinite(doc)]
 
 
 @contextmanager
@@ -101,7 +132,13 @@ class JournalStorage(Storage):
         self._listeners: list[Listener] = []
         self._reset_listeners: list[Callable[[], None]] = []
         self._tables: Tables = {}
+        # Per table: the highest document id used since the table was last empty. Ids
+        # never go back while a table holds documents (the change feed names documents
+        # by id), and restart at 1 once it is emptied or dropped, as TinyDB's do. Kept in
+        # the snapshot's meta document, so every process and every compaction agree.
         self._max_id: dict[str, int] = {}
+        self._reserved: dict[str, int] = {}  # ids handed out by _get_next_id(), this process only
+        self._saved_ids: tuple[dict[str, int], dict[str, int]] = ({}, {})
         self._generation = 0
         self._snapshot_bytes = 0
         self._snapshot_ino: int | None = None  # the snapshot our journal follows
@@ -113,10 +150,11 @@ class JournalStorage(Storage):
         self._lock_fd: int | None = None
         self._depth = 0
         self._undo: list[tuple[str, str, Doc | None]] = []
-        self._pending: list[list[Any]] = []
+        self._pending: list[list[Any]] = []  # this transaction's operations
         self._epoch = 0
         self._seq = 0
         self._log: deque[tuple[int, str, str]] = deque(maxlen=CHANGE_LOG_SIZE)
+        self.saw_nonfinite = False  # NaN/Infinity met while reading the files (hand edits)
         if create:
             self._create_layout()
         elif not (self.directory / SNAPSHOT).exists() and not (self.directory / JOURNAL).exists():
@@ -131,19 +169,27 @@ class JournalStorage(Storage):
     # -- TinyDB's Storage interface -------------------------------------------------
 
     def read(self) -> Tables:
-        """The live tables. TinyDB only reads them; writes go through :meth:`put`."""
-        return self._tables
+        """A copy of every table, which the caller may change and hand to :meth:`write`
+        (TinyDB's plain ``Table`` does exactly that). ``JournalTable`` reads the live
+        tables through :meth:`table` instead, without copying them all."""
+        with self.lock:
+            self.refresh()
+            return {name: {i: copy_json(doc) for i, doc in docs.items()} for name, docs in self._tables.items()}
 
     def write(self, data: Tables) -> None:
-        """Replace everything (TinyDB's ``drop_tables``): journaled as puts and deletes."""
+        """Make the tables ``data`` (TinyDB's whole-database write): journaled as the
+        tables dropped and created, and the documents put and deleted, that differ."""
         with self.transaction():
-            for name in set(self._tables) | set(data):
-                old, new = self._tables.get(name, {}), data.get(name, {})
-                for doc_id in set(old) - set(new):
+            for name in set(self._tables) - set(data):
+                self.drop_table(name)
+            for name, new in data.items():
+                self.create_table(name)
+                old = self._tables[name]
+                for doc_id in set(old) - {str(i) for i in new}:
                     self.delete(name, doc_id)
                 for doc_id, doc in new.items():
-                    if old.get(doc_id) != doc:
-                        self.put(name, doc_id, doc)
+                    if old.get(str(doc_id)) != doc:
+                        self.put(name, str(doc_id), doc)
 
     def close(self) -> None:
         with self.lock:
@@ -189,12 +235,21 @@ class JournalStorage(Storage):
                     self._undo, self._pending = [], []
                     fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
-    def put(self, table: str, doc_id: str, doc: Doc) -> None:
+    def put(self, table: str, doc_id: str, doc: Doc, *, owned: bool = False) -> None:
+        """Store a copy of ``doc``: the caller's dict (and anything nested in it) stays
+        the caller's, so changing it later can neither change the store nor reach disk.
+
+        ``owned=True`` skips the copy: for a document built for the store alone (the
+        Registry's, from fresh containers), which its builder never changes again.
+        """
         self._require_transaction()
         doc_id = str(doc_id)
+        # Not _loads(_dumps(doc)): that would give every document its own key strings,
+        # half as much memory again for a process holding many documents.
+        kept = doc if owned else copy_json(doc)
         self._undo.append((table, doc_id, self._tables.get(table, {}).get(doc_id)))
-        self._pending.append(["p", table, doc_id, doc])
-        self._apply(table, doc_id, doc)
+        self._pending.append(["p", table, doc_id, kept])  # kept is ours alone: safe to encode at commit
+        self._apply(table, doc_id, kept)
 
     def delete(self, table: str, doc_id: str) -> None:
         self._require_transaction()
@@ -206,10 +261,39 @@ class JournalStorage(Storage):
         self._pending.append(["d", table, doc_id])
         self._apply(table, doc_id, None)
 
+    def read_names(self) -> list[str]:
+        return list(self._tables)
+
+    def create_table(self, table: str) -> None:
+        """Make ``table`` exist, even empty (TinyDB's ``persist_empty``)."""
+        self._require_transaction()
+        if table not in self._tables:
+            self._undo.append((table, "", None))
+            self._pending.append(["c", table])
+            self._create(table)
+
+    def drop_table(self, table: str) -> None:
+        """Remove ``table`` and its documents; its ids start again at 1."""
+        self._require_transaction()
+        if table in self._tables:
+            for doc_id, doc in self._tables[table].items():
+                self._undo.append((table, doc_id, doc))
+            self._undo.append((table, "", None))
+            self._pending.append(["x", table])
+            self._drop(table)
+
     def next_id(self, table: str) -> int:
         """The next free document id; only stable inside a transaction."""
         self._require_transaction()
-        return self._max_id.get(table, 0) + 1
+        return max(self._max_id.get(table, 0), self._reserved.get(table, 0)) + 1
+
+    def reserve_id(self, table: str) -> int:
+        """A new document id, never handed out again by this process (TinyDB's
+        ``_get_next_id``, which callers may use outside any transaction)."""
+        with self.transaction():
+            number = self.next_id(table)
+            self._reserved[table] = number
+            return number
 
     def refresh(self) -> bool:
         """Apply what other processes wrote since the last look; True if anything changed.
@@ -256,7 +340,7 @@ class JournalStorage(Storage):
                 self._sync_locked()
                 if self._offset != self._journal_start:
                     self._compact()
-            except (StoreWriteError, OSError):
+            except (StoreWriteError, NotCompactable, OSError):
                 pass  # an optimisation only: the journal already holds everything
             finally:
                 self._depth -= 1
@@ -308,10 +392,13 @@ class JournalStorage(Storage):
 
     def _load(self) -> None:
         """Read the snapshot and the journal that follows it, from scratch."""
+        seen = _nonfinite_seen
         with _gc_paused():
             self._load_once()
+        self.saw_nonfinite = self.saw_nonfinite or _nonfinite_seen != seen
 
     def _load_once(self) -> None:
+        seen: tuple[int | None, int | None] | None = None
         for _ in range(20):
             snapshot = self._read_snapshot()
             meta = snapshot.pop(META_TABLE, {}).get("1", {})
@@ -319,16 +406,29 @@ class JournalStorage(Storage):
             fd, ino, header_gen, offset = self._open_journal()
             if header_gen is not None and header_gen > generation:
                 os.close(fd)
+                path = self.directory / SNAPSHOT
                 if self._snapshot_ino is None:
                     # Compactions write the snapshot before the journal and never remove it.
+                    raise StoreCorrupt(f"{path} is missing but {JOURNAL} is not; run 'modelreg doctor' to see what can be rebuilt")
+                if seen == (self._snapshot_ino, ino):
+                    # Neither file was replaced since the last look: no compaction is
+                    # in flight, the snapshot is simply not the one the journal follows.
+                    what = "is empty" if self._snapshot_bytes == 0 else f"is generation {generation}"
                     raise StoreCorrupt(
-                        f"{self.directory / SNAPSHOT} is missing but {JOURNAL} is not; restore it from a backup"
+                        f"{path} {what} but {JOURNAL} follows generation {header_gen}: the snapshot was "
+                        "damaged or replaced; run 'modelreg doctor' to see what can be rebuilt"
                     )
+                seen = (self._snapshot_ino, ino)
                 continue  # a compaction finished between the two reads: look again
             self._close_journal()
             previous = self._tables if self._epoch else None
             self._tables = snapshot
-            self._max_id = {name: max(map(int, docs), default=0) for name, docs in snapshot.items()}
+            kept_ids = meta.get("ids") if isinstance(meta.get("ids"), dict) else {}
+            self._max_id = {
+                name: max(max(map(int, docs), default=0), _count(kept_ids.get(name)) if docs else 0)
+                for name, docs in snapshot.items()
+            }
+            self._reserved = {}
             self._generation = generation
             self._journal_fd, self._journal_ino = fd, ino
             # A journal older than the snapshot was already folded into it (-1: stale).
@@ -370,15 +470,17 @@ class JournalStorage(Storage):
             raise StoreCorrupt(f"cannot read {path}: {error.strerror}") from None
         self._snapshot_bytes = len(raw)
         if not raw.strip():
+            self._snapshot_bytes = 0  # blank counts as empty, for the messages above
             return {}
         try:
             data = _loads(raw)
         except ValueError:
             raise StoreCorrupt(
-                f"{path} is not valid JSON; it is only ever replaced whole, so restore it from a backup"
+                f"{path} is not valid JSON; run 'modelreg doctor': it rebuilds the file when the journal "
+                "reaches back to the registry's start, else restore it from a backup"
             ) from None
         if not isinstance(data, dict):
-            raise StoreCorrupt(f"{path} does not hold TinyDB tables; restore it from a backup")
+            raise StoreCorrupt(f"{path} does not hold TinyDB tables; run 'modelreg doctor' (or restore it from a backup)")
         return data
 
     def _open_journal(self) -> tuple[int | None, int | None, int | None, int]:
@@ -400,7 +502,7 @@ class JournalStorage(Storage):
             generation = int(_loads(header[:end])["generation"])
         except (ValueError, KeyError, TypeError):
             os.close(fd)
-            raise StoreCorrupt(f"{path} has a damaged first line; restore it from a backup") from None
+            raise StoreCorrupt(f"{path} has a damaged first line; run 'modelreg doctor' (or restore it from a backup)") from None
         return fd, ino, generation, end + 1
 
     def _close_journal(self) -> None:
@@ -466,6 +568,7 @@ class JournalStorage(Storage):
         if size <= self._offset:
             return
         data = os.pread(fd, size - self._offset, self._offset)
+        nonfinite_before = _nonfinite_seen
         end = data.rfind(b"\n") + 1
         lines = data[:end].split(b"\n")[:-1]
         for number, line in enumerate(lines):
@@ -479,10 +582,12 @@ class JournalStorage(Storage):
                     break
                 raise StoreCorrupt(
                     f"{self.directory / JOURNAL} has a damaged line after byte {self._offset}; "
-                    "move the journal aside to open the last snapshot"
+                    "'modelreg doctor --fix' keeps every good line and moves the damaged bytes to journal.jsonl.damaged"
                 ) from None
             for op in ops:
-                self._apply(op[1], op[2], op[3] if op[0] == "p" else None)
+                self._replay(op)
+        if _nonfinite_seen != nonfinite_before:
+            self.saw_nonfinite = True  # rare: Registry.problems() then looks for them
         self._offset += end
         if locked and size > self._offset:
             # Bytes after the last complete line belong to a writer that died mid-append.
@@ -505,6 +610,7 @@ class JournalStorage(Storage):
         except BaseException:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             raise
+        self._saved_ids = (dict(self._max_id), dict(self._reserved))
 
     def _sync_locked(self) -> None:
         """Under the write lock: catch up with every other process, so that what is in
@@ -542,7 +648,16 @@ class JournalStorage(Storage):
     def _commit(self) -> None:
         if not self._pending:
             return
-        line = _dumps(self._pending) + b"\n"
+        try:
+            line = _dumps(self._pending) + b"\n"
+        except ValueError:  # NaN or Infinity: the transaction is undone, nothing is written
+            bad = next((f"{op[1]}/{op[2]}" for op in self._pending if op[0] == "p" and _nonfinite(op[3])), None)
+            if bad is None:
+                raise
+            raise BadDocument(
+                f"cannot store {bad}: it holds NaN or Infinity, which JSON cannot hold "
+                "(if it was written by hand, 'modelreg doctor' finds such values)"
+            ) from None
         fd = self._writable_journal()
         try:
             try:
@@ -568,19 +683,35 @@ class JournalStorage(Storage):
         if self._offset > max(MIN_COMPACT_BYTES, self._snapshot_bytes * COMPACT_RATIO):
             try:
                 self._compact()
-            except StoreWriteError:
+            except (StoreWriteError, NotCompactable):
                 pass  # the journal still holds everything; compaction is retried next time
 
     def _rollback(self) -> None:
         for table, doc_id, old in reversed(self._undo):
-            self._apply(table, doc_id, old)
+            if doc_id == "":  # a table this transaction created or dropped
+                if table in self._tables:
+                    self._tables.pop(table)
+                else:
+                    self._create(table)
+            else:
+                self._apply(table, doc_id, old)
+        self._max_id, self._reserved = self._saved_ids
 
     def _compact(self) -> None:
         generation = self._generation + 1
         # The meta table goes first so readers can peek at the generation cheaply.
-        data: dict[str, Any] = {META_TABLE: {"1": {"generation": generation, "format": FORMAT}}}
+        ids = {name: self._max_id[name] for name, docs in self._tables.items() if docs and self._max_id.get(name)}
+        data: dict[str, Any] = {META_TABLE: {"1": {"generation": generation, "format": FORMAT, "ids": ids}}}
         data.update(self._tables)
-        payload = _dumps(data)
+        try:
+            payload = _dumps(data)
+        except ValueError:
+            # Only a hand edit puts NaN/Infinity here (every put refuses them). Keep the
+            # journal as it is, and say which documents, instead of failing every write.
+            raise NotCompactable(
+                f"cannot compact the registry at {self.directory}: {', '.join(nonfinite_documents(self._tables)[:5])} "
+                "hold NaN or Infinity, which registry.json cannot hold; run 'modelreg doctor'"
+            ) from None
         self._snapshot_ino = self._atomic_write(self.directory / SNAPSHOT, payload)
         self._snapshot_bytes = len(payload)
         self._generation = generation
@@ -620,11 +751,37 @@ class JournalStorage(Storage):
             raise _write_error(path, error) from None
         return ino
 
+    def _replay(self, op: list[Any]) -> None:
+        kind = op[0]
+        if kind == "p":
+            self._apply(op[1], op[2], op[3])
+        elif kind == "d":
+            self._apply(op[1], op[2], None)
+        elif kind == "c":
+            self._create(op[1])
+        elif kind == "x":
+            self._drop(op[1])
+        else:
+            raise StoreCorrupt(f"{self.directory / JOURNAL} holds an operation this modelreg does not know ({kind!r}); upgrade modelreg")
+
+    def _create(self, table: str) -> None:
+        self._tables.setdefault(table, {})
+
+    def _drop(self, table: str) -> None:
+        for doc_id in list(self._tables.get(table, ())):
+            self._apply(table, doc_id, None)  # each document, so listeners and the change feed hear of it
+        self._tables.pop(table, None)
+        self._max_id.pop(table, None)
+        self._reserved.pop(table, None)
+
     def _apply(self, table: str, doc_id: str, doc: Doc | None) -> None:
         docs = self._tables.setdefault(table, {})
         old = docs.get(doc_id)
         if doc is None:
             docs.pop(doc_id, None)
+            if not docs:  # emptied: ids start again at 1, in every process alike
+                self._max_id.pop(table, None)
+                self._reserved.pop(table, None)
         else:
             docs[doc_id] = doc
             number = int(doc_id)
@@ -652,7 +809,7 @@ class _CopyOnRead(MutableMapping):  # type: ignore[type-arg]
         if doc_id in self.deleted:
             raise KeyError(doc_id)
         if doc_id not in self.written:
-            self.written[doc_id] = copy.deepcopy(self.raw[str(doc_id)])
+            self.written[doc_id] = copy_json(self.raw[str(doc_id)])
         return self.written[doc_id]
 
     def __setitem__(self, doc_id: int, doc: Doc) -> None:
@@ -682,6 +839,27 @@ class _CopyOnRead(MutableMapping):  # type: ignore[type-arg]
         return sum(1 for _ in self)
 
 
+class _CopyingView(Mapping):  # type: ignore[type-arg]
+    """The live table as TinyDB's readers (get, search, all, iteration) see it: each
+    document is copied deeply as it is read, so what they hand out can be changed
+    without changing the store (TinyDB's own copy is shallow)."""
+
+    def __init__(self, raw: dict[str, Doc]) -> None:
+        self.raw = raw
+
+    def __getitem__(self, doc_id: str) -> Doc:
+        return copy_json(self.raw[doc_id])
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self.raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
 class JournalTable(Table):
     """A TinyDB table whose writes become journal entries instead of whole-file rewrites."""
 
@@ -698,18 +876,22 @@ class JournalTable(Table):
             return [self.insert(document) for document in documents]
 
     def _get_next_id(self) -> int:
-        return self._storage.next_id(self.name)
+        return self._storage.reserve_id(self.name)
+
+    def _read_table(self) -> Mapping[str, Doc]:  # type: ignore[override]
+        return _CopyingView(self._storage.table(self.name))
 
     def _update_table(self, updater: Callable[[dict[int, Any]], None]) -> None:
         storage = self._storage
         with storage.transaction():
+            storage.create_table(self.name)  # as TinyDB: any write, even an empty one, makes the table
             view = _CopyOnRead(storage.table(self.name))
             updater(view)  # type: ignore[arg-type]
             for doc_id in view.deleted:
                 storage.delete(self.name, str(doc_id))
             for doc_id, doc in view.written.items():
                 if view.raw.get(str(doc_id)) != doc:
-                    storage.put(self.name, str(doc_id), dict(doc))
+                    storage.put(self.name, str(doc_id), doc)
         self.clear_cache()
 
 
@@ -720,6 +902,16 @@ class RegistryDB(TinyDB):
 
     def __init__(self, directory: str | os.PathLike[str], *, create: bool = True) -> None:
         super().__init__(directory, storage=JournalStorage, create=create)
+
+    def tables(self) -> set[str]:
+        with self.journal.lock:
+            self.journal.refresh()
+            return set(self.journal.read_names())
+
+    def drop_table(self, name: str) -> None:
+        self._tables.pop(name, None)
+        with self.journal.transaction():
+            self.journal.drop_table(name)
 
     @property
     def journal(self) -> JournalStorage:

@@ -1,13 +1,94 @@
-"""Read-only views of the documents the registry keeps: models and versions."""
+"""Read-only views of the documents the registry keeps: models and versions.
+
+A record never shares anything with the store: ``from_doc`` copies the document
+deeply, and the mappings it holds are read-only dicts (:class:`ReadOnlyDict`), so
+``v.params["lr"] = 1`` raises TypeError and ``v.params["opt"]["lr"] = 1`` changes
+only this record's own copy. They are still dicts, so ``json.dumps(v.params)`` works;
+``to_dict()`` gives plain JSON-ready dicts.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
+
+
+class ReadOnlyDict(dict):  # type: ignore[type-arg]
+    """A dict that refuses every change (a record's metrics, params...)."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a registry record is read-only: change it with the registry's methods (score, update, tag...)")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse  # type: ignore[assignment]
+    clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle and deepcopy would fill it item by item
+        return (ReadOnlyDict, (dict(self),))
+
+    def __copy__(self) -> ReadOnlyDict:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ReadOnlyDict:
+        return self
+
+
+_EMPTY: Mapping[str, Any] = ReadOnlyDict()
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars): several times faster
+    than ``copy.deepcopy``, which matters on every read of every version."""
+    kind = type(value)
+    if kind is dict or (kind not in _SCALARS and isinstance(value, Mapping)):
+        # Keys become what JSON makes of them (1 -> "1"), so a copy equals what is on disk.
+        return {k if type(k) is str else _json_key(k): copy_json(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [copy_json(v) for v in value]
+    return value
+
+
+def _json_key(key: Any) -> str:
+    return json.dumps(key) if not isinstance(key, str) else key  # True -> "true", 1 -> "1", None -> "null"
+
+
+def _frozen(value: Any) -> Mapping[str, Any]:
+    return ReadOnlyDict(copy_json(value)) if value else _EMPTY
+
+
+def _frozen_or_none(value: Any) -> Mapping[str, Any] | None:
+    return None if value is None else ReadOnlyDict(copy_json(value))
+
+
+def _plain(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if value is None else copy_json(value)
+
+
+class _Record:
+    """Shared by Model and Version: immutable, so copies may be the record itself."""
+
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:  # rebuilt from its document, read-only again
+        return (type(self).from_doc, (self.to_dict(),))  # type: ignore[attr-defined]
+
+    @classmethod
+    def _build(cls, values: dict[str, Any]) -> Any:
+        # Skips the frozen dataclass's __init__ (one object.__setattr__ per field):
+        # values built by from_doc are already copied and read-only.
+        record = object.__new__(cls)
+        record.__dict__.update(values)
+        return record
 
 
 @dataclass(frozen=True)
-class Model:
+class Model(_Record):
     name: str
     description: str = ""
     owner: str = ""
@@ -15,20 +96,24 @@ class Model:
     notes: str = ""
     created_at: str = ""
     primary_metric: str | None = None
-    directions: dict[str, str] = field(default_factory=dict)  # metric -> "min" | "max"
+    directions: Mapping[str, str] = field(default_factory=lambda: _EMPTY)  # metric -> "min" | "max"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", tuple(self.tags))
+        object.__setattr__(self, "directions", _frozen(self.directions))
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Model:
-        return cls(
-            name=doc["name"],
-            description=doc.get("description", ""),
-            owner=doc.get("owner", ""),
-            tags=tuple(doc.get("tags", ())),
-            notes=doc.get("notes", ""),
-            created_at=doc.get("created_at", ""),
-            primary_metric=doc.get("primary_metric"),
-            directions=dict(doc.get("directions", {})),
-        )
+    def from_doc(cls, doc: Mapping[str, Any]) -> Model:
+        return cls._build({
+            "name": doc["name"],
+            "description": doc.get("description", ""),
+            "owner": doc.get("owner", ""),
+            "tags": tuple(doc.get("tags", ())),
+            "notes": doc.get("notes", ""),
+            "created_at": doc.get("created_at", ""),
+            "primary_metric": doc.get("primary_metric"),
+            "directions": _frozen(doc.get("directions")),
+        })
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,27 +129,36 @@ class Model:
 
 
 @dataclass(frozen=True)
-class Version:
+class Version(_Record):
     model: str
     version: str
     status: str
     created_at: str = ""
     registered_by: str = ""
-    artifacts: tuple[dict[str, Any], ...] = ()
-    metrics: dict[str, float] = field(default_factory=dict)
-    params: dict[str, Any] = field(default_factory=dict)
-    training: dict[str, Any] = field(default_factory=dict)
+    artifacts: tuple[Mapping[str, Any], ...] = ()
+    metrics: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
+    params: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    training: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     training_data: tuple[str, ...] = ()
     git_commit: str | None = None
     parent: str | None = None
     tags: tuple[str, ...] = ()
     notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-    estimator: dict[str, Any] | None = None
-    scan: dict[str, Any] | None = None
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    estimator: Mapping[str, Any] | None = None
+    scan: Mapping[str, Any] | None = None
     missing: bool = False
     problems: tuple[str, ...] = ()
     source: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("metrics", "params", "training", "extra"):
+            object.__setattr__(self, name, _frozen(getattr(self, name)))
+        for name in ("estimator", "scan"):
+            object.__setattr__(self, name, _frozen_or_none(getattr(self, name)))
+        object.__setattr__(self, "artifacts", tuple(ReadOnlyDict(copy_json(a)) for a in self.artifacts))
+        for name in ("training_data", "tags", "problems"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
     @property
     def ref(self) -> str:
@@ -79,32 +173,34 @@ class Version:
         return bool(self.scan) and not self.scan.get("safe", False)
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Version:
-        return cls(
-            model=doc["model"],
-            version=doc["version"],
-            status=doc.get("status", "completed"),
-            created_at=doc.get("created_at", ""),
-            registered_by=doc.get("registered_by", ""),
-            artifacts=tuple(doc.get("artifacts", ())),
-            metrics=dict(doc.get("metrics", {})),
-            params=dict(doc.get("params", {})),
-            training=dict(doc.get("training", {})),
-            training_data=tuple(doc.get("training_data", ())),
-            git_commit=doc.get("git_commit"),
-            parent=doc.get("parent"),
-            tags=tuple(doc.get("tags", ())),
-            notes=doc.get("notes", ""),
-            extra=dict(doc.get("extra", {})),
-            estimator=doc.get("estimator"),
-            scan=doc.get("scan"),
-            missing=bool(doc.get("missing", False)),
-            problems=tuple(doc.get("problems", ())),
-            source=doc.get("source"),
-        )
+    def from_doc(cls, doc: Mapping[str, Any]) -> Version:
+        get = doc.get
+        estimator, scan = get("estimator"), get("scan")
+        return cls._build({
+            "model": doc["model"],
+            "version": doc["version"],
+            "status": get("status", "completed"),
+            "created_at": get("created_at", ""),
+            "registered_by": get("registered_by", ""),
+            "artifacts": tuple(ReadOnlyDict(copy_json(a)) for a in get("artifacts", ())),
+            "metrics": _frozen(get("metrics")),
+            "params": _frozen(get("params")),
+            "training": _frozen(get("training")),
+            "training_data": tuple(get("training_data", ())),
+            "git_commit": get("git_commit"),
+            "parent": get("parent"),
+            "tags": tuple(get("tags", ())),
+            "notes": get("notes", ""),
+            "extra": _frozen(get("extra")),
+            "estimator": None if estimator is None else ReadOnlyDict(copy_json(estimator)),
+            "scan": None if scan is None else ReadOnlyDict(copy_json(scan)),
+            "missing": bool(get("missing", False)),
+            "problems": tuple(get("problems", ())),
+            "source": get("source"),
+        })
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field, JSON-ready (what ``--json`` prints)."""
+        """Every field, JSON-ready (what ``--json`` prints): plain dicts and lists, copies."""
         return {
             "ref": self.ref,
             "model": self.model,
@@ -112,19 +208,20 @@ class Version:
             "status": self.status,
             "created_at": self.created_at,
             "registered_by": self.registered_by,
-            "artifacts": [dict(a) for a in self.artifacts],
+            "artifacts": [copy_json(a) for a in self.artifacts],
             "metrics": dict(self.metrics),
-            "params": dict(self.params),
-            "training": dict(self.training),
+            "params": copy_json(self.params),
+            "training": copy_json(self.training),
             "training_data": list(self.training_data),
             "git_commit": self.git_commit,
             "parent": self.parent,
             "tags": list(self.tags),
             "notes": self.notes,
-            "extra": dict(self.extra),
-            "estimator": self.estimator,
-            "scan": self.scan,
+            "extra": copy_json(self.extra),
+            "estimator": _plain(self.estimator),
+            "scan": _plain(self.scan),
             "missing": self.missing,
             "problems": list(self.problems),
             "source": self.source,
         }
+

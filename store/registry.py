@@ -25,6 +25,8 @@ from store.errors import (
     DuplicateVersion,
     LineageError,
     ModelregError,
+    RegistryAccessError,
+    RegistryNotFound,
     UnknownModel,
     UnknownVersion,
 )
@@ -34,7 +36,7 @@ from store.journal import Changes, RegistryDB
 from store.lifecycle import check_status, check_transition
 from store.location import find_registry
 from store.metrics import clean_metrics, lower_is_better, to_number
-from store.records import Model, Version
+from store.records import Model, Version, copy_json
 from store.safety import scan_paths, scannable_files
 from store.values import check_name, jsonable, string_list, text
 
@@ -85,17 +87,24 @@ class Registry:
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
         self.path = find_registry(path)
-        if not create and not self.path.is_dir():
-            from store.errors import RegistryNotFound
-
-            raise RegistryNotFound(f"no registry at {self.path}: run 'modelreg init' or pass --registry PATH")
-        self.db = RegistryDB(self.path, create=create)
+        try:
+            if not create and not self.path.is_dir():
+                raise RegistryNotFound(f"no registry at {self.path}: run 'modelreg init' or pass --registry PATH")
+            self.db = RegistryDB(self.path, create=create)
+        except OSError as error:  # e.g. a folder we may not read: one line, never a traceback
+            raise RegistryAccessError(f"cannot open the registry at {self.path}: {error.strerror or error}") from None
         self.storage = self.db.journal
-        self.config = Config.load(self.path)
-        self.index = VersionIndex()
-        self.storage.subscribe(self._on_change, self._on_reset)
-        self._on_reset()
-        self._repair_interrupted_deploy()
+        try:
+            self.config = Config.load(self.path)
+            self.index = VersionIndex()
+            self.storage.subscribe(self._on_change, self._on_reset)
+            self._on_reset()
+            self._repair_interrupted_deploy()
+        except BaseException as error:
+            self.storage.close()
+            if isinstance(error, OSError):
+                raise RegistryAccessError(f"cannot open the registry at {self.path}: {error.strerror or error}") from None
+            raise
 
     def close(self) -> None:
         self.storage.tidy()
@@ -120,6 +129,23 @@ class Registry:
 
     def _on_reset(self) -> None:
         self.index.rebuild(self.storage.table(VERSIONS), self.storage.table(MODELS))
+
+    @_locked
+    def problems(self) -> list[str]:
+        """What the registry holds but cannot use, one line each: documents written by
+        someone else that are not versions or models, and NaN/Infinity written by hand."""
+        lines = []
+        for table, ids in sorted(self.index.foreign.items()):
+            if ids:
+                shown = ", ".join(sorted(ids, key=int)[:5]) + ("…" if len(ids) > 5 else "")
+                lines.append(f"{len(ids)} document(s) in '{table}' are not {table} (id {shown}); they are ignored")
+        if self.storage.saw_nonfinite:
+            from store.journal import nonfinite_documents
+
+            found = nonfinite_documents({name: self.storage.table(name) for name in self.storage.read_names()})
+            if found:
+                lines.append(f"{', '.join(found[:5])}{'…' if len(found) > 5 else ''} hold NaN or Infinity, which JSON cannot hold")
+        return lines
 
     def refresh(self) -> bool:
         """Catch up with other processes' writes; True if anything changed."""
@@ -216,7 +242,8 @@ class Registry:
 
     @_locked
     def models(self) -> list[Model]:
-        docs = sorted(self.storage.table(MODELS).values(), key=lambda d: d["name"].lower())
+        table = self.storage.table(MODELS)
+        docs = sorted((table[i] for i in self.index.models.values()), key=lambda d: d["name"].lower())
         return [Model.from_doc(d) for d in docs]
 
     @_locked
@@ -318,7 +345,8 @@ class Registry:
             doc = {"model": model, "version": version, **doc}
             if parent:
                 doc["parent"] = self._check_parent(f"{model}:{version}", parent)
-            self.storage.put(VERSIONS, str(self.storage.next_id(VERSIONS)), doc)
+            # owned: built above from fresh containers (jsonable, string_list copy what they get)
+            self.storage.put(VERSIONS, str(self.storage.next_id(VERSIONS)), doc, owned=True)
         return Version.from_doc(doc)
 
     def _next_version(self, model: str, bump: str) -> str:
@@ -351,7 +379,7 @@ class Registry:
         record["framework"] = "sklearn"
         return {
             "artifacts": [record],
-            "estimator": info,
+            "estimator": copy_json(info),  # the stored document owns its containers
             "params": jsonable(info.get("params", {})),
             "training": {"framework": "sklearn"},
             "scan": {"safe": True, "verdict": "safe", "reason": "saved by modelreg from a live estimator"},
@@ -390,8 +418,8 @@ class Registry:
         with self.storage.transaction():
             doc_id, doc = self._resolve(ref, default=None)
             updated = {**doc}
-            change(updated)
-            self.storage.put(VERSIONS, doc_id, updated)
+            change(updated)  # replaces fields with fresh values, never edits nested ones in place
+            self.storage.put(VERSIONS, doc_id, updated, owned=True)
         return Version.from_doc(updated)
 
     def score(self, ref: str, **metrics: Any) -> Version:
@@ -540,11 +568,12 @@ class Registry:
             self._require_model(model)
             docs = [table[i] for i in self.index.by_model.get(model, {}).values()]
         else:
-            docs = table.values()
+            foreign = self.index.foreign[VERSIONS]
+            docs = [d for i, d in table.items() if i not in foreign] if foreign else table.values()
         found = [
             d
             for d in docs
-            if (status is None or d["status"] == status)
+            if (status is None or d.get("status", "completed") == status)
             and (not wanted_tags or wanted_tags.issubset(d.get("tags", ())))
             and (predicate is None or predicate(d))
         ]
@@ -632,7 +661,7 @@ class Registry:
         """The deploy history, oldest first, optionally for one model and/or environment."""
         from store.deploy import history
 
-        return history(self, model, env)
+        return copy_json(history(self, model, env))  # entries nest dicts (the hook's outcome): the caller's own
 
     def check_artifacts(self, model: str | None = None, *, verify: bool = False) -> list[dict[str, Any]]:
         """Mark versions whose artifacts vanished or changed as missing (never removing them)."""

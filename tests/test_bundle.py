@@ -254,6 +254,8 @@ def test_export_and_import_from_the_command_line(
     # A relative --registry still records absolute artifact paths.
     monkeypatch.chdir(tmp_path)
     target = "cli-target"
+    assert main(["--registry", target, "init"]) == 0
+    capsys.readouterr()
     assert main(["--registry", target, "import", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["format"] == "bundle" and report["versions"] == ["base:v1", "chat:v1", "chat:v2"]

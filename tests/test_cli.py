@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from store.registry import Registry
 from tui.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     registry = tmp_path / "reg"
+    Registry(registry).close()  # a path named with --registry must already be a registry
 
     def invoke(*args: str) -> tuple[int, str, str]:
         code = main(["--registry", str(registry), *args])
@@ -112,6 +114,7 @@ def test_register_as_deployed_is_refused_and_registers_nothing(run) -> None:
 
 
 def test_installed_command_prints_no_traceback(tmp_path: Path) -> None:
+    Registry(tmp_path / "reg").close()
     env = {**os.environ, "MODELREG_HOME": str(tmp_path / "reg")}
     for args in (["info", "ghost:v1"], ["frobnicate"], ["register"], ["versions", "x:y:z"]):
         proc = subprocess.run([sys.executable, "-m", "tui.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True)

@@ -407,6 +407,8 @@ def test_pending_file_without_a_switch_is_dropped(registry: Registry, tmp_path: 
 
 
 def test_cli_deploy_rollback_history_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Registry(tmp_path / "reg").close()
+
     def run(*args: str) -> tuple[int, str, str]:
         code = main(["--registry", str(tmp_path / "reg"), *args])
         out, err = capsys.readouterr()

@@ -188,6 +188,8 @@ def test_formats_that_are_not_ours_are_named(reg: Registry, tmp_path: Path) -> N
 
 def test_import_from_the_command_line(afs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     registry = str(tmp_path / "cli-reg")
+    assert main(["--registry", registry, "init"]) == 0
+    capsys.readouterr()
     assert main(["--registry", registry, "import", str(afs)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Imported 5 versions of 2 models from registry.json (afs)")

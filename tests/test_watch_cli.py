@@ -38,6 +38,7 @@ def test_watch_command_prints_each_registration_and_stops_cleanly(tmp_path: Path
     runs = tmp_path / "runs"
     runs.mkdir()
     registry = tmp_path / "registry"
+    Registry(registry).close()  # a path named with --registry must already be a registry
     process = subprocess.Popen(
         [sys.executable, "-m", "tui.cli", "--registry", str(registry), "watch", str(runs), "--settle", "0.2", "--model", "cli-model"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -63,6 +64,7 @@ def test_watch_command_prints_each_registration_and_stops_cleanly(tmp_path: Path
 
 
 def test_watch_command_names_a_missing_folder_in_one_line(tmp_path: Path) -> None:
+    Registry(tmp_path / "registry").close()
     done = subprocess.run(
         [sys.executable, "-m", "tui.cli", "--registry", str(tmp_path / "registry"), "watch", str(tmp_path / "nope")],
         cwd=ROOT, capture_output=True, text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT)},

@@ -195,6 +195,8 @@ class Catalog:
         events: list[Activity] = []
         names_changed = history_changed = everything = False
         for table, doc_id in sorted(changed, key=lambda c: (c[0], int(c[1]) if c[1].isdigit() else 0)):
+            if table in ("versions", "models") and doc_id in self.registry.index.foreign[table]:
+                continue  # not a version or model (written with plain TinyDB): the registry reports it
             if table == "versions":
                 doc = versions.get(doc_id)
                 if doc is None:

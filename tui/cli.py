@@ -10,13 +10,14 @@ from typing import NoReturn
 from store.errors import ModelregError
 from tui.commands import core
 from tui.commands import demo
+from tui.commands import doctor as doctor_commands
 from tui.commands import deploy as deploy_commands
 from tui.commands import safety as safety_commands
 from tui.commands import transfer
 from tui.commands import watch as watch_commands
 from tui.output import fail
 
-COMMAND_MODULES = [core, demo, transfer, deploy_commands, safety_commands, watch_commands]
+COMMAND_MODULES = [core, demo, transfer, deploy_commands, safety_commands, watch_commands, doctor_commands]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,15 +37,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--read-only", action="store_true", help="app: hide and refuse every writing action")
     parser.add_argument("--watch", metavar="DIR", action="append", default=[], help="app: also watch DIR for new checkpoints")
     parser.add_argument("--poll", action="store_true", help="app: watch by polling (network filesystems)")
+    parser.add_argument("--json", action="store_true", dest="json_first", help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in COMMAND_MODULES:
         module.add_commands(commands)
+    for sub in commands.choices.values():
+        # --registry after the command too; SUPPRESS keeps one given before it.
+        sub.add_argument("--registry", metavar="PATH", default=argparse.SUPPRESS, help="registry directory")
     return parser
+
+
+def _json_first(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``modelreg --json list`` means ``modelreg list --json``."""
+    if args.json_first:
+        if not hasattr(args, "json"):
+            parser.error(f"'{args.command or 'modelreg'}' does not print JSON")
+        args.json = True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _json_first(parser, args)
     try:
         if args.command is None:
             from tui.launch import open_app
@@ -53,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except ModelregError as error:
         return fail(str(error))
+    except PermissionError as error:  # a registry or file we may not read, met outside the store's checks
+        return fail(f"{error.filename or 'a file'}: {error.strerror}")
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -6,16 +6,24 @@ import argparse
 import sys
 
 from store.errors import ModelregError, RegistryNotFound
-from store.location import find_registry
+from store.location import explicit_location, find_registry, require_registry
 from store.registry import Registry
 
 
 def open_app(args: argparse.Namespace) -> int:
     """Run the app until the user quits; the exit code."""
-    path = find_registry(getattr(args, "registry", None))
+    named = explicit_location(getattr(args, "registry", None))
     read_only = bool(getattr(args, "read_only", False))
-    if read_only and not path.is_dir():
-        raise RegistryNotFound(f"no registry at {path}: nothing to show read-only (pass --registry PATH)")
+    if named is not None:
+        path = require_registry(named)  # checked here, so a bad path never starts the app
+    else:
+        path = find_registry(None)
+        try:
+            missing = not path.is_dir()
+        except OSError as error:
+            raise RegistryNotFound(f"cannot open the registry at {path}: {error.strerror}") from None
+        if read_only and missing:
+            raise RegistryNotFound(f"no registry at {path}: nothing to show read-only (pass --registry PATH)")
     for folder in getattr(args, "watch", []) or []:
         from pathlib import Path
 
@@ -23,7 +31,7 @@ def open_app(args: argparse.Namespace) -> int:
             raise ModelregError(f"cannot watch {folder}: no such directory")
 
     def opener() -> Registry:
-        return Registry(path, create=not read_only)
+        return Registry(path, create=not read_only and named is None)
 
     from tui.app import ModelregApp
 

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from store.errors import BadMetadata
+from store.location import explicit_location, require_registry
 from store.registry import Registry
 
 
 def open_registry(args: argparse.Namespace, *, create: bool = False) -> Registry:
-    """The registry the command names (``--registry``), else the one found by the location rules."""
-    return Registry(args.registry, create=create)
+    """The registry the command names (``--registry``), else the one found by the location rules.
+
+    A registry named outright (``--registry``, ``MODELREG_HOME``) must already exist,
+    for writing commands too; only the implicit default location is created on first use.
+    """
+    named = explicit_location(args.registry)
+    if named is not None:
+        registry = Registry(require_registry(named), create=False)
+    else:
+        registry = Registry(None, create=create)
+    for problem in registry.problems():  # reported, never fatal: the rest of the registry works
+        print(f"modelreg: warning: {problem} (see 'modelreg doctor')", file=sys.stderr)
+    return registry
 
 
 def parse_value(text: str) -> Any:

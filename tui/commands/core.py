@@ -4,13 +4,15 @@ find, best, compare, tree, lineage, summary."""
 from __future__ import annotations
 
 import argparse
+import re
+from pathlib import Path
 from typing import Any
 
 import humanize
 
 from store.errors import ModelregError
 from store.lineage import render_tree
-from store.location import init_registry
+from store.location import init_registry, is_registry
 from store.records import Version
 from store.registry import Registry, split_ref
 from store.summary import to_markdown, to_text
@@ -183,8 +185,8 @@ def _print_version(v: Version, registry: Registry) -> None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    path = init_registry(args.dir) if args.registry is None else open_registry(args).path
-    existed = path.is_dir()
+    path = init_registry(args.dir) if args.registry is None else Path(args.registry).expanduser()
+    existed = is_registry(path)
     Registry(path, create=True).close()
     emit(f"{'Using existing' if existed else 'Created'} registry at {path}")
     return 0

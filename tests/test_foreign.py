@@ -1,0 +1,96 @@
+"""Documents modelreg did not write: a non-version document in ``versions`` (from a
+plain TinyDB user) and NaN/Infinity typed into the files by hand. Each is reported in
+one line; no command prints a traceback, and the rest of the registry keeps working.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tinydb import TinyDB
+
+from store.errors import NotCompactable
+from store.registry import Registry
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(registry: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", "--registry", str(registry), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+
+
+@pytest.fixture
+def registry_path(tmp_path: Path) -> Path:
+    reg = Registry(tmp_path / "reg")
+    reg.register("m", metrics={"acc": 0.5})
+    reg.close()  # a small registry is compacted on close: registry.json holds it all
+    return tmp_path / "reg"
+
+
+def test_a_foreign_document_in_versions_is_reported_not_a_traceback(registry_path: Path, tmp_path: Path) -> None:
+    plain = TinyDB(registry_path / "registry.json")
+    plain.table("versions").insert({"note": "fix the lr by hand"})
+    plain.table("models").insert({"owner": "nobody knows"})
+    plain.close()
+    commands = [("list",), ("versions", "m"), ("info", "m:v1"), ("find", "acc>0"), ("register", "m"), ("tag", "m:v1", "x"),
+                ("summary",), ("export", "--all", str(tmp_path / "all.tar"))]
+    for args in commands:
+        done = cli(registry_path, *args)
+        assert done.returncode == 0, (args, done.stderr)
+        assert "Traceback" not in done.stderr
+        warnings = done.stderr.splitlines()
+        assert len(warnings) == 2, (args, done.stderr)
+        assert "1 document(s) in 'versions' are not versions (id 2); they are ignored" in warnings[1] or \
+            "1 document(s) in 'versions' are not versions (id 2); they are ignored" in warnings[0]
+    with Registry(registry_path) as reg:
+        assert [v.version for v in reg.versions("m")] == ["v1", "v2"]
+        assert len(reg.find()) == 2
+
+
+def test_nan_written_by_hand_never_breaks_a_write_or_a_compaction(registry_path: Path) -> None:
+    snapshot = registry_path / "registry.json"
+    raw = snapshot.read_bytes()
+    assert b'"acc":0.5' in raw
+    snapshot.write_bytes(raw.replace(b'"acc":0.5', b'"acc":NaN'))
+
+    done = cli(registry_path, "register", "m", "--metric", "acc=0.7")
+    assert done.returncode == 0 and "Registered m:v2" in done.stdout
+    assert "Traceback" not in done.stderr
+    [line] = done.stderr.splitlines()
+    assert "versions/1" in line and "NaN or Infinity" in line
+
+    changed = cli(registry_path, "tag", "m:v1", "x")  # a write of the NaN document itself
+    assert changed.returncode == 1 and "Traceback" not in changed.stderr
+    assert "cannot store versions/1: it holds NaN or Infinity" in changed.stderr.splitlines()[-1]
+
+    reg = Registry(registry_path)
+    with pytest.raises(NotCompactable, match="versions/1 hold NaN or Infinity"):
+        reg.storage.compact()
+    assert [v.version for v in reg.versions("m")] == ["v1", "v2"]
+    reg.close()
+    with Registry(registry_path) as again:
+        assert again.get("m:v2").metrics == {"acc": 0.7}
+
+
+def test_the_app_catalog_skips_a_foreign_document_that_arrives_live(registry_path: Path) -> None:
+    from store.journal import RegistryDB
+    from tui.catalog import Catalog
+
+    reg = Registry(registry_path)
+    catalog = Catalog(reg)
+    catalog.model_names()
+    other = RegistryDB(registry_path)
+    other.table("versions").insert({"note": "by hand"})
+    other.table("models").insert({"owner": "?"})
+    other.close()
+    catalog.poll("m")  # no KeyError
+    reg.register("m")
+    update = catalog.poll("m")
+    assert update is not None and [row.version for row in update.view.rows] == ["v1", "v2"]
+    reg.close()

@@ -1,0 +1,32 @@
+"""``modelreg doctor [--fix]``: check a registry's files; repair what can be repaired."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from store.doctor import examine
+from store.errors import RegistryNotFound
+from store.location import explicit_location, find_registry, is_registry, require_registry
+from tui.output import emit
+
+
+def add_commands(commands: Any) -> None:
+    help = "check the registry's files and say what is wrong; --fix repairs what can be repaired without losing data"
+    p = commands.add_parser("doctor", help=help, description=help)
+    p.set_defaults(run=cmd_doctor)
+    p.add_argument("--fix", action="store_true", help="repair (damaged bytes are kept in FILE.damaged)")
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    named = explicit_location(args.registry)
+    path = require_registry(named) if named is not None else find_registry(None)
+    if named is None and not is_registry(path):
+        raise RegistryNotFound(f"no registry at {path}: nothing to check (pass --registry PATH)")
+    report = examine(path, fix=args.fix)
+    for finding in report.findings:
+        mark = "ok" if finding.message == "no problems found" else "fixed" if finding.fixed else "problem"
+        emit(f"{mark}: {finding.message}")
+    if not report.healthy and not args.fix:
+        emit("run 'modelreg doctor --fix' to repair what can be repaired; nothing was changed")
+    return 0 if report.healthy else 1
