@@ -4,7 +4,6 @@ find, best, compare, tree, lineage, summary."""
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 from typing import Any
 
