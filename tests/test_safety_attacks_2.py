@@ -406,3 +406,271 @@ def test_legacy_checkpoint_whose_magic_is_an_object_array(tmp_path: Path) -> Non
         result = scan_file(write(tmp_path, name, first + rest))
         assert not result.safe and result.verdict in ("unsafe", "error"), (name, result)
     assert not marker.exists()
+
+
+# -- sparse matrices without a format check ----------------------------------------------------------
+
+
+def _lil_column_past_the_shape() -> bytes:
+    from scipy import sparse
+
+    lil = sparse.lil_matrix((2, 2))
+    lil[0, 0] = 1.0
+    lil.rows[0] = [10**8]  # lil has neither check_format nor _check: nothing looks at rows
+    return pickle.dumps(lil, protocol=4)
+
+
+def _dia_offsets_shorter_than_data() -> bytes:
+    from scipy import sparse
+
+    dia = sparse.dia_matrix((np.ones((50, 4)), np.arange(50)), shape=(4, 4))
+    dia.offsets = np.array([0], dtype=np.int32)  # 50 diagonals of data, one offset: C++ reads offsets[1..49]
+    return pickle.dumps(dia, protocol=4)
+
+
+@pytest.mark.parametrize("make,use", [(_lil_column_past_the_shape, "obj @ np.ones(2)"),
+                                      (_dia_offsets_shorter_than_data, "obj.toarray()")], ids=["lil", "dia"])
+def test_sparse_formats_other_than_compressed_and_coo_are_checked(tmp_path: Path, make: Callable[[], bytes],
+                                                                   use: str) -> None:
+    # Memory corruption at use time: the README promises sparse-matrix indices are checked;
+    # the check runs check_format (csr/csc/bsr) or _check (coo) and nothing for lil and dia.
+    assert_refused_in_subprocess(write(tmp_path, "sparse.pkl", make()), use=use)
+
+
+def test_coo_and_csr_with_lying_shapes_are_refused(tmp_path: Path) -> None:
+    # The formats that are checked, with the lies that matter (for contrast with lil / dia).
+    from scipy import sparse
+
+    coo = sparse.coo_matrix(np.eye(2))
+    coo.row = np.array([0, 10**8], dtype=np.int32)
+    csr = sparse.csr_matrix(np.eye(2))
+    csr.indptr = np.array([0, 1, 10**6], dtype=np.int32)
+    for name, obj, use in (("coo.pkl", coo, "obj.toarray()"), ("csr.pkl", csr, "obj @ np.ones(2)")):
+        assert_refused_in_subprocess(write(tmp_path, name, pickle.dumps(obj, protocol=4)), use=use)
+
+
+# -- reconstructors with odd arguments ---------------------------------------------------------------
+
+
+_RECONSTRUCTOR_CASES = [
+    ("defaultdict(os.system)", call(g("collections", "defaultdict"), g("os", "system")), "imports os.system"),
+    ("defaultdict(numpy.mean)", call(g("collections", "defaultdict"), g("numpy", "mean")), "default factory"),
+    ("defaultdict(RBF)", call(g("collections", "defaultdict"), g("sklearn.gaussian_process.kernels", "RBF")),
+     "default factory"),
+    ("OrderedDict(dict)", call(g("collections", "OrderedDict"), lit({"a": 1})), "OrderedDict"),
+    ("set(dict)", call(g("builtins", "set"), lit({"a": 1})), "builtins.set"),
+    ("frozenset(two args)", call(g("builtins", "frozenset"), lit([1]), lit([2])), "builtins.frozenset"),
+    ("slice(numpy.mean)", call(g("builtins", "slice"), g("numpy", "mean")), "not plain data"),
+    ("complex(4 args)", call(g("builtins", "complex"), lit(1), lit(2), lit(3), lit(4)), "builtins.complex"),
+    ("bytearray(ndarray of objects)", call(g("builtins", "bytearray"), g("numpy", "mean")), "not plain data"),
+    ("_codecs.encode(utf-16)", call(g("_codecs", "encode"), s("x"), s("utf-16")), "_codecs.encode"),
+    ("_reconstructor(Bunch, dict, callable)",
+     call(g("copyreg", "_reconstructor"), g("sklearn.utils._bunch", "Bunch"), g("builtins", "dict"), g("numpy", "mean")),
+     "not plain data"),
+    ("_reconstructor(RBF, list, [])",
+     call(g("copyreg", "_reconstructor"), g("sklearn.gaussian_process.kernels", "RBF"), g("builtins", "list"), lit([])),
+     "copyreg._reconstructor"),
+    ("__newobj_ex__ kwargs callable",
+     call(g("copyreg", "__newobj_ex__"), g("sklearn.utils._bunch", "Bunch"), lit(()), EMPTY_DICT + s("a")
+          + g("numpy", "mean") + pickle.SETITEM), "not plain data"),
+    ("_reconstruct(MaskedArray subclass arg is a function)",
+     call(_RECON, g("numpy", "mean"), lit((0,)), lit(b"b")), "not a NumPy array class"),
+    ("_mareconstruct(ndarray, RBF)",
+     call(g("numpy.ma.core", "_mareconstruct"), _NDARRAY, g("sklearn.gaussian_process.kernels", "RBF"), lit((0,)),
+          lit(b"b")), "not a NumPy array class"),
+    ("scalar(object dtype, callable)", call(g("numpy._core.multiarray", "scalar"), dtype("O8"), g("numpy", "mean")), ""),
+    ("NEWOBJ dict subclass with args", new(g("sklearn.utils._bunch", "Bunch"), lit({"a": 1})), "by __new__"),
+    ("NEWOBJ_EX int with kwargs", g("builtins", "int") + lit(("7",)) + lit({"base": 8}) + pickle.NEWOBJ_EX, ""),
+]
+
+
+@pytest.mark.parametrize("name,body,needle", _RECONSTRUCTOR_CASES, ids=[c[0] for c in _RECONSTRUCTOR_CASES])
+def test_reconstructor_arguments_are_checked(tmp_path: Path, name: str, body: bytes, needle: str) -> None:
+    # Reconstructors REDUCE may call, each fed what its check must refuse (argument checks
+    # only: nothing here reaches compiled code with a lie, so it runs in-process).
+    path = write(tmp_path, "rec.pkl", pkl(body))
+    try:
+        obj = load_file(path)
+    except (UnsafeArtifact, ArtifactError) as error:
+        assert "\n" not in str(error) and needle in str(error), (name, str(error))
+        assert not scan_file(path).safe
+        return
+    # only harmless values may load: never a callable that was not merely held
+    assert scan_file(path).safe
+    assert not callable(obj) or isinstance(obj, type) and obj in (int,), (name, obj)
+
+
+def test_bunch_setitems_and_defaultdict_of_a_list_load_as_data(tmp_path: Path) -> None:
+    # A dict subclass from the allow-list filled by SETITEMS calls its __setitem__: only data.
+    body = (call(g("copyreg", "_reconstructor"), g("sklearn.utils._bunch", "Bunch"), g("builtins", "dict"), lit({"a": 1}))
+            + MARK + s("b") + lit(2) + SETITEMS)
+    obj = load_file(write(tmp_path, "bunch.pkl", pkl(body)))
+    assert dict(obj) == {"a": 1, "b": 2} and type(obj).__name__ == "Bunch"
+    obj = load_file(write(tmp_path, "dd.pkl", pkl(call(g("collections", "defaultdict"), g("builtins", "list")))))
+    assert obj["x"] == []
+
+
+# -- pickle-machine tricks ------------------------------------------------------------------------------
+
+
+def test_found_objects_reached_through_the_memo_or_dup_stay_unbuildable(tmp_path: Path) -> None:
+    # BUILD / APPEND / SETITEM targets that are what find_class returned, fetched from the
+    # memo or duplicated, never become state targets.
+    rbf = g("sklearn.gaussian_process.kernels", "RBF")
+    for body in (rbf + put(0) + POP + get(0) + lit({"predict": 1}) + BUILD,
+                 rbf + pickle.DUP + lit({"predict": 1}) + BUILD + POP,
+                 g("collections", "OrderedDict") + put(0) + POP + get(0) + s("k") + lit(1) + pickle.SETITEM,
+                 g("builtins", "dict") + put(0) + POP + get(0) + lit((None, {"fromkeys": 1})) + BUILD):
+        assert_refused(write(tmp_path, "memo.pkl", pkl(body)))
+
+
+def test_out_of_band_buffers_and_ext_codes(tmp_path: Path) -> None:
+    # Protocol 5 NEXT_BUFFER without buffers, READONLY_BUFFER, EXT codes nobody registered.
+    assert_refused(write(tmp_path, "buf.pkl", pkl(pickle.NEXT_BUFFER, proto=5)), broken=True)
+    ro = write(tmp_path, "ro.pkl", pkl(lit(b"x"), pickle.READONLY_BUFFER, proto=5))
+    assert load_file(ro) == b"x"  # a read-only view of plain bytes is plain bytes
+    assert_refused(write(tmp_path, "rob.pkl", pkl(lit([1]), pickle.READONLY_BUFFER, proto=5)), broken=True)
+    for code in (1, 0xFF, 0x1234):  # whatever an imported module may have registered, it goes through the allow-list
+        op = pickle.EXT1 + bytes([code]) if code < 256 else pickle.EXT2 + struct.pack("<H", code)
+        path = write(tmp_path, "ext.pkl", pkl(op, tup(s("x")), REDUCE))
+        with pytest.raises((UnsafeArtifact, ArtifactError)):
+            load_file(path)
+        assert not scan_file(path).safe
+    registered = dict(copyreg._extension_registry)  # type: ignore[attr-defined]
+    for (module, name), code in registered.items():
+        path = write(tmp_path, "ext.pkl", pkl(pickle.EXT4 + struct.pack("<i", code), tup(s("x")), REDUCE))
+        assert not scan_file(path).safe, (module, name)
+
+
+def test_huge_lengths_and_deep_nesting_are_errors_not_crashes(tmp_path: Path) -> None:
+    # BINBYTES8 / BINUNICODE8 / LONG4 claiming terabytes, FRAME lengths past the file, and
+    # 200,000 nested lists or tuples: one-line errors (no hang, no recursion crash).
+    cases = {
+        "bytes8.pkl": pkl(pickle.BINBYTES8 + struct.pack("<Q", 1 << 40) + b"xx"),
+        "unicode8.pkl": pkl(pickle.BINUNICODE8 + struct.pack("<Q", 1 << 40) + b"xx"),
+        "long4.pkl": pkl(pickle.LONG4 + struct.pack("<i", 1 << 30) + b"xx"),
+        "frame.pkl": pickle.PROTO + b"\x04" + pickle.FRAME + struct.pack("<Q", 1 << 40) + NONE + STOP,
+        "nested.pkl": pkl(EMPTY_LIST + (EMPTY_LIST + pickle.APPEND) * 0 + (MARK * 200_000) + (pickle.LIST * 200_000)),
+        "nested_tuple.pkl": pkl(NONE + pickle.TUPLE1 * 200_000),
+    }
+    for name, data in cases.items():
+        path = write(tmp_path, name, data)
+        code, out = child(path, "type(obj).__name__")
+        assert code == 0, (name, out[-500:])
+        if "SCAN safe" in out:
+            assert "USED" in out, (name, out[-500:])
+
+
+# -- files that are not what they are named ------------------------------------------------------------
+
+
+def test_paths_that_are_not_regular_files(tmp_path: Path) -> None:
+    # A directory named like a model, a symlink to a device, /proc files, a dangling symlink:
+    # errors, never safe, never a hang.
+    (tmp_path / "dir.pkl").mkdir()
+    (tmp_path / "zero.pkl").symlink_to("/dev/zero")
+    (tmp_path / "urandom.joblib").symlink_to("/dev/urandom")
+    (tmp_path / "dangling.pkl").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "environ.pkl").symlink_to("/proc/self/environ")
+    (tmp_path / "stdin.pt").symlink_to("/proc/self/fd/0")
+    script = ("import sys\nfrom store.safety import load_file, scan_file\n"
+              "for p in sys.argv[1:]:\n"
+              "    r = scan_file(p)\n"
+              "    try:\n        load_file(p); l = 'LOADED'\n    except Exception as e:\n        l = type(e).__name__\n"
+              "    print(p.rsplit('/', 1)[-1], r.verdict, l, flush=True)\n")
+    names = ["dir.pkl", "zero.pkl", "urandom.joblib", "dangling.pkl", "environ.pkl", "stdin.pt"]
+    proc = subprocess.run([sys.executable, "-c", script, *(str(tmp_path / n) for n in names)], cwd=REPO,
+                          capture_output=True, text=True, timeout=30, stdin=subprocess.PIPE)
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
+    assert set(lines) == set(names), proc.stdout + proc.stderr
+    for name, outcome in lines.items():
+        verdict, loaded = outcome.split()
+        assert verdict in ("error", "unsafe") and loaded in ("ArtifactError", "UnsafeArtifact"), (name, outcome)
+
+
+def test_hard_link_to_a_payload_is_judged_by_its_bytes(tmp_path: Path) -> None:
+    # A hard link (or a symlink) named like a safetensors file or a text file next to a pickle:
+    # what is loaded as a pickle is judged as one.
+    marker = tmp_path / "pwned"
+    payload = write(tmp_path, "evil.pkl", pkl(system(touch(marker))))
+    os.link(payload, tmp_path / "model.joblib")
+    assert_refused(tmp_path / "model.joblib", "imports os.system", marker=marker)
+    (tmp_path / "link.pkl").symlink_to(payload)
+    assert_refused(tmp_path / "link.pkl", "imports os.system", marker=marker)
+    result = scan_paths([str(tmp_path)])
+    assert not result.safe, result
+
+
+# -- the watcher's worker ------------------------------------------------------------------------------
+
+
+def test_worker_survives_crashes_stalls_and_memory_and_attributes_verdicts(tmp_path: Path) -> None:
+    # A file that stalls the worker past its wall clock, one that asks for more memory than
+    # its limit (bytes(n) is a called class: an int is plain data), then a payload and a model:
+    # each verdict belongs to its own file, and nothing after a bad file is "safe" by mistake.
+    from store.inspector import Inspector
+
+    marker = tmp_path / "pwned"
+    slow = write(tmp_path, "slow.pkl", pkl(NONE + (NONE + POP) * 1_500_000))
+    hog = write(tmp_path, "hog.pkl", pkl(call(g("builtins", "bytes"), lit(3 << 30))))
+    evil = write(tmp_path, "evil.pkl", pkl(system(touch(marker))))
+    good = write(tmp_path, "good.pkl", pickle.dumps({"a": [1, 2, 3]}, protocol=4))
+    with Inspector(timeout=1.0, memory=1 << 30) as inspector:
+        answers = {p.name: inspector.inspect(p)["scan"] for p in (slow, good, hog, evil, good, slow, evil)}
+        started = inspector.starts
+    assert answers["slow.pkl"]["verdict"] == "error" and "slow.pkl" in answers["slow.pkl"]["reason"], answers
+    assert answers["hog.pkl"]["verdict"] == "error" and not answers["hog.pkl"]["safe"], answers
+    assert answers["evil.pkl"]["verdict"] == "unsafe" and "evil.pkl" in answers["evil.pkl"]["reason"], answers
+    assert answers["good.pkl"]["safe"] and "good.pkl" in answers["good.pkl"]["reason"], answers
+    assert started >= 2
+    assert not marker.exists()
+
+
+# -- checked state that grows after the check -----------------------------------------------------------
+
+
+def test_lists_in_checked_state_cannot_grow_after_the_check(tmp_path: Path) -> None:
+    # TOCTOU inside one pickle, through a container instead of an array: the model's
+    # _predictors list is checked (features inside the input width) when the model's BUILD
+    # runs; the file then fetches the same list from the memo and APPENDs a row whose
+    # predictor splits on feature 10**8 (a predictor alone is only checked for negative
+    # features: its width is the model's). predict iterates the list and reads X[row, 10**8].
+    import copy
+
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    X = np.random.RandomState(0).rand(60, 2)
+    model = HistGradientBoostingRegressor(max_iter=2).fit(X, X[:, 0])
+    rows = model._predictors
+    evil = copy.deepcopy(rows[0][0])
+    nodes = evil.nodes.copy()
+    nodes["feature_idx"][~nodes["is_leaf"].astype(bool)] = 10**8
+    evil.nodes = nodes
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=2)
+    pickler.dump(model)
+    memo_of_rows = pickler.memo.copy()[id(rows)][0]
+    extra_row = pickle.dumps([evil], protocol=2)[2:-1]  # its memo indices overwrite old ones: rows is on the stack
+    data = (buffer.getvalue()[:-1] + pickle.LONG_BINGET + struct.pack("<I", memo_of_rows) + extra_row + pickle.APPEND
+            + POP + STOP)
+    assert_refused_in_subprocess(write(tmp_path, "hgb_append.pkl", data), use="obj.predict(np.random.rand(4, 2))")
+
+
+def test_lil_row_lists_cannot_grow_after_the_check(tmp_path: Path) -> None:
+    # The same TOCTOU on a lil_matrix: its rows are an object array of Python lists, checked
+    # when the matrix's BUILD runs; the file then fetches row 0's list (and its data list)
+    # from the memo and APPENDs column 10**8. "@" reads x[10**8].
+    from scipy import sparse
+
+    lil = sparse.lil_matrix((2, 2))
+    lil[0, 0] = 1.0
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=2)
+    pickler.dump(lil)
+    memo = pickler.memo.copy()
+    grow = b""
+    for items, value in ((lil.rows[0], 10**8), (lil.data[0], 1.0)):
+        grow += (pickle.LONG_BINGET + struct.pack("<I", memo[id(items)][0]) + pickle.dumps(value, protocol=2)[2:-1]
+                 + pickle.APPEND + POP)
+    data = buffer.getvalue()[:-1] + grow + STOP
+    assert_refused_in_subprocess(write(tmp_path, "lil_append.pkl", data), use="obj @ np.ones(2)")
