@@ -674,3 +674,25 @@ def test_lil_row_lists_cannot_grow_after_the_check(tmp_path: Path) -> None:
                  + pickle.APPEND + POP)
     data = buffer.getvalue()[:-1] + grow + STOP
     assert_refused_in_subprocess(write(tmp_path, "lil_append.pkl", data), use="obj @ np.ones(2)")
+
+
+def test_checkpoint_folder_verdict_sees_every_pickle_in_it(tmp_path: Path) -> None:
+    # A version's artifact folder is judged file by file. os.walk does not descend into a
+    # symlinked subfolder (it is listed among the folders, never the files), and
+    # "model_best.pth.tar" (PyTorch's own examples' name; torch.load reads it as a legacy
+    # pickle) matches no judged suffix: the folder was "safe: nothing that unpickles".
+    marker = tmp_path / "pwned"
+    payload = pkl(system(touch(marker)), proto=2)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    write(elsewhere, "model.pt", payload)
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "sub").symlink_to(elsewhere, target_is_directory=True)
+    tarred = tmp_path / "tarred"
+    tarred.mkdir()
+    write(tarred, "model_best.pth.tar", payload)
+    failures = [f"{folder.name}: {result.reason}" for folder in (linked, tarred)
+                if (result := scan_paths([str(folder)])).safe]
+    assert not failures, failures
+    assert not marker.exists()
