@@ -117,6 +117,7 @@ def inspect_file(path: str | os.PathLike[str]) -> tuple[ScanResult, Any]:
     The format is decided from the opened file's first bytes (never from a second open, never
     from the end of the file, where a zip directory could hide behind a pickle)."""
     path = Path(path)
+    name = path.name.lower()
     imports: list[str] = []
     try:
         with _open_once(path) as raw:
@@ -134,6 +135,9 @@ def inspect_file(path: str | os.PathLike[str]) -> tuple[ScanResult, Any]:
                 return ScanResult(True, "safe", f"{path.name}: neither a pickle nor an archive (its first byte is no "
                                                 "pickle opcode): nothing in it unpickles"), None
             obj = _load_stream(raw, path, trust=False, imports=imports)  # type: ignore[arg-type]
+            # torch.load reads on past the first pickle (its legacy layout) where joblib stops: bytes
+            # after it in a PyTorch-named file are pickles nobody judged.
+            trailing = kind == "pickle" and name.endswith(TORCH_SUFFIXES) and bool(raw.read(1))
     except Refused as error:
         return ScanResult(False, "unsafe", f"{path.name}: {error}", tuple(imports)), None
     except ArtifactError as error:
@@ -142,7 +146,7 @@ def inspect_file(path: str | os.PathLike[str]) -> tuple[ScanResult, Any]:
         return ScanResult(False, "error", f"{path.name}: cannot read it: {error.strerror or error}", tuple(imports)), None
     except Exception as error:
         return ScanResult(False, "error", f"{path.name}: not loadable, so not trusted: {_one_line(error)}", tuple(imports)), None
-    if type(obj) is int and obj == _TORCH_LEGACY_MAGIC:  # more pickles follow that torch.load would run
+    if trailing or type(obj) is int and obj == _TORCH_LEGACY_MAGIC:  # more pickles follow that torch.load would run
         return ScanResult(False, "error", f"{path.name}: legacy (non-zip) PyTorch format; not judged, so not trusted; "
                                           "re-save it with a current torch.save", tuple(imports)), None
     reason = f"{path.name}: loads with the restricted loader ({len(imports)} imports, all allowed)"
@@ -379,6 +383,8 @@ def _make_unpickler() -> type:
             self.found: dict[int, tuple[str, str, Any]] = parent.found if parent else {}
             self.unbuilt: dict[int, Any] = parent.unbuilt if parent else {}  # dtypes whose state may still be set
             self.sealed: dict[int, Any] = parent.sealed if parent else {}
+            self.used: dict[int, Any] = parent.used if parent else {}  # arrays other objects hold
+            self.built: dict[int, Any] = parent.built if parent else {}  # objects whose state was set
 
         # -- imports --
 
@@ -422,6 +428,7 @@ def _make_unpickler() -> type:
             if type(args) is not tuple:
                 raise Refused("calls with arguments that are not a tuple")
             key, kind = self._name(func)
+            self._seal_within(args)  # what a call is handed is in use from now on
             self.stack[-1] = self._call(key, kind, func, args)
 
         def _call(self, key: str, kind: str, func: Any, args: tuple[Any, ...]) -> Any:
@@ -573,17 +580,31 @@ def _make_unpickler() -> type:
             self.sealed[id(dtype)] = dtype
             return dtype
 
-        def _seal_within(self, value: Any, depth: int = 0) -> None:
-            if depth > _MAX_DEPTH:
-                return
-            if isinstance(value, np.dtype):
-                self._seal(value)
-            elif type(value) in (tuple, list):
-                for item in value:
-                    self._seal_within(item, depth + 1)
-            elif type(value) is dict:
-                for item in value.values():
-                    self._seal_within(item, depth + 1)
+        def _seal_within(self, value: Any) -> None:
+            """Everything ``value`` holds is now in use: its dtypes are sealed and its arrays may
+            never be rebuilt (compiled code checked, or will trust, what they hold now)."""
+            seen: set[int] = set()
+            todo = [value]
+            while todo:
+                item = todo.pop()
+                if id(item) in seen:
+                    continue
+                seen.add(id(item))
+                if isinstance(item, np.dtype):
+                    self._seal(item)
+                elif isinstance(item, np.ndarray):
+                    self.used[id(item)] = item
+                    self._seal(item.dtype)
+                    if item.dtype.hasobject:
+                        todo.extend(item.flat)
+                elif isinstance(item, (tuple, list, set, frozenset)):
+                    if not isinstance(item, (tuple, frozenset)):
+                        self.used[id(item)] = item  # a container others hold may not grow after their checks
+                    todo.extend(item)
+                elif isinstance(item, dict):
+                    self.used[id(item)] = item
+                    todo.extend(item.keys())
+                    todo.extend(item.values())
 
         def _build_dtype(self, dtype: Any, state: Any) -> None:
             if id(dtype) not in self.unbuilt:
@@ -612,6 +633,11 @@ def _make_unpickler() -> type:
                 self._build_dtype(inst, state)
                 return
             _refuse_dunders(state)
+            if id(inst) in self.built:  # pickling sets an object's state once; a second time rewrites checked state
+                raise Refused(f"sets the state of a {_short(inst)} twice")
+            if id(inst) in self.used:
+                raise Refused("sets the state of an array after another object took it in")
+            self.built[id(inst)] = inst
             self._seal_within(state)
             if type(inst) is NumpyArrayWrapper:
                 self.stack[-1] = self._read_array(inst, state)
@@ -656,36 +682,37 @@ def _make_unpickler() -> type:
 
         # -- containers: only the kinds pickling fills --
 
+        def _fill(self, target: Any, kind: type, verb: str) -> None:
+            if not isinstance(target, kind):
+                raise Refused(f"{verb} {_short(target)}, which is not a {kind.__name__}")
+            if id(target) in self.used:
+                raise Refused(f"{verb} a {kind.__name__} after another object took it in (and was checked)")
+
         def load_append(self) -> None:
-            if not isinstance(self.stack[-2], list):
-                raise Refused(f"appends to {_short(self.stack[-2])}, which is not a list")
+            self._fill(self.stack[-2], list, "appends to")
             super().load_append()
 
         def load_appends(self) -> None:
             items = self.pop_mark()
             target = self.stack[-1]
-            if not isinstance(target, list):
-                raise Refused(f"appends to {_short(target)}, which is not a list")
+            self._fill(target, list, "appends to")
             target.extend(items)
 
         def load_setitem(self) -> None:
-            if not isinstance(self.stack[-3], dict):
-                raise Refused(f"sets items on {_short(self.stack[-3])}, which is not a dict")
+            self._fill(self.stack[-3], dict, "sets items on")
             super().load_setitem()
 
         def load_setitems(self) -> None:
             items = self.pop_mark()
             target = self.stack[-1]
-            if not isinstance(target, dict):
-                raise Refused(f"sets items on {_short(target)}, which is not a dict")
+            self._fill(target, dict, "sets items on")
             for i in range(0, len(items), 2):
                 target[items[i]] = items[i + 1]
 
         def load_additems(self) -> None:
             items = self.pop_mark()
             target = self.stack[-1]
-            if not isinstance(target, set):
-                raise Refused(f"adds items to {_short(target)}, which is not a set")
+            self._fill(target, set, "adds items to")
             target.update(items)
 
         def load_newobj(self) -> None:
@@ -789,7 +816,14 @@ def _native_problem(np: Any, kind: str, obj: Any) -> str | None:
         inner = np.flatnonzero(~nodes["is_leaf"].astype(bool))
         if inner.size and nodes["feature_idx"][inner].min() < 0:
             return "tree splits on negative features"
+        categorical = inner[nodes["is_categorical"][inner].astype(bool)]
+        if categorical.size and nodes["bitset_idx"][categorical].max() >= len(obj.raw_left_cat_bitsets):
+            return "tree points past its category bitsets"
         return links(nodes["left"].astype(np.int64), nodes["right"].astype(np.int64), inner)
+    if kind.startswith("sklearn.ensemble._hist_gradient_boosting.gradient_boosting:HistGradientBoosting"):
+        return _hist_gradient_boosting_problem(np, obj)
+    if kind.startswith("scipy.sparse") and getattr(obj, "format", None) in ("lil", "dia", "dok"):
+        return _sparse_problem(np, obj)
     if hasattr(obj, "check_format") and kind.startswith("scipy.sparse"):
         obj.check_format(full_check=True)
         return None
@@ -813,6 +847,47 @@ def _native_problem(np: Any, kind: str, obj: Any) -> str | None:
         if len(idx) != n or (n and (idx.min() < 0 or idx.max() >= n)) or \
                 np.any((nodes["idx_start"] < 0) | (nodes["idx_end"] > n) | (nodes["idx_start"] > nodes["idx_end"])):
             return "index arrays point outside its data"
+    return None
+
+
+def _sparse_problem(np: Any, matrix: Any) -> str | None:
+    """The sparse formats without a format check of their own: their indices must fit the shape."""
+    rows, cols = (int(n) for n in matrix.shape)
+    if matrix.format == "lil":
+        if len(matrix.rows) != rows or len(matrix.data) != rows:
+            return "rows do not match its shape"
+        for index, values in zip(matrix.rows, matrix.data):
+            if type(index) is not list or type(values) is not list or len(index) != len(values) or \
+                    any(type(c) is not int or not 0 <= c < cols for c in index):
+                return "column indices are outside its shape"
+    elif matrix.format == "dia":
+        data, offsets = np.asarray(matrix.data), np.asarray(matrix.offsets)
+        if data.ndim != 2 or offsets.ndim != 1 or len(offsets) != data.shape[0] or offsets.dtype.kind not in "iu":
+            return "diagonals and offsets do not match"
+    else:  # dok
+        for key in matrix.keys():
+            if not (type(key) is tuple and len(key) == 2 and 0 <= key[0] < rows and 0 <= key[1] < cols):
+                return "keys are outside its shape"
+    return None
+
+
+def _hist_gradient_boosting_problem(np: Any, model: Any) -> str | None:
+    """Its predictors index the input's columns and the known-category bitsets without bounds checks."""
+    predictors = getattr(model, "_predictors", None)
+    if predictors is None:
+        return None  # not fitted
+    width = int(model.n_features_in_)
+    categorical = getattr(model, "is_categorical_", None)
+    for row in predictors:
+        for predictor in row:
+            nodes = predictor.nodes
+            inner = ~nodes["is_leaf"].astype(bool)
+            features = nodes["feature_idx"][inner]
+            if features.size and features.max() >= width:
+                return "trees split on features past the model's input width"
+            on_categories = features[nodes["is_categorical"][inner].astype(bool)]
+            if on_categories.size and (categorical is None or not np.all(np.asarray(categorical)[on_categories])):
+                return "trees treat features as categorical that the model does not"
     return None
 
 
@@ -1009,10 +1084,14 @@ def _symbolic_torch_check(data: bytes, imports: list[str]) -> str | None:
                 stack.append(memo.get(int(arg)))
             elif name == "MARK":
                 marks.append(len(stack))
+            elif name == "POP" and marks and marks[-1] == len(stack):
+                marks.pop()  # as the unpicklers do: POP right after a MARK pops the mark
             else:
-                before = [item.name for item in op.stack_before]
-                if "markobject" in before:
-                    below = before.index("markobject")
+                before = op.stack_before
+                if pickletools.markobject in before:  # pops everything since the mark, then what lies under it
+                    below = before.index(pickletools.markobject)
+                    if not marks:
+                        return "pops to a mark that was never set"
                     del stack[marks.pop():]
                     del stack[len(stack) - below:]
                 elif before:
