@@ -611,13 +611,17 @@ def test_worker_survives_crashes_stalls_and_memory_and_attributes_verdicts(tmp_p
     from store.inspector import Inspector
 
     marker = tmp_path / "pwned"
-    slow = write(tmp_path, "slow.pkl", pkl(NONE + (NONE + POP) * 1_500_000))
+    slow = write(tmp_path, "slow.pkl", pkl(NONE + (NONE + POP) * 6_000_000))  # seconds of pure-Python unpickling
     hog = write(tmp_path, "hog.pkl", pkl(call(g("builtins", "bytes"), lit(3 << 30))))
     evil = write(tmp_path, "evil.pkl", pkl(system(touch(marker))))
     good = write(tmp_path, "good.pkl", pickle.dumps({"a": [1, 2, 3]}, protocol=4))
     with Inspector(timeout=1.0, memory=1 << 30) as inspector:
-        answers = {p.name: inspector.inspect(p)["scan"] for p in (slow, good, hog, evil, good, slow, evil)}
+        order = (slow, good, hog, evil, good, slow, evil)
+        replies = [(p.name, inspector.inspect(p)["scan"]) for p in order]
         started = inspector.starts
+    for name, reply in replies:  # every answer is about its own file
+        assert name in reply["reason"], (name, reply)
+    answers = dict(replies)
     assert answers["slow.pkl"]["verdict"] == "error" and "slow.pkl" in answers["slow.pkl"]["reason"], answers
     assert answers["hog.pkl"]["verdict"] == "error" and not answers["hog.pkl"]["safe"], answers
     assert answers["evil.pkl"]["verdict"] == "unsafe" and "evil.pkl" in answers["evil.pkl"]["reason"], answers
