@@ -700,3 +700,28 @@ def test_checkpoint_folder_verdict_sees_every_pickle_in_it(tmp_path: Path) -> No
                 if (result := scan_paths([str(folder)])).safe]
     assert not failures, failures
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("part", ["node_data", "node_bounds"])
+def test_kd_tree_node_arrays_match_its_node_count(tmp_path: Path, part: str) -> None:
+    # Out-of-bounds reads at use time: query walks node i's children 2i+1, 2i+2 in node_data
+    # and reads node_bounds[0/1, i, j] for every feature j, trusting both hold n_nodes nodes
+    # of data.shape[1] features. The check covers idx_array and the idx_start/idx_end of the
+    # nodes that are there, not how many there are: a one-node node_data marked "not a leaf"
+    # sends the query into heap memory past the array (wrong answers or a crash).
+    from sklearn.neighbors import KDTree
+
+    tree = KDTree(np.random.RandomState(0).rand(2000, 3), leaf_size=2)
+
+    def edit(state: tuple[Any, ...]) -> tuple[Any, ...]:
+        state = list(state)
+        if part == "node_data":
+            nodes = state[2][:1].copy()
+            nodes["is_leaf"] = 0
+            state[2] = nodes
+        else:
+            state[3] = state[3][:, :1, :1].copy()
+        return tuple(state)
+
+    path = write(tmp_path, "kd.pkl", pickle.dumps(Edited(tree, edit), protocol=4))
+    assert_refused_in_subprocess(path, use="obj.query(np.random.rand(5, 3), k=3)")
