@@ -50,6 +50,7 @@ from store.pickle_allowlist import CALLED_CLASSES, CLASSES, FUNCTIONS, NEW_HELPE
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 SAFETENSORS_SUFFIX = ".safetensors"
+_TORCH_TAR_SUFFIXES = (".pth.tar", ".pt.tar", ".ckpt.tar")  # model_best.pth.tar: torch.load reads these too
 _CHUNK = 1 << 20
 _MAX_DEPTH = 12  # how deep argument checks look into nested tuples and lists
 
@@ -207,15 +208,20 @@ def scannable_files(path: str) -> list[str]:
     """The files of a checkpoint modelreg judges: itself, or those inside its folder."""
     if not os.path.isdir(path):
         return [path] if is_scannable(path) else []
-    found = []
-    for folder, _, files in os.walk(path):
+    found, seen = [], set()
+    for folder, subfolders, files in os.walk(path, followlinks=True):  # a linked subfolder is part of it too
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up the tree: walked already
+            subfolders[:] = []
+            continue
+        seen.add(real)
         found.extend(os.path.join(folder, name) for name in sorted(files) if is_scannable(name))
     return found
 
 
 def is_scannable(path: str | os.PathLike[str]) -> bool:
     """Does modelreg know how to judge this file (pickle, joblib, PyTorch or safetensors)?"""
-    return str(path).lower().endswith(PICKLE_SUFFIXES + TORCH_SUFFIXES + (SAFETENSORS_SUFFIX,))
+    return str(path).lower().endswith(PICKLE_SUFFIXES + TORCH_SUFFIXES + _TORCH_TAR_SUFFIXES + (SAFETENSORS_SUFFIX,))
 
 
 # -- one open, one read ------------------------------------------------------------------------
@@ -842,11 +848,28 @@ def _native_problem(np: Any, kind: str, obj: Any) -> str | None:
             return "Philox buffer position is outside its buffer"
         return None
     if kind.endswith(("_kd_tree:KDTree", "_ball_tree:BallTree")):
-        data, idx, nodes, _ = obj.get_arrays()
-        n = len(data)
-        if len(idx) != n or (n and (idx.min() < 0 or idx.max() >= n)) or \
-                np.any((nodes["idx_start"] < 0) | (nodes["idx_end"] > n) | (nodes["idx_start"] > nodes["idx_end"])):
-            return "index arrays point outside its data"
+        return _binary_tree_problem(np, obj)
+    return None
+
+
+def _binary_tree_problem(np: Any, tree: Any) -> str | None:
+    """KD and ball trees walk an implicit binary tree (children of i at 2i+1, 2i+2) over their arrays."""
+    state = tree.__getstate__()
+    data, idx, nodes, bounds = state[:4]
+    n_levels, n_nodes, weights = state[5], state[6], state[12]
+    n = len(data)
+    if data.ndim != 2 or len(idx) != n or (n and (idx.min() < 0 or idx.max() >= n)):
+        return "index array points outside its data"
+    if not 0 < n_levels < 64 or n_nodes != 2 ** n_levels - 1 or len(nodes) != n_nodes or bounds.ndim != 3 \
+            or bounds.shape[1] != n_nodes or bounds.shape[2] != data.shape[1]:
+        return "node arrays do not hold its node count"
+    if np.any((nodes["idx_start"] < 0) | (nodes["idx_end"] > n) | (nodes["idx_start"] > nodes["idx_end"])):
+        return "nodes point outside its data"
+    inner = np.flatnonzero(nodes["is_leaf"] == 0)
+    if inner.size and 2 * inner.max() + 2 >= n_nodes:
+        return "inner nodes have children past the node arrays"
+    if weights is not None and np.shape(weights) != (n,):
+        return "sample weights do not match its data"
     return None
 
 
