@@ -43,12 +43,13 @@ from sklearn.linear_model import LogisticRegression
 
 from store.errors import ArtifactError, UnsafeArtifact
 from store.safety import load_file, scan_file
+from tests.refusals import REPO, assert_refused, child
+from tests.refusals import assert_refused_in_subprocess as refused_in_child
 from tests.pickle_opcodes import (
     APPENDS, BUILD, EMPTY_DICT, EMPTY_LIST, MARK, NONE, POP, REDUCE, SETITEMS, STOP, TUPLE, call, g, get, lit, new,
     pkl, put, s, sg, system, touch, tup,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 # -- what every refusal must look like -------------------------------------------------------------
@@ -60,55 +61,8 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
     return path
 
 
-def assert_refused(path: Path, *needles: str, marker: Path | None = None, broken: bool = False) -> str:
-    """load_file refuses with one line naming ``needles``; scan_file is not "safe"; no marker."""
-    expected: type[Exception] = ArtifactError if broken else UnsafeArtifact
-    with pytest.raises(expected) as caught:
-        load_file(path)
-    message = str(caught.value)
-    assert "\n" not in message, message
-    if not broken:
-        assert type(caught.value) is UnsafeArtifact, message
-    for needle in needles:
-        assert needle in message, (needle, message)
-    result = scan_file(path)
-    assert not result.safe and result.verdict == ("error" if broken else "unsafe"), result
-    assert "\n" not in result.reason
-    if marker is not None:
-        assert not marker.exists(), f"payload ran: {marker} exists"
-    return message
-
-
-_CHILD = r"""
-import sys
-from store.errors import ArtifactError, UnsafeArtifact
-from store.safety import load_file, scan_file
-path, use = sys.argv[1], sys.argv[2]
-result = scan_file(path)
-print("SCAN", result.verdict, result.reason, flush=True)
-try:
-    obj = load_file(path)
-except (UnsafeArtifact, ArtifactError) as error:
-    print("REFUSED", type(error).__name__, error, flush=True)
-else:
-    print("LOADED", type(obj).__name__, flush=True)
-    print("USED", repr(eval(use, {"obj": obj}))[:200], flush=True)  # what a caller does next with the model
-"""
-
-
 def assert_refused_in_subprocess(path: Path, *needles: str, use: str = "repr(obj)") -> str:
-    """The same checks in a child process: a crash (memory corruption) fails the test, it does
-    not take pytest down. After a load that was *not* refused, the child uses the object the
-    way a caller would (``use``), so corrupted memory shows as a crash."""
-    proc = subprocess.run([sys.executable, "-c", _CHILD, str(path), use], cwd=REPO, capture_output=True, text=True,
-                          timeout=60)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"child died with {proc.returncode} (memory corruption?):\n{out[-2000:]}"
-    assert "SCAN unsafe" in out, out
-    assert "REFUSED UnsafeArtifact" in out, out
-    for needle in needles:
-        assert needle in out, (needle, out)
-    return out
+    return refused_in_child(path, *needles, use=use, unsafe=True)
 
 
 # -- gadget chains: helpers in allowed namespaces that import, getattr or call ----------------------
@@ -531,10 +485,9 @@ def test_ndarray_new_strides_and_offsets_stay_inside_the_buffer(tmp_path: Path) 
                  (lit((1,)), s("i8"), lit(_RAW), lit(1 << 20)),
                  (lit((2,)), s("i8"), lit(_RAW), lit(0), lit((-(1 << 30),)))):
         data = pkl(new(_NDARRAY, *args))
-        proc = subprocess.run([sys.executable, "-c", _CHILD, str(write(tmp_path, "strides.pkl", data)), "obj.tolist()"],
-                              cwd=REPO, capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert "SCAN safe" not in proc.stdout or "USED" in proc.stdout
+        code, out = child(write(tmp_path, "strides.pkl", data), "obj.tolist()")
+        assert code == 0, out
+        assert "SCAN safe" not in out or "USED" in out
 
 
 def test_datetime_dtype_state_without_its_metadata(tmp_path: Path) -> None:

@@ -33,12 +33,12 @@ import pytest
 from store.errors import ArtifactError, UnsafeArtifact
 from store.safety import load_file, scan_file, scan_paths
 
+from tests.refusals import REPO, assert_refused, assert_refused_in_subprocess, child
 from tests.pickle_opcodes import (
     BUILD, EMPTY_DICT, EMPTY_LIST, MARK, NONE, POP, REDUCE, SETITEMS, STOP, TUPLE, call, g, get, lit, new, pkl, put, s,
     system, touch, tup,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 
 _DTYPE = g("numpy", "dtype")
 _RECON = g("numpy._core.multiarray", "_reconstruct")
@@ -91,57 +91,6 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
     path = tmp_path / name
     path.write_bytes(data)
     return path
-
-
-def assert_refused(path: Path, *needles: str, marker: Path | None = None, broken: bool = False) -> str:
-    expected: type[Exception] = ArtifactError if broken else UnsafeArtifact
-    with pytest.raises((UnsafeArtifact, ArtifactError)) as caught:
-        load_file(path)
-    message = str(caught.value)
-    assert "\n" not in message, message
-    assert type(caught.value) is expected, message
-    for needle in needles:
-        assert needle in message, (needle, message)
-    result = scan_file(path)
-    assert not result.safe and result.verdict == ("error" if broken else "unsafe"), result
-    assert "\n" not in result.reason
-    if marker is not None:
-        assert not marker.exists(), f"payload ran: {marker} exists"
-    return message
-
-
-_CHILD = r"""
-import sys
-from store.errors import ArtifactError, UnsafeArtifact
-from store.safety import load_file, scan_file
-path, use = sys.argv[1], sys.argv[2]
-result = scan_file(path)
-print("SCAN", result.verdict, result.reason, flush=True)
-try:
-    obj = load_file(path)
-except (UnsafeArtifact, ArtifactError) as error:
-    print("REFUSED", type(error).__name__, error, flush=True)
-else:
-    print("LOADED", type(obj).__name__, flush=True)
-    import numpy as np
-    print("USED", repr(eval(use, {"obj": obj, "np": np}))[:200], flush=True)
-"""
-
-
-def child(path: Path, use: str = "repr(obj)") -> tuple[int, str]:
-    proc = subprocess.run([sys.executable, "-c", _CHILD, str(path), use], cwd=REPO, capture_output=True, text=True,
-                          timeout=60)
-    return proc.returncode, proc.stdout + proc.stderr
-
-
-def assert_refused_in_subprocess(path: Path, *needles: str, use: str = "repr(obj)") -> str:
-    code, out = child(path, use)
-    assert code == 0, f"child died with {code} (memory corruption) after: {out[-600:]}"
-    assert "SCAN safe" not in out, out
-    assert "REFUSED" in out, out
-    for needle in needles:
-        assert needle in out, (needle, out)
-    return out
 
 
 # -- native state: histogram-gradient-boosting predictor nodes -------------------------------------
