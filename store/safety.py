@@ -593,7 +593,7 @@ def _make_unpickler() -> type:
             todo = [value]
             while todo:
                 item = todo.pop()
-                if id(item) in seen:
+                if type(item) in _LEAVES or id(item) in seen:
                     continue
                 seen.add(id(item))
                 if isinstance(item, np.dtype):
@@ -768,6 +768,7 @@ def _make_unpickler() -> type:
 
 
 _PLAIN_SCALARS = (bool, int, float, complex, str, bytes, bytearray)
+_LEAVES = frozenset({bool, int, float, complex, str, bytes, type(None)})  # hold nothing: not walked
 _IMMUTABLE_BASES = (int, float, complex, str, bytes, tuple, frozenset)
 _WRAPPER_FIELDS = {"subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes"}
 _RECONSTRUCTOR_BASES: tuple[type, ...] = (object, int, float, complex, str, bytes, tuple, list, dict, set, frozenset)
