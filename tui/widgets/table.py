@@ -8,8 +8,10 @@ from typing import Any
 from rich.cells import cell_len
 from rich.text import Text
 from textual import events
+from textual._two_way_dict import TwoWayDict
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
 
 from tui.safe_text import literal
 
@@ -129,6 +131,44 @@ class PaneTable(DataTable):
         index = next((i for i, (key, _) in enumerate(rows) if key == keep), min(old_index, len(rows) - 1))
         self.move_cursor(row=index, animate=False, scroll=False)
         self.scroll_to(scroll_x, max(0, scroll_y + index - old_index), animate=False, immediate=True)
+
+    # -- single rows (live changes): no refill, so the cost does not grow with the table ------------
+
+    def has_row(self, key: str) -> bool:
+        return RowKey(key) in self._row_locations
+
+    def replace_cells(self, key: str, cells: Sequence[Text]) -> None:
+        for column, cell in zip(self.column_keys, cells):
+            self.update_cell(key, column, cell, update_width=True)
+
+    def insert_row(self, key: str, cells: Sequence[Text], index: int) -> None:
+        """Add a row at ``index`` (DataTable only appends), the cursor staying on its row and
+        that row on its screen line, as :meth:`replace_rows` does."""
+        cursor, scroll_y = self.cursor_row, self.scroll_y
+        had_rows = self.row_count > 0
+        new = self.add_row(*map(_lead, cells), key=key)
+        index = min(index, self.row_count - 1)
+        if index < self.row_count - 1:
+            # What DataTable.sort does: move the row by renumbering, without touching the others' cells.
+            locations = {k: (i + 1 if i >= index else i) for k, i in ((k, self._row_locations.get(k)) for k in self._row_locations) if k != new}
+            locations[new] = index
+            self._row_locations = TwoWayDict(locations)
+            self._update_count += 1
+        self._settle()
+        if had_rows and cursor >= index:
+            self.move_cursor(row=cursor + 1, animate=False, scroll=False)
+            self.scroll_to(self.scroll_x, scroll_y + 1, animate=False, immediate=True)
+        self.refresh()
+
+    def delete_row(self, key: str) -> None:
+        """Remove a row, the cursor staying on its row (or the next) and on its screen line."""
+        index = self.get_row_index(key)
+        cursor, scroll_y = self.cursor_row, self.scroll_y
+        self.remove_row(key)
+        self._settle()
+        if cursor > index:
+            self.move_cursor(row=cursor - 1, animate=False, scroll=False)
+            self.scroll_to(self.scroll_x, max(0, scroll_y - 1), animate=False, immediate=True)
 
     def _settle(self) -> None:
         """Measure the new rows now rather than on idle, so the scroll offset can be restored
