@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual._two_way_dict import TwoWayDict
@@ -58,6 +60,10 @@ class PaneTable(DataTable):
         self.column_keys: list[str] = []
         self.on_width: Callable[[], Any] | None = None
         self._fitted_width = 0
+        # Rendered cells kept by row content, not by DataTable's table-wide update count: one
+        # changed or inserted row then re-renders one row, not every visible cell (see _render_cell).
+        self._stable_cells: dict[Any, Any] = {}
+        self._row_versions: dict[Any, int] = {}
 
     @property
     def fit_width(self) -> int:
@@ -83,7 +89,34 @@ class PaneTable(DataTable):
         return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
 
     def update_cell(self, row_key: Any, column_key: Any, value: Any, *, update_width: bool = False) -> None:
+        key = RowKey(row_key) if isinstance(row_key, str) else row_key
+        self._row_versions[key] = self._row_versions.get(key, 0) + 1
         super().update_cell(row_key, column_key, _lead(value), update_width=update_width)
+
+    def clear(self, columns: bool = False) -> Any:
+        self._stable_cells.clear()  # the same keys may come back with other cells
+        self._row_versions.clear()
+        return super().clear(columns)
+
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int, cursor: bool = False, hover: bool = False) -> Any:
+        if row_index < 0 or column_index < 0:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        key = (
+            row_key, self._column_locations.get_key(column_index), base_style, width, cursor, hover,
+            self._show_hover_cursor, self._row_versions.get(row_key, 0), self._pseudo_class_state,
+        )
+        cached = self._stable_cells.get(key)
+        if cached is None:
+            if len(self._stable_cells) > 20_000:
+                self._stable_cells.clear()
+            cached = self._stable_cells[key] = (row_index, super()._render_cell(row_index, column_index, base_style, width, cursor, hover))
+        rendered_at, lines = cached
+        if rendered_at == row_index:
+            return lines
+        # The row moved (a row was inserted above it): only the click target in its meta changes.
+        meta = Style.from_meta({"row": row_index, "column": column_index})
+        return [[Segment(seg.text, (seg.style or Style()) + meta, seg.control) for seg in line] for line in lines]
 
     def set_columns(self, columns: Sequence[tuple[str, str]]) -> bool:
         """(key, label) pairs; True if they changed (the rows then need refilling)."""
