@@ -45,6 +45,7 @@ class ModelregApp(App[int]):
         poll: bool = False,
     ) -> None:
         super().__init__()
+        self.animation_level = "none"  # animated scrolling is slow over SSH
         if registry is None and opener is None:
             raise ValueError("give a registry or an opener")
         self.registry = registry

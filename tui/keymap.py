@@ -24,6 +24,10 @@ class Key:
 KEYS: tuple[Key, ...] = (
     Key("j,down", "cursor_down", "Down", "↓ j", "next row (model or version)", footer=False, palette=False),
     Key("k,up", "cursor_up", "Up", "↑ k", "previous row", footer=False, palette=False),
+    Key("g,home", "top", "Top", "g home", "first row (or the top of the detail)", footer=False),
+    Key("G,end", "bottom", "Bottom", "G end", "last row (or the end of the detail)", footer=False),
+    Key("ctrl+d", "half_page_down", "Half page down", "ctrl+d", "half a page down", footer=False),
+    Key("ctrl+u", "half_page_up", "Half page up", "ctrl+u", "half a page up", footer=False),
     Key("h,left", "pane_left", "Pane left", "← h", "focus the pane to the left (Versions → Models)", footer=False, palette=False),
     Key("right", "pane_right", "Pane right", "→", "focus the pane to the right (Models → Versions → Detail)", footer=False, palette=False),
     Key("tab", "focus_next", "Next pane", "tab / shift+tab", "cycle between the panes", footer=False, palette=False),

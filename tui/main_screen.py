@@ -31,6 +31,7 @@ from tui.safe_text import clean, literal
 from tui.widgets.activity import ActivityLine
 from tui.widgets.detail import DetailPane, Extras
 from tui.widgets.models import ModelsTable
+from tui.widgets.table import PaneTable
 from tui.widgets.versions import VersionsPane, VersionsTable
 
 if TYPE_CHECKING:
@@ -381,6 +382,25 @@ class MainScreen(Screen[None]):
 
     def action_cursor_up(self) -> None:
         self._move("cursor_up", "scroll_up")
+
+    def action_top(self) -> None:
+        self._jump(lambda table: table.go_to(0), lambda detail: detail.scroll_home(animate=False))
+
+    def action_bottom(self) -> None:
+        self._jump(lambda table: table.go_to(table.row_count - 1), lambda detail: detail.scroll_end(animate=False))
+
+    def action_half_page_down(self) -> None:
+        self._jump(lambda table: table.half_page(1), lambda detail: detail.scroll_relative(y=detail.size.height // 2, animate=False))
+
+    def action_half_page_up(self) -> None:
+        self._jump(lambda table: table.half_page(-1), lambda detail: detail.scroll_relative(y=-(detail.size.height // 2), animate=False))
+
+    def _jump(self, in_table: Callable[[Any], None], in_detail: Callable[[Any], None]) -> None:
+        focused = self.focused
+        if isinstance(focused, PaneTable):
+            in_table(focused)
+        elif isinstance(focused, DetailPane):
+            in_detail(focused)
 
     def _move(self, table_action: str, scroll_action: str) -> None:
         focused = self.focused

@@ -65,6 +65,21 @@ class PaneTable(DataTable):
         self._stable_cells: dict[Any, Any] = {}
         self._row_versions: dict[Any, int] = {}
 
+    # Home and End mean the first and last row here (DataTable's scroll sideways).
+    def action_scroll_home(self) -> None:
+        self.go_to(0)
+
+    def action_scroll_end(self) -> None:
+        self.go_to(self.row_count - 1)
+
+    def go_to(self, row: int) -> None:
+        """Put the cursor on ``row`` (clamped), scrolled into view without animation."""
+        if self.row_count:
+            self.move_cursor(row=max(0, min(row, self.row_count - 1)), animate=False)
+
+    def half_page(self, direction: int) -> None:
+        self.go_to(self.cursor_row + direction * max(1, (self.scrollable_content_region.height - 1) // 2))
+
     @property
     def fit_width(self) -> int:
         """Cells available to the columns (the vertical scrollbar's gutter is always kept)."""

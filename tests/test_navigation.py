@@ -1,0 +1,73 @@
+"""k9s/lazygit navigation: g/G and Home/End, ctrl+d/ctrl+u half pages, no animated scrolling."""
+
+from __future__ import annotations
+
+import pytest
+
+from store.registry import Registry
+from tests.test_app import SMALL, cursor_ref, opened, pilot_test, reg, until  # noqa: F401
+from tui.app import ModelregApp
+
+
+@pytest.fixture
+def many(reg: Registry) -> Registry:
+    """alpha gets v4..v60: far more rows than fit at 80x24."""
+    with reg.storage.transaction():
+        for i in range(4, 61):
+            reg.register("alpha", version=f"v{i}", metrics={"accuracy": i / 100})
+    return reg
+
+
+@pytest.mark.parametrize("top, bottom", [("g", "G"), ("home", "end")])
+@pilot_test
+async def test_top_and_bottom_without_animation(many: Registry, top: str, bottom: str) -> None:
+    app = ModelregApp(many)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        table = main.versions.table
+        assert app.animation_level == "none"
+        assert cursor_ref(main) == "alpha:v60"  # newest first
+        await pilot.press(bottom)
+        assert cursor_ref(main) == "alpha:v1"
+        assert table.scroll_y == table.max_scroll_y > 0  # already there: nothing animates
+        await pilot.press(top)
+        assert cursor_ref(main) == "alpha:v60" and table.scroll_y == 0
+        # The same in the Models pane.
+        await pilot.press("h", bottom)
+        assert main.models.cursor_key == "sentiment"
+        await pilot.press(top)
+        assert main.models.cursor_key == "alpha"
+
+
+@pilot_test
+async def test_half_pages(many: Registry) -> None:
+    app = ModelregApp(many)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        table = main.versions.table
+        half = (table.scrollable_content_region.height - 1) // 2
+        assert half >= 3
+        await pilot.press("ctrl+d")
+        assert table.cursor_row == half
+        await pilot.press("ctrl+d")
+        assert table.cursor_row == 2 * half
+        await pilot.press("ctrl+u")
+        assert table.cursor_row == half
+        await pilot.press("ctrl+u", "ctrl+u")
+        assert table.cursor_row == 0
+
+
+@pilot_test
+async def test_g_and_G_scroll_the_detail(many: Registry) -> None:
+    app = ModelregApp(many)
+    async with app.run_test(size=(160, 20)) as pilot:
+        main = await opened(pilot)
+        await pilot.press("h", "j", "enter")
+        await until(pilot, lambda: main.versions.model == "sentiment")
+        await pilot.press("enter")
+        detail = main.detail
+        await until(pilot, lambda: app.focused is detail and detail.max_scroll_y > 0)
+        await pilot.press("G")
+        assert detail.scroll_y == detail.max_scroll_y
+        await pilot.press("g")
+        assert detail.scroll_y == 0
