@@ -71,3 +71,37 @@ async def test_g_and_G_scroll_the_detail(many: Registry) -> None:
         assert detail.scroll_y == detail.max_scroll_y
         await pilot.press("g")
         assert detail.scroll_y == 0
+
+
+@pilot_test
+async def test_y_copies_the_ref_and_Y_the_artifact_path(reg: Registry) -> None:
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        await pilot.press("j")
+        assert cursor_ref(main) == "alpha:v2"
+        await pilot.press("y")
+        assert app.clipboard == "alpha:v2"
+        await pilot.press("Y")
+        path = reg.get("alpha:v2").artifacts[0]["path"]
+        assert app.clipboard == str(path) and str(path).endswith(".pkl")
+
+
+@pilot_test
+async def test_y_in_a_dialog_is_still_the_dialogs_key(reg: Registry) -> None:
+    # The deploy dialog confirms with y: there it must deploy, not copy.
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        from tui.screens.confirm import DeployConfirm
+        from tui.screens.prompts import EnvironmentPicker
+
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, EnvironmentPicker))
+        await pilot.press("down", "enter")  # staging: unprotected, confirmed with y
+        await until(pilot, lambda: main.env == "staging")
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DeployConfirm))
+        await pilot.press("y")
+        await until(pilot, lambda: reg.live_map("alpha").get("staging") == "v3")
+        assert app.clipboard == ""

@@ -43,6 +43,8 @@ KEYS: tuple[Key, ...] = (
     Key("r", "rollback", "Rollback", "r", "roll the current environment back to what was live before (asks first)", writes=True, narrow=True),
     Key("t", "tag", "Tag", "t", "add a tag to the selected version", writes=True),
     Key("s", "status", "Status", "s", "change the selected version's status: pick one, see the move, y makes it", writes=True),
+    Key("y", "copy_ref", "Copy ref", "y", "copy the selected version's model:version to the clipboard (OSC 52: works over SSH and tmux)", footer=False),
+    Key("Y", "copy_path", "Copy path", "Y", "copy the selected version's artifact path to the clipboard", footer=False),
     Key("e", "environment", "Env", "e", "pick the environment the Models pane shows and deploys go to"),
     Key("a", "activity", "Activity", "a", "the activity log: registrations, updates, deploys, problems"),
     Key("question_mark", "help", "Help", "?", "this help", narrow=True),

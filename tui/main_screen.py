@@ -553,6 +553,27 @@ class MainScreen(Screen[None]):
         self.versions.table.focus()
         self.show_detail()
 
+    def action_copy_ref(self) -> None:
+        ref = self.selected_ref("copy")
+        if ref is not None:
+            self.copy(ref)
+
+    def action_copy_path(self) -> None:
+        row = self.versions.selected
+        if row is None:
+            self.say("copy: select a version first", severity="warning")
+            return
+        paths = [str(a["path"]) for a in row.doc.get("artifacts", ()) if a.get("path")]
+        if not paths:
+            self.say(f"copy: {row.ref} has no artifacts", severity="warning")
+            return
+        self.copy("\n".join(paths))
+
+    def copy(self, text: str) -> None:
+        # OSC 52: the terminal puts it on the clipboard, even over SSH and in tmux (set-clipboard on).
+        self.app.copy_to_clipboard(text)
+        self.say(f"copied {text}", timeout=2)
+
     def action_environment(self) -> None:
         if not self.ready():
             return
