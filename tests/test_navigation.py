@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from store.registry import Registry
-from tests.test_app import SMALL, cursor_ref, opened, pilot_test, reg, until  # noqa: F401
+from tests.test_app import SMALL, cursor_ref, opened, pilot_test, reg, screen_text, until  # noqa: F401
 from tui.app import ModelregApp
 
 
@@ -105,3 +105,26 @@ async def test_y_in_a_dialog_is_still_the_dialogs_key(reg: Registry) -> None:
         await pilot.press("y")
         await until(pilot, lambda: reg.live_map("alpha").get("staging") == "v3")
         assert app.clipboard == ""
+
+
+@pilot_test
+async def test_colon_jumps_to_a_model_by_part_of_its_name(reg: Registry) -> None:
+    from tui.screens.prompts import JumpPrompt
+
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        assert main.selected_model == "alpha"
+        await pilot.press("colon")
+        await until(pilot, lambda: isinstance(app.screen, JumpPrompt))
+        await pilot.press(*"nope", "enter")
+        assert isinstance(app.screen, JumpPrompt) and "no model matches 'nope'" in screen_text(app)
+        await pilot.press(*["backspace"] * 4, *"TIM", "enter")
+        await until(pilot, lambda: app.screen is main)
+        await until(pilot, lambda: main.versions.model == "sentiment")
+        assert main.models.cursor_key == "sentiment" and app.focused is main.versions.table
+        await pilot.press("colon")
+        await until(pilot, lambda: isinstance(app.screen, JumpPrompt))
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is main)
+        assert main.selected_model == "sentiment"

@@ -28,6 +28,7 @@ KEYS: tuple[Key, ...] = (
     Key("G,end", "bottom", "Bottom", "G end", "last row (or the end of the detail)", footer=False),
     Key("ctrl+d", "half_page_down", "Half page down", "ctrl+d", "half a page down", footer=False),
     Key("ctrl+u", "half_page_up", "Half page up", "ctrl+u", "half a page up", footer=False),
+    Key("colon", "jump_model", "Go to model", ":", "go to a model by (part of) its name", narrow=False),
     Key("h,left", "pane_left", "Pane left", "← h", "focus the pane to the left (Versions → Models)", footer=False, palette=False),
     Key("right", "pane_right", "Pane right", "→", "focus the pane to the right (Models → Versions → Detail)", footer=False, palette=False),
     Key("tab", "focus_next", "Next pane", "tab / shift+tab", "cycle between the panes", footer=False, palette=False),

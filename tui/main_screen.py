@@ -553,6 +553,21 @@ class MainScreen(Screen[None]):
         self.versions.table.focus()
         self.show_detail()
 
+    def action_jump_model(self) -> None:
+        if not self.ready():
+            return
+        from tui.screens.prompts import JumpPrompt
+
+        def chosen(name: str | None) -> None:
+            if name and name != self.selected_model:
+                self.models.select_key(name)
+                self.selected_model = name
+                self.load_rows(name)
+            if name:
+                self.versions.table.focus()
+
+        self.app.push_screen(JumpPrompt(list(self.models.names)), callback=chosen)
+
     def action_copy_ref(self) -> None:
         ref = self.selected_ref("copy")
         if ref is not None:
