@@ -128,3 +128,38 @@ async def test_colon_jumps_to_a_model_by_part_of_its_name(reg: Registry) -> None
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is main)
         assert main.selected_model == "sentiment"
+
+
+def footer_text(app: ModelregApp) -> str:
+    return screen_text(app).splitlines()[-1]
+
+
+@pytest.mark.parametrize("key, title, content", [
+    ("w", "What is live where", ["alpha", "v2", "staging"]),
+    ("H", "Deploy history (newest first)", ["alpha", "staging", "nothing → v2"]),
+])
+@pilot_test
+async def test_live_where_and_history_screens_by_key_and_palette(reg: Registry, key: str, title: str, content: list[str]) -> None:
+    from tui.screens.overview import HistoryScreen, LiveScreen
+
+    reg.deploy("alpha:v2", "staging")
+    kind = LiveScreen if key == "w" else HistoryScreen
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        main_footer = footer_text(app)
+        await pilot.press(key)
+        await until(pilot, lambda: isinstance(app.screen, kind))
+        text = screen_text(app)
+        assert title in text and all(word in text for word in content)
+        # Its own footer: its closing key, not the main screen's keys.
+        assert "Close" in footer_text(app) and footer_text(app) != main_footer and "Deploy" not in footer_text(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is main)
+        # The same screen from the command palette, by name.
+        await pilot.press("ctrl+p")
+        name = "Live where" if key == "w" else "History"
+        await pilot.press(*name.lower())
+        await until(pilot, lambda: name in screen_text(app).replace("\n", " ") and "Live where" not in footer_text(app))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, kind))

@@ -47,6 +47,8 @@ KEYS: tuple[Key, ...] = (
     Key("y", "copy_ref", "Copy ref", "y", "copy the selected version's model:version to the clipboard (OSC 52: works over SSH and tmux)", footer=False),
     Key("Y", "copy_path", "Copy path", "Y", "copy the selected version's artifact path to the clipboard", footer=False),
     Key("e", "environment", "Env", "e", "pick the environment the Models pane shows and deploys go to"),
+    Key("w", "live_where", "Live where", "w", "what is live where: every model's live version in each environment", footer=False),
+    Key("H", "deploy_history", "History", "H", "the deploy history of every model, newest first", footer=False),
     Key("a", "activity", "Activity", "a", "the activity log: registrations, updates, deploys, problems"),
     Key("question_mark", "help", "Help", "?", "this help", narrow=True),
     Key("ctrl+p", "command_palette", "Palette", "ctrl+p", "the command palette: every action by name", footer=False, palette=False),

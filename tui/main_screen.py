@@ -609,6 +609,18 @@ class MainScreen(Screen[None]):
         self.models.border_title = literal(f"Models · {self.env}", single_line=True)
         self.models.border_subtitle = "read-only" if self.read_only else ""
 
+    def action_live_where(self) -> None:
+        if self.ready():
+            from tui.screens.overview import LiveScreen
+
+            self.app.push_screen(LiveScreen(self.registry))
+
+    def action_deploy_history(self) -> None:
+        if self.ready():
+            from tui.screens.overview import HistoryScreen
+
+            self.app.push_screen(HistoryScreen(self.registry))
+
     def action_activity(self) -> None:
         from tui.screens.activity import ActivityScreen
 
