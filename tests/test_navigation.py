@@ -163,3 +163,12 @@ async def test_live_where_and_history_screens_by_key_and_palette(reg: Registry, 
         await until(pilot, lambda: name in screen_text(app).replace("\n", " ") and "Live where" not in footer_text(app))
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, kind))
+
+
+@pilot_test
+async def test_the_palette_offers_only_what_works(reg: Registry) -> None:
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        titles = [command.title for command in app.get_system_commands(main)]
+        assert titles == ["Quit"]  # not Screenshot, Theme, Maximize, Keys, Bell
