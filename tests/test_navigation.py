@@ -172,3 +172,21 @@ async def test_the_palette_offers_only_what_works(reg: Registry) -> None:
         main = await opened(pilot)
         titles = [command.title for command in app.get_system_commands(main)]
         assert titles == ["Quit"]  # not Screenshot, Theme, Maximize, Keys, Bell
+
+
+@pilot_test
+async def test_compare_shows_params_without_unicode_escapes(tmp_path) -> None:
+    from tui.screens.compare import CompareScreen
+
+    registry = Registry(tmp_path / "reg")
+    registry.register("pipe", version="v1", params={"steps": ["StandardScaler(…)", "LogisticRegression(C=1)"]})
+    registry.register("pipe", version="v2", params={"steps": ["StandardScaler(…)", "LogisticRegression(C=2)"]})
+    app = ModelregApp(registry)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await opened(pilot)
+        await pilot.press("c")  # the selected version against the one before it
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
+        await until(pilot, lambda: "LogisticRegression(C=2)" in screen_text(app))
+        text = screen_text(app)
+        assert "StandardScaler(…)" in text and "\\u2026" not in text
+    registry.close()
