@@ -190,3 +190,23 @@ async def test_compare_shows_params_without_unicode_escapes(tmp_path) -> None:
         text = screen_text(app)
         assert "StandardScaler(…)" in text and "\\u2026" not in text
     registry.close()
+
+
+@pilot_test
+async def test_sizes_use_the_cli_units(reg: Registry) -> None:
+    from tui.cli import main as cli
+
+    app = ModelregApp(reg)
+    async with app.run_test(size=(160, 48)) as pilot:
+        main = await opened(pilot)
+        await pilot.press("h", "j", "enter")
+        await until(pilot, lambda: main.versions.model == "sentiment")
+        await until(pilot, lambda: "4.9 KiB" in screen_text(app))  # v5: 5,000 bytes
+        assert "kB" not in screen_text(app)
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        cli(["--registry", str(reg.path), "info", "sentiment:v5"])
+    assert "4.9 KiB" in out.getvalue()

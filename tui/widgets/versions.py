@@ -21,7 +21,7 @@ from store.lifecycle import STATUSES
 from store.metrics import lower_is_better, to_number
 from store.versions import sort_key
 from tui.catalog import VersionRow
-from tui.output import plural
+from tui.output import plural, size
 from tui.safe_text import clean
 from tui.widgets.models import number
 from tui.widgets.table import GAP, PaneTable, column_width
@@ -247,7 +247,7 @@ class VersionsPane(Vertical):
         if name == "age":
             return (short_age if form == "short" else age)(doc.get("created_at", ""), now)
         if name == "size":
-            return humanize.naturalsize(row.size) if row.size else ""
+            return size(row.size) if row.size else ""
         if name == "tags":
             return clean(" ".join(doc.get("tags", ())), single_line=True)
         value = to_number(doc.get("metrics", {}).get(name.removeprefix("m:")))
