@@ -210,3 +210,21 @@ async def test_sizes_use_the_cli_units(reg: Registry) -> None:
     with contextlib.redirect_stdout(out):
         cli(["--registry", str(reg.path), "info", "sentiment:v5"])
     assert "4.9 KiB" in out.getvalue()
+
+
+@pilot_test
+async def test_detail_opens_each_version_at_the_top(many: Registry) -> None:
+    app = ModelregApp(many)
+    async with app.run_test(size=(160, 20)) as pilot:
+        main = await opened(pilot)
+        await pilot.press("h", "j", "enter")
+        await until(pilot, lambda: main.versions.model == "sentiment")
+        await pilot.press("enter")
+        detail = main.detail
+        await until(pilot, lambda: app.focused is detail and detail.max_scroll_y > 0)
+        await pilot.press("G")
+        assert detail.scroll_y > 0
+        await pilot.press("h", "j")  # back to the versions, the next version
+        await until(pilot, lambda: detail.row is not None and detail.row.ref == "sentiment:v4")
+        await pilot.pause()
+        assert detail.scroll_y == 0

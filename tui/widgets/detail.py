@@ -269,8 +269,8 @@ class DetailPane(RichLog):
         scroll = self.scroll_offset
         self.clear()
         self.write(render(row, self.extras, directions, best), scroll_end=False)
-        if same:
-            self.scroll_to(scroll.x, scroll.y, animate=False, immediate=True)
+        # The same version keeps its place; another one opens at its top.
+        self.scroll_to(scroll.x if same else 0, scroll.y if same else 0, animate=False, immediate=True)
         bar = self.vertical_scrollbar
         bar.window_virtual_size = self.virtual_size.height
         bar.window_size = self.scrollable_content_region.height
