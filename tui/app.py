@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 # The only keys that work while the terminal is too small (everything else could act unseen).
 QUIT_KEYS = frozenset({"q", "ctrl+q"})
+KEEP_SYSTEM_COMMANDS = frozenset({"Quit"})
 
 
 def too_small(width: int, height: int) -> bool:
@@ -45,6 +46,7 @@ class ModelregApp(App[int]):
         poll: bool = False,
     ) -> None:
         super().__init__()
+        self.animation_level = "none"  # animated scrolling is slow over SSH
         if registry is None and opener is None:
             raise ValueError("give a registry or an opener")
         self.registry = registry
@@ -57,6 +59,13 @@ class ModelregApp(App[int]):
 
     def on_mount(self) -> None:
         self.push_screen(MainScreen(read_only=self.read_only))
+
+    def get_system_commands(self, screen: Any) -> Any:
+        # Of Textual's own palette entries keep Quit: Screenshot fails silently here, Theme
+        # and Maximize fight the app's layout and colours, Keys repeats '?', Bell does nothing.
+        for command in super().get_system_commands(screen):
+            if command.title in KEEP_SYSTEM_COMMANDS:
+                yield command
 
     @property
     def main(self) -> MainScreen:

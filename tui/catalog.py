@@ -81,15 +81,25 @@ class Activity:
 
 
 @dataclass(frozen=True)
+class RowsPatch:
+    """Only the selected model's versions that were added or changed (their ``live`` as now):
+    the table updates those rows in place, so the cost does not grow with the model."""
+
+    model: str
+    rows: list[VersionRow]
+
+
+@dataclass(frozen=True)
 class Update:
     """What changed since the last poll, with fresh data for what the app shows."""
 
     names: list[str] | None  # the full model list when it changed
     summaries: dict[str, ModelSummary]
-    view: ModelView | None  # fresh rows of the selected model, if they changed
+    view: ModelView | None  # fresh rows of the selected model, when they must all be shown again
     new_refs: frozenset[str] = frozenset()
     events: list[Activity] = field(default_factory=list)
     history_changed: bool = False
+    patch: RowsPatch | None = None  # else: just these rows of the selected model changed
 
 
 def sparkline(values: Iterable[float | int | None], points: int | None = SPARK_POINTS) -> str:
@@ -194,6 +204,9 @@ class Catalog:
         new_refs: set[str] = set()
         events: list[Activity] = []
         names_changed = history_changed = everything = False
+        # The selected model's changed version documents, while nothing else about it changed
+        # (a deploy, a new primary metric or a removal shows it all again).
+        patched: dict[str, dict[str, Any]] | None = {}
         for table, doc_id in sorted(changed, key=lambda c: (c[0], int(c[1]) if c[1].isdigit() else 0)):
             if table in ("versions", "models") and doc_id in self.registry.index.foreign[table]:
                 continue  # not a version or model (written with plain TinyDB): the registry reports it
@@ -204,6 +217,8 @@ class Catalog:
                     events.append(Activity("removed", "a version was removed"))
                     continue
                 dirty.add(doc["model"])
+                if doc["model"] == selected and patched is not None:
+                    patched[doc["version"]] = doc
                 ref = f"{doc['model']}:{doc['version']}"
                 if int(doc_id) > self._max_version_id:
                     self._max_version_id = int(doc_id)
@@ -216,12 +231,16 @@ class Catalog:
                 doc = self.storage.table("models").get(doc_id)
                 if doc is not None:
                     dirty.add(doc["name"])
+                if doc is None or doc["name"] == selected:
+                    patched = None
             elif table == "live":
                 doc = live.get(doc_id)
                 if doc is None:
                     everything = True
                 else:
                     dirty.add(doc["model"])
+                if doc is None or doc["model"] == selected:
+                    patched = None
             elif table == "history":
                 history_changed = True
                 doc = history.get(doc_id)
@@ -231,8 +250,19 @@ class Catalog:
         if everything:
             dirty = set(self.registry.index.models)
         summaries = self.summaries(dirty)
-        view = self.view(selected) if selected and (selected in dirty or force_rows) else None
-        return Update(names, summaries, view, frozenset(new_refs), events, history_changed)
+        patch = None
+        if selected and patched and not (everything or force_rows):
+            patch = self._patch(selected, patched)
+        view = self.view(selected) if selected and patch is None and (selected in dirty or force_rows) else None
+        return Update(names, summaries, view, frozenset(new_refs), events, history_changed, patch)
+
+    def _patch(self, model: str, docs: dict[str, dict[str, Any]]) -> RowsPatch:
+        live: dict[str, list[str]] = {}
+        for doc in self.storage.table("live").values():
+            if doc["model"] == model and doc["version"] in docs:
+                live.setdefault(doc["version"], []).append(doc["env"])
+        rows = [VersionRow(docs[v], tuple(sorted(live.get(v, ())))) for v in sorted(docs, key=sort_key)]
+        return RowsPatch(model, rows)
 
 
 def _history_activity(doc: dict[str, Any]) -> Activity:

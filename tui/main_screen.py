@@ -31,6 +31,7 @@ from tui.safe_text import clean, literal
 from tui.widgets.activity import ActivityLine
 from tui.widgets.detail import DetailPane, Extras
 from tui.widgets.models import ModelsTable
+from tui.widgets.table import PaneTable
 from tui.widgets.versions import VersionsPane, VersionsTable
 
 if TYPE_CHECKING:
@@ -38,7 +39,11 @@ if TYPE_CHECKING:
     from tui.app import ModelregApp
 
 QUIET_GC = (50_000, 20, 10)  # gc thresholds while the app runs (Python's default: 700, 10, 10)
-POLL_EVERY = 0.05  # seconds between looks at other processes' changes (a stat of the journal when idle)
+# Other processes' writes wake the app through an inotify watch on the journal; without
+# inotify (a network filesystem) it looks every POLL_EVERY seconds (a stat when idle), and with
+# it every CHECK_EVERY, in case the kernel dropped an event (its queue overflowed).
+POLL_EVERY = 0.05
+CHECK_EVERY = 5.0
 MIN_WIDTH, MIN_HEIGHT = 60, 15
 NARROW_BELOW = 120  # columns: Models collapses and Detail becomes a panel opened with enter
 PALETTE_HINT_FROM = 132  # columns: the full footer and "^p palette" both fit
@@ -71,6 +76,9 @@ class MainScreen(Screen[None]):
         self._detail_timer: Any = None
         self._rows_timer: Any = None
         self._gc_before: tuple[int, int, int] | None = None
+        self.journal_watch: Any = None
+        self.closing = False
+        self.wait_every = POLL_EVERY
 
     @property
     def modelreg(self) -> ModelregApp:
@@ -108,6 +116,10 @@ class MainScreen(Screen[None]):
         return self.query_one(ActivityLine)
 
     def on_unmount(self) -> None:
+        self.closing = True
+        self.wake.set()  # the poll loop may be waiting CHECK_EVERY seconds: let it end now
+        if self.journal_watch is not None:
+            self.journal_watch.stop()
         if self._gc_before is not None:  # the process may go on (tests, the demo) after the app
             gc.set_threshold(*self._gc_before)
 
@@ -174,6 +186,7 @@ class MainScreen(Screen[None]):
         self._gc_before = gc.get_threshold()
         gc.set_threshold(*QUIET_GC)
         self.modelreg.start_watcher(registry, self.on_watch_event)
+        self.watch_journal(registry)
         self.poll_loop()
 
     def first_frame(self, catalog: Catalog, names: list[str], view: ModelView | None, envs: list[str]) -> None:
@@ -202,27 +215,36 @@ class MainScreen(Screen[None]):
         self.show_detail()
 
     @work(thread=True, exclusive=True, group="rows", name="load versions")
-    def load_rows(self, model: str) -> None:
+    def load_rows(self, model: str, new: frozenset[str] = frozenset()) -> None:
         if self.catalog is None:
             return
         view = self.catalog.view(model)
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._rows_loaded, view)
+            self.app.call_from_thread(self._rows_loaded, view, new)
 
-    def _rows_loaded(self, view: ModelView) -> None:
+    def _rows_loaded(self, view: ModelView, new: frozenset[str] = frozenset()) -> None:
         if view.model == self.selected_model:
-            self.show_rows(view)
+            self.show_rows(view, new)
 
     # -- live ------------------------------------------------------------------------------------
 
+    def watch_journal(self, registry: Registry) -> None:
+        from store.journal_watch import JournalWatch
+
+        watch = JournalWatch(registry.path, self.wake.set)
+        if watch.start() == "inotify":
+            self.journal_watch, self.wait_every = watch, CHECK_EVERY
+        else:
+            self.app.call_from_thread(self.activity.add, [Activity("info", f"live updates by polling every {POLL_EVERY:g} s: {watch.reason}")])
+
     def poll_loop(self) -> None:
-        """Runs in the open worker's thread: every POLL_EVERY (or when woken), fold
-        everything that changed into one update, so a burst of 1,000 is one repaint."""
+        """Runs in the open worker's thread: when woken (a write seen by inotify, or our own),
+        fold everything that changed into one update, so a burst of 1,000 is one repaint."""
         worker = get_current_worker()
-        while not worker.is_cancelled:
-            self.wake.wait(POLL_EVERY)
+        while not (worker.is_cancelled or self.closing):
+            self.wake.wait(self.wait_every)
             self.wake.clear()
-            if worker.is_cancelled or self.catalog is None:
+            if worker.is_cancelled or self.closing or self.catalog is None:
                 break
             try:
                 update = self.catalog.poll(self.selected_model)
@@ -258,7 +280,13 @@ class MainScreen(Screen[None]):
                 self.models.show(update.names, update.summaries)
             elif update.summaries:
                 self.models.update_summaries(update.summaries)
-            if update.view is not None and update.view.model == self.selected_model:
+            patch = update.patch
+            if patch is not None and patch.model == self.selected_model == self.versions.model:
+                if self.versions.patch(patch.rows, update.new_refs):
+                    self.show_detail()
+                else:
+                    self.load_rows(patch.model, update.new_refs)  # the rows do not fit the table as planned: show it all again
+            elif update.view is not None and update.view.model == self.selected_model:
                 self.show_rows(update.view, new=update.new_refs)
             elif update.history_changed:
                 self.load_extras()
@@ -269,7 +297,9 @@ class MainScreen(Screen[None]):
 
     @on(DataTable.RowHighlighted, "#models")
     def model_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        name = event.row_key.value
+        # Where the cursor is now, not where the event says: a refill of the Models pane passes
+        # the cursor over the first row and back, and must not reload the Versions pane.
+        name = self.models.cursor_key
         if name and name != self.selected_model:
             self.selected_model = name
             # Load once the keys pause: the cursor's frame first, and one load for a held-down j
@@ -352,6 +382,25 @@ class MainScreen(Screen[None]):
 
     def action_cursor_up(self) -> None:
         self._move("cursor_up", "scroll_up")
+
+    def action_top(self) -> None:
+        self._jump(lambda table: table.go_to(0), lambda detail: detail.scroll_home(animate=False))
+
+    def action_bottom(self) -> None:
+        self._jump(lambda table: table.go_to(table.row_count - 1), lambda detail: detail.scroll_end(animate=False))
+
+    def action_half_page_down(self) -> None:
+        self._jump(lambda table: table.half_page(1), lambda detail: detail.scroll_relative(y=detail.size.height // 2, animate=False))
+
+    def action_half_page_up(self) -> None:
+        self._jump(lambda table: table.half_page(-1), lambda detail: detail.scroll_relative(y=-(detail.size.height // 2), animate=False))
+
+    def _jump(self, in_table: Callable[[Any], None], in_detail: Callable[[Any], None]) -> None:
+        focused = self.focused
+        if isinstance(focused, PaneTable):
+            in_table(focused)
+        elif isinstance(focused, DetailPane):
+            in_detail(focused)
 
     def _move(self, table_action: str, scroll_action: str) -> None:
         focused = self.focused
@@ -504,6 +553,42 @@ class MainScreen(Screen[None]):
         self.versions.table.focus()
         self.show_detail()
 
+    def action_jump_model(self) -> None:
+        if not self.ready():
+            return
+        from tui.screens.prompts import JumpPrompt
+
+        def chosen(name: str | None) -> None:
+            if name and name != self.selected_model:
+                self.models.select_key(name)
+                self.selected_model = name
+                self.load_rows(name)
+            if name:
+                self.versions.table.focus()
+
+        self.app.push_screen(JumpPrompt(list(self.models.names)), callback=chosen)
+
+    def action_copy_ref(self) -> None:
+        ref = self.selected_ref("copy")
+        if ref is not None:
+            self.copy(ref)
+
+    def action_copy_path(self) -> None:
+        row = self.versions.selected
+        if row is None:
+            self.say("copy: select a version first", severity="warning")
+            return
+        paths = [str(a["path"]) for a in row.doc.get("artifacts", ()) if a.get("path")]
+        if not paths:
+            self.say(f"copy: {row.ref} has no artifacts", severity="warning")
+            return
+        self.copy("\n".join(paths))
+
+    def copy(self, text: str) -> None:
+        # OSC 52: the terminal puts it on the clipboard, even over SSH and in tmux (set-clipboard on).
+        self.app.copy_to_clipboard(text)
+        self.say(f"copied {text}", timeout=2)
+
     def action_environment(self) -> None:
         if not self.ready():
             return
@@ -523,6 +608,18 @@ class MainScreen(Screen[None]):
     def update_title(self) -> None:
         self.models.border_title = literal(f"Models · {self.env}", single_line=True)
         self.models.border_subtitle = "read-only" if self.read_only else ""
+
+    def action_live_where(self) -> None:
+        if self.ready():
+            from tui.screens.overview import LiveScreen
+
+            self.app.push_screen(LiveScreen(self.registry))
+
+    def action_deploy_history(self) -> None:
+        if self.ready():
+            from tui.screens.overview import HistoryScreen
+
+            self.app.push_screen(HistoryScreen(self.registry))
 
     def action_activity(self) -> None:
         from tui.screens.activity import ActivityScreen

@@ -17,6 +17,13 @@ def literal(value: Any) -> str:
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(value))
 
 
+def size(nbytes: int) -> str:
+    """Bytes in one unit system for the app and the CLI alike: binary (1.5 KiB, 2.0 GiB)."""
+    import humanize
+
+    return humanize.naturalsize(nbytes, binary=True)
+
+
 def plural(count: int, noun: str) -> str:
     """``1 version``, ``2 versions``."""
     return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -16,7 +16,7 @@ from store.records import Version
 from store.registry import Registry, split_ref
 from store.summary import to_markdown, to_text
 from tui.commands import open_registry, parse_pairs
-from tui.output import emit, emit_json, plural, table
+from tui.output import emit, emit_json, plural, size, table
 
 
 def add_commands(commands: Any) -> None:
@@ -126,7 +126,7 @@ def _age(iso: str) -> str:
 
 
 def _size(version: Version) -> str:
-    return humanize.naturalsize(version.size, binary=True) if version.artifacts else ""
+    return size(version.size) if version.artifacts else ""
 
 
 def _marks(registry: Registry, version: Version, live: dict[str, str]) -> str:
@@ -165,9 +165,9 @@ def _print_version(v: Version, registry: Registry) -> None:
     if v.notes:
         emit(f"  notes: {v.notes}")
     for a in v.artifacts:
-        size = humanize.naturalsize(a.get("size") or 0, binary=True)
+        shown = size(a.get("size") or 0)
         digest = (a.get("sha256") or "hashing…")[:12]
-        emit(f"  artifact: {a['path']} ({a.get('kind')}, {size}, sha256 {digest}, {a.get('framework') or 'unknown'})")
+        emit(f"  artifact: {a['path']} ({a.get('kind')}, {shown}, sha256 {digest}, {a.get('framework') or 'unknown'})")
     if v.scan:
         emit(f"  safety scan: {v.scan.get('verdict')} — {v.scan.get('reason', '')}")
     if v.estimator:

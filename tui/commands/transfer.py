@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import humanize
 
 from store.bundle import ImportResult, export_bundle
 from store.errors import BundleError
 from store.importers import FORMATS, import_file
 from tui.commands import open_registry
-from tui.output import emit, emit_json
+from tui.output import emit, emit_json, size
 
 
 def add_commands(commands: Any) -> None:
@@ -54,11 +53,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(result.to_dict())
         return 0
-    size = humanize.naturalsize(result.bytes, binary=True)
+    shown = size(result.bytes)
     emit(
         f"Exported {_count(result.versions, 'version')} of {_count(result.models, 'model')}, "
         f"{_count(result.history, 'history entry', 'history entries')} and {_count(result.artifacts, 'artifact')} "
-        f"to {result.path} ({size})"
+        f"to {result.path} ({shown})"
     )
     if result.missing:
         emit(f"  without artifacts (missing on disk): {', '.join(result.missing)}")

@@ -40,7 +40,7 @@ def param(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)  # "…" as typed, not an escape
     return str(value)
 
 

@@ -311,3 +311,49 @@ class EnvironmentPicker(Picker):
 
     def initial(self) -> str | None:
         return self.current
+
+
+class JumpInput(Input):
+    """The model-name field; its enter is shown in the footer."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "submit", "Jump")]
+
+
+def find_model(names: list[str], typed: str) -> str | None:
+    """The model ``typed`` names: exactly, else the first starting with it, else the first
+    containing it (case ignored)."""
+    want = typed.strip().lower()
+    if not want:
+        return None
+    lowered = [(name.lower(), name) for name in names]
+    for test in (str.__eq__, str.startswith, str.__contains__):
+        found = next((name for low, name in lowered if test(low, want)), None)
+        if found is not None:
+            return found
+    return None
+
+
+class JumpPrompt(Prompt):
+    """``:`` — type part of a model's name, enter jumps to it (completion offers the rest)."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def compose(self) -> ComposeResult:
+        from textual.suggester import SuggestFromList
+
+        with Vertical(classes="dialog", id="jump-dialog"):
+            yield Static(Text("Go to model", style="bold"), classes="dialog-title")
+            yield Static(Text("Part of a name is enough; → completes. Enter jumps."), classes="dialog-hint")
+            yield JumpInput(placeholder="model name", id="jump-input", suggester=SuggestFromList(self.names, case_sensitive=False))
+            yield Static("", classes="dialog-error", id="jump-error", markup=False)
+        yield Footer()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        found = find_model(self.names, event.value)
+        if found is None:
+            self.query_one("#jump-error", Static).update(literal(f"no model matches '{event.value.strip()}'", single_line=True))
+            return
+        self.dismiss(found)

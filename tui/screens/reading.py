@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 
 class ReadingScreen(ModalScreen[None]):
@@ -34,6 +34,7 @@ class ReadingScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(self.content)
+        yield Footer()  # this screen's own keys, not the main screen's
 
     def action_scroll(self, direction: str) -> None:
         scroller = self.query_one(VerticalScroll)

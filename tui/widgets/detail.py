@@ -6,7 +6,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import humanize
 from rich.text import Text
 from textual.binding import Binding
 from textual.geometry import Size
@@ -15,6 +14,7 @@ from textual.widgets import RichLog
 
 from store.metrics import lower_is_better, to_number
 from tui.catalog import VersionRow
+from tui.output import size
 from tui.safe_text import literal
 from tui.widgets.models import number
 from tui.widgets.versions import age, badge
@@ -172,7 +172,7 @@ def artifacts(records: Iterable[Mapping[str, Any]], scan: Mapping[str, Any] | No
         rows.append(line)
         info = []
         if record.get("size") is not None:
-            info.append(("size", humanize.naturalsize(record["size"])))
+            info.append(("size", size(record["size"])))
         if record.get("sha256"):
             info.append(("sha256", record["sha256"]))
         for key in ("kind", "framework"):
@@ -270,8 +270,8 @@ class DetailPane(RichLog):
         scroll = self.scroll_offset
         self.clear()
         self.write(render(row, self.extras, directions, best), scroll_end=False)
-        if same:
-            self.scroll_to(scroll.x, scroll.y, animate=False, immediate=True)
+        # The same version keeps its place; another one opens at its top.
+        self.scroll_to(scroll.x if same else 0, scroll.y if same else 0, animate=False, immediate=True)
         bar = self.vertical_scrollbar
         bar.window_virtual_size = self.virtual_size.height
         bar.window_size = self.scrollable_content_region.height

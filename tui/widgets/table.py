@@ -6,10 +6,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual._two_way_dict import TwoWayDict
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
 
 from tui.safe_text import literal
 
@@ -56,6 +60,25 @@ class PaneTable(DataTable):
         self.column_keys: list[str] = []
         self.on_width: Callable[[], Any] | None = None
         self._fitted_width = 0
+        # Rendered cells kept by row content, not by DataTable's table-wide update count: one
+        # changed or inserted row then re-renders one row, not every visible cell (see _render_cell).
+        self._stable_cells: dict[Any, Any] = {}
+        self._row_versions: dict[Any, int] = {}
+
+    # Home and End mean the first and last row here (DataTable's scroll sideways).
+    def action_scroll_home(self) -> None:
+        self.go_to(0)
+
+    def action_scroll_end(self) -> None:
+        self.go_to(self.row_count - 1)
+
+    def go_to(self, row: int) -> None:
+        """Put the cursor on ``row`` (clamped), scrolled into view without animation."""
+        if self.row_count:
+            self.move_cursor(row=max(0, min(row, self.row_count - 1)), animate=False)
+
+    def half_page(self, direction: int) -> None:
+        self.go_to(self.cursor_row + direction * max(1, (self.scrollable_content_region.height - 1) // 2))
 
     @property
     def fit_width(self) -> int:
@@ -81,7 +104,34 @@ class PaneTable(DataTable):
         return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
 
     def update_cell(self, row_key: Any, column_key: Any, value: Any, *, update_width: bool = False) -> None:
+        key = RowKey(row_key) if isinstance(row_key, str) else row_key
+        self._row_versions[key] = self._row_versions.get(key, 0) + 1
         super().update_cell(row_key, column_key, _lead(value), update_width=update_width)
+
+    def clear(self, columns: bool = False) -> Any:
+        self._stable_cells.clear()  # the same keys may come back with other cells
+        self._row_versions.clear()
+        return super().clear(columns)
+
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int, cursor: bool = False, hover: bool = False) -> Any:
+        if row_index < 0 or column_index < 0:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        key = (
+            row_key, self._column_locations.get_key(column_index), base_style, width, cursor, hover,
+            self._show_hover_cursor, self._row_versions.get(row_key, 0), self._pseudo_class_state,
+        )
+        cached = self._stable_cells.get(key)
+        if cached is None:
+            if len(self._stable_cells) > 20_000:
+                self._stable_cells.clear()
+            cached = self._stable_cells[key] = (row_index, super()._render_cell(row_index, column_index, base_style, width, cursor, hover))
+        rendered_at, lines = cached
+        if rendered_at == row_index:
+            return lines
+        # The row moved (a row was inserted above it): only the click target in its meta changes.
+        meta = Style.from_meta({"row": row_index, "column": column_index})
+        return [[Segment(seg.text, (seg.style or Style()) + meta, seg.control) for seg in line] for line in lines]
 
     def set_columns(self, columns: Sequence[tuple[str, str]]) -> bool:
         """(key, label) pairs; True if they changed (the rows then need refilling)."""
@@ -129,6 +179,44 @@ class PaneTable(DataTable):
         index = next((i for i, (key, _) in enumerate(rows) if key == keep), min(old_index, len(rows) - 1))
         self.move_cursor(row=index, animate=False, scroll=False)
         self.scroll_to(scroll_x, max(0, scroll_y + index - old_index), animate=False, immediate=True)
+
+    # -- single rows (live changes): no refill, so the cost does not grow with the table ------------
+
+    def has_row(self, key: str) -> bool:
+        return RowKey(key) in self._row_locations
+
+    def replace_cells(self, key: str, cells: Sequence[Text]) -> None:
+        for column, cell in zip(self.column_keys, cells):
+            self.update_cell(key, column, cell, update_width=True)
+
+    def insert_row(self, key: str, cells: Sequence[Text], index: int) -> None:
+        """Add a row at ``index`` (DataTable only appends), the cursor staying on its row and
+        that row on its screen line, as :meth:`replace_rows` does."""
+        cursor, scroll_y = self.cursor_row, self.scroll_y
+        had_rows = self.row_count > 0
+        new = self.add_row(*map(_lead, cells), key=key)
+        index = min(index, self.row_count - 1)
+        if index < self.row_count - 1:
+            # What DataTable.sort does: move the row by renumbering, without touching the others' cells.
+            locations = {k: (i + 1 if i >= index else i) for k, i in ((k, self._row_locations.get(k)) for k in self._row_locations) if k != new}
+            locations[new] = index
+            self._row_locations = TwoWayDict(locations)
+            self._update_count += 1
+        self._settle()
+        if had_rows and cursor >= index:
+            self.move_cursor(row=cursor + 1, animate=False, scroll=False)
+            self.scroll_to(self.scroll_x, scroll_y + 1, animate=False, immediate=True)
+        self.refresh()
+
+    def delete_row(self, key: str) -> None:
+        """Remove a row, the cursor staying on its row (or the next) and on its screen line."""
+        index = self.get_row_index(key)
+        cursor, scroll_y = self.cursor_row, self.scroll_y
+        self.remove_row(key)
+        self._settle()
+        if cursor > index:
+            self.move_cursor(row=cursor - 1, animate=False, scroll=False)
+            self.scroll_to(self.scroll_x, max(0, scroll_y - 1), animate=False, immediate=True)
 
     def _settle(self) -> None:
         """Measure the new rows now rather than on idle, so the scroll offset can be restored

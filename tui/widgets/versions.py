@@ -21,7 +21,7 @@ from store.lifecycle import STATUSES
 from store.metrics import lower_is_better, to_number
 from store.versions import sort_key
 from tui.catalog import VersionRow
-from tui.output import plural
+from tui.output import plural, size
 from tui.safe_text import clean
 from tui.widgets.models import number
 from tui.widgets.table import GAP, PaneTable, column_width
@@ -91,6 +91,15 @@ def main_metrics(rows: list[VersionRow], primary: str | None, limit: int) -> lis
     return names[:limit]
 
 
+def _insert_sorted(rows: list[VersionRow], row: VersionRow) -> None:
+    """Put ``row`` among ``rows`` (oldest first); a new version is nearly always the last."""
+    key = sort_key(row.doc["version"])
+    at = len(rows)
+    while at and sort_key(rows[at - 1].doc["version"]) > key:
+        at -= 1
+    rows.insert(at, row)
+
+
 def sort_value(column: str, row: VersionRow) -> Any:
     doc = row.doc
     if column == "version":
@@ -146,6 +155,8 @@ class VersionsPane(Vertical):
         self.best: dict[str, float | int] = {}  # best value of each shown metric, worked out per refill
         self.forms: dict[str, str] = {}  # how the status and age columns are written now
         self._labels: list[str] = []
+        self.refills = 0  # full refills so far (live changes patch rows instead)
+        self._expiry: Any = None
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter, e.g. accuracy>0.9 tag:baseline  (enter: apply, escape: undo)", id="filter")
@@ -236,7 +247,7 @@ class VersionsPane(Vertical):
         if name == "age":
             return (short_age if form == "short" else age)(doc.get("created_at", ""), now)
         if name == "size":
-            return humanize.naturalsize(row.size) if row.size else ""
+            return size(row.size) if row.size else ""
         if name == "tags":
             return clean(" ".join(doc.get("tags", ())), single_line=True)
         value = to_number(doc.get("metrics", {}).get(name.removeprefix("m:")))
@@ -267,6 +278,7 @@ class VersionsPane(Vertical):
 
     def refill(self, keep: str | None = None, reset_cursor: bool = False) -> None:
         table = self.table
+        self.refills += 1
         self.best = self.best_values()
         if self.sort_column not in [key for key, _ in self.columns()]:
             self.sort_column, self.sort_reverse = "version", True
@@ -287,9 +299,127 @@ class VersionsPane(Vertical):
         )
         if reset_cursor:
             table.scroll_to(0, 0, animate=False, immediate=True)
-        if self.new_until:
-            self.set_timer(NEW_FOR + 0.05, self.refill)
+        self._schedule_expiry()
         self.update_status()
+
+    # -- live changes, row by row ------------------------------------------------------------------
+
+    def patch(self, rows: list[VersionRow], new: frozenset[str] = frozenset()) -> bool:
+        """Add or update just these rows of the shown model; False (nothing done) when they do not
+        fit the table as it is planned (a new metric column, a changed metric, a wider column than
+        there is room for): the caller then shows the whole model again."""
+        if not rows or self.model is None or any(r.doc["model"] != self.model for r in rows):
+            return False
+        index = {r.ref: i for i, r in enumerate(self.rows)} if len(rows) > 1 else None
+        merged = list(self.rows)
+        for row in rows:
+            at = index.get(row.ref) if index is not None else next((i for i in range(len(merged) - 1, -1, -1) if merged[i].ref == row.ref), None)
+            if at is not None:
+                if merged[at].doc.get("metrics") != row.doc.get("metrics"):
+                    return False  # a changed metric may take the best from another row
+                merged[at] = row
+            else:
+                _insert_sorted(merged, row)
+        if main_metrics(merged, self.primary, 3) != self.metric_columns():
+            return False
+        best = dict(self.best)
+        for metric, value in self.best_values(rows).items():
+            old = best.get(metric)
+            if old is None or (value < old if lower_is_better(metric, self.directions) else value > old):
+                best[metric] = value
+        # A new best takes the bold from the rows holding the old one: repaint those too.
+        beaten = {m for m in best if best[m] != self.best.get(m)}
+        restyle = [
+            r for r in self.shown_rows
+            if any(to_number(r.doc.get("metrics", {}).get(m)) == self.best.get(m) for m in beaten)
+        ] if beaten else []
+        keys = self.table.column_keys
+        if not keys or "marks" not in keys:
+            return False
+        deadline = time.monotonic() + NEW_FOR
+        for ref in new:
+            self.new_until[ref] = deadline
+        now = datetime.now(timezone.utc)
+        before, self.best = self.best, best
+        planned = [(row, self.row_cells(row, now)) for row in rows]
+        shown = [cells for row, cells in planned if self.predicate is None or self.predicate(row.doc)]
+        if not self._fits(shown) and "marks" in keys[:1]:
+            # No room for the ✦ without refitting every column: the new row keeps its reverse video.
+            for row, cells in planned:
+                if row.ref in new:
+                    cells[0] = self.marks_cell(row, False)
+                    cells[0].stylize("reverse")
+        if not self._fits(shown):
+            self.best = before
+            for ref in new:
+                self.new_until.pop(ref, None)
+            return False
+        self.rows = merged
+        table = self.table
+        changed = {row.ref for row in rows}
+        for row in restyle:
+            if row.ref not in changed:
+                table.replace_cells(row.ref, self.row_cells(row, now))
+        for row, cells in planned:
+            shown_at = next((i for i, r in enumerate(self.shown_rows) if r.ref == row.ref), None)
+            visible = self.predicate is None or self.predicate(row.doc)
+            if shown_at is not None:
+                del self.shown_rows[shown_at]
+                if not visible:
+                    table.delete_row(row.ref)
+                    continue
+            elif not visible:
+                continue
+            at = self._position(row)
+            self.shown_rows.insert(at, row)
+            if shown_at == at:
+                table.replace_cells(row.ref, cells)
+            else:
+                if shown_at is not None:
+                    table.delete_row(row.ref)
+                table.insert_row(row.ref, cells, at)
+        self._schedule_expiry()
+        self.update_status()
+        return True
+
+    def row_cells(self, row: VersionRow, now: datetime) -> list[Text]:
+        """One row's cells under the table's current columns and forms."""
+        keys = self.table.column_keys
+        values = {key: [self.value(self.form_key(key, self.forms), row, now)] for key in keys if key != "marks"}
+        return self.cells(row, keys, values, 0)
+
+    def _fits(self, rows: list[list[Text]]) -> bool:
+        widths = [column.content_width for column in self.table.columns.values()]
+        for cells in rows:
+            widths = [max(width, cell.cell_len + GAP) for width, cell in zip(widths, cells)]
+        return sum(widths) <= (self.table.fit_width or 0)
+
+    def _position(self, row: VersionRow) -> int:
+        """Where ``row`` goes among the shown rows under the current sort."""
+        if self.sort_column == "version":
+            key = sort_key(row.doc["version"])
+            later = (lambda r: sort_key(r.doc["version"]) < key) if self.sort_reverse else (lambda r: sort_key(r.doc["version"]) > key)
+            return next((i for i, r in enumerate(self.shown_rows) if later(r)), len(self.shown_rows))
+        probe = self.sorted([*self.shown_rows, row])  # rare (sorted by another column): the plain way
+        return next(i for i, r in enumerate(probe) if r is row)
+
+    def _schedule_expiry(self) -> None:
+        if self.new_until and self._expiry is None:
+            self._expiry = self.set_timer(max(0.01, min(self.new_until.values()) - time.monotonic() + 0.05), self._expire_new)
+
+    def _expire_new(self) -> None:
+        """The ✦ highlight of new rows ends: repaint just those rows."""
+        self._expiry = None
+        clock = time.monotonic()
+        done = [ref for ref, until in self.new_until.items() if until <= clock]
+        for ref in done:
+            del self.new_until[ref]
+        now = datetime.now(timezone.utc)
+        shown = {row.ref: row for row in self.shown_rows}
+        for ref in done:
+            if ref in shown and self.table.has_row(ref):
+                self.table.replace_cells(ref, self.row_cells(shown[ref], now))
+        self._schedule_expiry()
 
     def filtered(self, rows: list[VersionRow]) -> list[VersionRow]:
         if self.predicate is None:
@@ -348,11 +478,11 @@ class VersionsPane(Vertical):
         style = "bold" if best is not None and value == best else ""
         return Text(shown, style=style, justify="right")
 
-    def best_values(self) -> dict[str, float | int]:
+    def best_values(self, rows: list[VersionRow] | None = None) -> dict[str, float | int]:
         """The best value of each shown metric across the model's versions (shown bold)."""
         result: dict[str, float | int] = {}
         for metric in self.metric_columns():
-            values = [v for r in self.rows if (v := to_number(r.doc.get("metrics", {}).get(metric))) is not None]
+            values = [v for r in (self.rows if rows is None else rows) if (v := to_number(r.doc.get("metrics", {}).get(metric))) is not None]
             if values:
                 result[metric] = min(values) if lower_is_better(metric, self.directions) else max(values)
         return result
