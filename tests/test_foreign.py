@@ -91,6 +91,7 @@ def test_the_app_catalog_skips_a_foreign_document_that_arrives_live(registry_pat
     other.close()
     catalog.poll("m")  # no KeyError
     reg.register("m")
-    update = catalog.poll("m")
-    assert update is not None and [row.version for row in update.view.rows] == ["v1", "v2"]
+    update = catalog.poll("m")  # the new version arrives as a patch of the rows that changed
+    assert update is not None and update.patch is not None and [row.version for row in update.patch.rows] == ["v2"]
+    assert [row.version for row in catalog.view("m").rows] == ["v1", "v2"]
     reg.close()

@@ -208,7 +208,9 @@ class VersionsPane(Vertical):
         def width(key: str) -> int:
             if key == "marks":
                 return (5 if any(r.ref in self.new_until for r in rows) else 4) + GAP
-            name = key.partition("~")[0]
+            name, _, form = key.partition("~")
+            if name == "status":  # room for every status, so a status changed elsewhere repaints one row
+                return column_width(self.label(name), [badge(s, form or "full").plain for s in STATUSES])
             return column_width(self.label(name), strings(key))
 
         steps: list[tuple[list[str], str, str]] = [
