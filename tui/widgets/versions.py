@@ -211,6 +211,8 @@ class VersionsPane(Vertical):
             name, _, form = key.partition("~")
             if name == "status":  # room for every status, so a status changed elsewhere repaints one row
                 return column_width(self.label(name), [badge(s, form or "full").plain for s in STATUSES])
+            if name == "age":  # ages only grow ("now" → "12 seconds ago"): room for that, for the same reason
+                return column_width(self.label(name), [*strings(key), "59s" if form == "short" else "59 seconds ago"])
             return column_width(self.label(name), strings(key))
 
         steps: list[tuple[list[str], str, str]] = [
