@@ -1064,6 +1064,8 @@ def _scan_torch(path: Path, raw: BinaryIO) -> ScanResult:
                 problem = _symbolic_torch_check(archive.read(member), imports)
                 if problem:
                     return ScanResult(False, "unsafe", f"{path.name}: {member.filename}: {problem}", tuple(imports))
+    # zipfile raises RuntimeError for an encrypted member and NotImplementedError for an unknown compression:
+    # each is a file that cannot be judged, so a one-line "error", never a traceback.
     except (OSError, zipfile.BadZipFile, ValueError, RuntimeError, NotImplementedError) as error:
         return ScanResult(False, "error", f"{path.name}: cannot read it: {_one_line(error)}")
     return ScanResult(True, "safe", f"{path.name}: PyTorch checkpoint whose {len(imports)} imports are all ones "
