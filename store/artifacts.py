@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ _FOLDER_MARKERS = {
     "saved_model.pb": "tensorflow",
 }
 CHUNK = 1 << 20
+_ROLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def guess_framework(path: Path) -> str | None:
@@ -103,6 +105,17 @@ def describe(path: str | os.PathLike[str], *, with_hash: bool = True) -> dict[st
         "framework": guess_framework(resolved),
         "mtime": mtime,
     }
+
+
+def describe_entry(entry: Any, *, with_hash: bool = True) -> dict[str, Any]:
+    """``describe`` for a path, or for a ``(ROLE, PATH)`` pair: the record then says its role
+    (``lora``, ``gguf``, ``config``, ``weights``...), which ``find role:gguf`` searches."""
+    if isinstance(entry, tuple) and len(entry) == 2:
+        role, path = entry
+        if not isinstance(role, str) or not _ROLE.match(role):
+            raise ArtifactError(f"bad artifact role {role!r}: use letters, digits, '.', '_' or '-', e.g. gguf or lora")
+        return {**describe(path, with_hash=with_hash), "role": role}
+    return describe(entry, with_hash=with_hash)
 
 
 def check_unchanged(artifact: dict[str, Any], *, verify: bool = False) -> str | None:

@@ -25,6 +25,8 @@ class Config:
     deploy_hook: str | None = None
     hook_timeout: float = 300.0
     watch: dict[str, Any] = field(default_factory=dict)
+    # Deprecate the version a deploy replaces (AFS's habit); by default it goes back to completed.
+    deprecate_replaced: bool = False
 
     @classmethod
     def load(cls, registry: Path) -> Config:
@@ -58,6 +60,9 @@ class Config:
         watch = raw.get("watch", {})
         if not isinstance(watch, dict):
             raise ConfigError(f"{where}: 'watch' must be an object")
+        deprecate = raw.get("deprecate_replaced", False)
+        if not isinstance(deprecate, bool):
+            raise ConfigError(f"{where}: 'deprecate_replaced' must be true or false")
         return cls(
             environments=tuple(dict.fromkeys((*environments, default))),
             default_environment=default,
@@ -65,4 +70,5 @@ class Config:
             deploy_hook=hook,
             hook_timeout=float(timeout),
             watch=watch,
+            deprecate_replaced=deprecate,
         )

@@ -278,7 +278,9 @@ def _record(registry: Registry, intent: dict[str, Any], *, ok: bool, hook: dict[
             _set_live(registry, env, model, version, release)
             _set_status(registry, model, version, "deployed")
             if previous and previous != version and not _live_envs(registry, model, previous):
-                _set_status(registry, model, previous, "deprecated" if action == "rollback" else "completed", only_from="deployed")
+                # config "deprecate_replaced": a version a deploy replaces is deprecated, as AFS does
+                replaced = "deprecated" if action == "rollback" or registry.config.deprecate_replaced else "completed"
+                _set_status(registry, model, previous, replaced, only_from="deployed")
     return dict(entry)
 
 

@@ -49,6 +49,7 @@ Shorthands (case-insensitive; * and ? make a glob)
   model:X     the model name is X, e.g. model:sent*
   data:X      a training_data entry contains X (a glob must match the whole entry)
   parent:REF  the parent is REF (model:version), or parent:VERSION for any parent with that version
+  role:X      an artifact has the role X (gguf, lora, config, weights...)
   WORD        the model name, version, a tag or the notes contain WORD
 """
 
@@ -59,7 +60,7 @@ _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 }
 _OP_CHARS = frozenset("=!<>~")
 _EXPECTED = "expected NAME OP VALUE, OP one of = == != > >= < <= ~"
-_PREFIXES = ("tag", "status", "model", "data", "parent")
+_PREFIXES = ("tag", "status", "model", "data", "parent", "role")
 _PREFIX_WORD = re.compile(r"[A-Za-z_]+")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -311,6 +312,8 @@ def _shorthand(token: _Token, prefix: str, value: str) -> Predicate:
     if prefix in ("data", "tag"):
         return _in_list("training_data" if prefix == "data" else "tags", _text_matcher(value, prefix == "data"))
     same = _text_matcher(value, substring=False)
+    if prefix == "role":
+        return _artifact_role(same)
     if prefix == "parent":
         return _parent(value, same)
     field = prefix  # status, model
@@ -320,6 +323,13 @@ def _shorthand(token: _Token, prefix: str, value: str) -> Predicate:
         return found.__class__ is str and same(found)
 
     return shorthand
+
+
+def _artifact_role(same: Callable[[str], bool]) -> Predicate:
+    def artifact_role(doc: Mapping[str, Any]) -> bool:
+        return any(isinstance(a, Mapping) and a.get("role").__class__ is str and same(a["role"]) for a in doc.get("artifacts") or ())
+
+    return artifact_role
 
 
 def _in_list(field: str, matches: Callable[[str], bool]) -> Predicate:
@@ -332,7 +342,7 @@ def _in_list(field: str, matches: Callable[[str], bool]) -> Predicate:
     return in_list
 
 
-_EXAMPLES = {"tag": "baseline", "status": "deployed", "model": "sent*", "data": "imdb", "parent": "sentiment:v2"}
+_EXAMPLES = {"tag": "baseline", "status": "deployed", "model": "sent*", "data": "imdb", "parent": "sentiment:v2", "role": "gguf"}
 
 
 def _parent(value: str, same: Callable[[str], bool]) -> Predicate:

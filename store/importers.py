@@ -48,6 +48,7 @@ TRAINING_ALIASES = {
     "cost_usd": "cost",
     "gpu": "hardware",
 }
+DURATION_UNITS = {"duration_hours": 3600, "duration_minutes": 60, "training_hours": 3600}  # to seconds
 ARTIFACT_KEYS = {"lora_path": "lora", "gguf_path": "gguf", "model_path": "model"}
 GENERIC_STEMS = ("experiment_history", "experiments", "history")
 
@@ -265,11 +266,14 @@ def _named(items: Any, key: str, where: str) -> list[tuple[Any, dict[str, Any]]]
 
 def _afs_model(name: str, model: Mapping[str, Any], where: str) -> dict[str, Any]:
     doc: dict[str, Any] = {"name": name, "created_at": to_time(model["created_at"], where) if model.get("created_at") else now()}
+    block = model.get("metadata") if isinstance(model.get("metadata"), Mapping) else {}
     for key in ("description", "owner", "notes"):
-        if isinstance(model.get(key), str):
-            doc[key] = text(model[key], key)
-    if model.get("tags"):
-        doc["tags"] = string_list(model["tags"], "tags")
+        value = model.get(key) if isinstance(model.get(key), str) else block.get(key)  # AFS keeps them in 'metadata'
+        if isinstance(value, str):
+            doc[key] = text(value, key)
+    tags = model.get("tags") or block.get("tags")
+    if tags:
+        doc["tags"] = string_list(tags, "tags")
     return doc
 
 
@@ -281,6 +285,10 @@ def _afs_version(model: str, version: str, raw: Mapping[str, Any], base: Path, s
     training, unknown = _training(fields.pop("training", None) or {})
     if unknown:
         extra["training"] = unknown
+    top = {k: fields.pop(k) for k in [*DURATION_UNITS, "cost_usd", "base_model"] if k in fields}
+    top_known, top_rest = _training(top)
+    training = {**top_known, **training}  # the training section wins over a loose top-level field
+    extra.update(top_rest)
     metrics: dict[str, float] = {}
     for key in ("evaluation_scores", "metrics"):
         found, other = split_metrics(fields.pop(key, None) or {})
@@ -335,6 +343,8 @@ def _training(raw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     known, rest = {}, {}
     for key, value in raw.items():
         field = TRAINING_ALIASES.get(key, key)
+        if key in DURATION_UNITS and _is_number(value):  # duration_hours: 2.5 -> 9000 seconds
+            field, value = "duration", value * DURATION_UNITS[key]
         if field in TRAINING_FIELDS and field not in known and value is not None:
             known[field] = jsonable(value)
         else:
@@ -342,11 +352,19 @@ def _training(raw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     return known, rest
 
 
+def training_fields(raw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(modelreg training fields, the rest) of another tool's training section: aliases such
+    as ``num_epochs``, ``cost_usd`` and ``duration_hours`` (kept in seconds) understood."""
+    return _training(raw)
+
+
 def _lineage_edges(data: Any, path: Path) -> list[tuple[str, str]]:
     """(parent, child) pairs from the lineage.json shapes AFS tools write:
     {"edges": [{"parent", "child"} | [parent, child]]}, {child: {"parent" | "parents"}}, {parent: [children]}."""
     if isinstance(data, Mapping) and isinstance(data.get("lineage"), (Mapping, list)):
         data = data["lineage"]
+    if isinstance(data, Mapping) and isinstance(data.get("lineages"), (Mapping, list)):
+        data = _lineages(data["lineages"])
     if isinstance(data, Mapping) and isinstance(data.get("edges"), list):
         data = data["edges"]
     edges: list[tuple[str, str]] = []
@@ -371,6 +389,23 @@ def _lineage_edges(data: Any, path: Path) -> list[tuple[str, str]]:
         raise BadMetadata(f"{path} must hold lineage edges or an object; got {type(data).__name__}")
     if not all(isinstance(p, str) and isinstance(c, str) for p, c in edges):
         raise BadMetadata(f"{path}: lineage references must be text like model:version")
+    return edges
+
+
+def _lineages(entries: Any) -> list[list[str]]:
+    """AFS LineageTracker's ``{"lineages": {child: {"parent_model": ..., "parent_version": ...}}}``
+    (or a list of such records with ``model``/``version``): each child's parent as an edge."""
+    records = entries.items() if isinstance(entries, Mapping) else [(None, e) for e in entries]
+    edges = []
+    for key, record in records:
+        if not isinstance(record, Mapping):
+            raise BadMetadata(f"lineage.json: each entry of 'lineages' must be an object; got {record!r:.60}")
+        child = key or f"{record.get('model') or record.get('model_name')}:{record.get('version')}"
+        parents = list(record.get("parents") or ([record["parent"]] if record.get("parent") else []))
+        if not parents and record.get("parent_version"):
+            model = record.get("parent_model") or child.partition(":")[0]
+            parents = [f"{model}:{record['parent_version']}"]
+        edges.extend([str(parent), str(child)] for parent in parents)  # the [parent, child] edge shape
     return edges
 
 
@@ -446,7 +481,10 @@ def _experiment(model: str, line: str, where: str, stamp: dict[str, Any]) -> dic
         raise BadMetadata(f"{where}: 'config' and 'metadata' must be objects")
     metadata = dict(metadata)
     extra = jsonable(metadata)
-    lifted = {key: extra.pop(key, None) for key in ("git_commit", "notes", "tags", "parent_version", "parent", "status")}
+    lifted = {key: extra.pop(key, None) for key in ("git_commit", "notes", "tags", "parent_version", "parent", "status", "training", "training_data")}
+    training, other_training = _training(lifted["training"] or {})  # as 'modelreg export --format experiments' writes them
+    if other_training:
+        extra["training"] = other_training
     if other:
         extra["metrics"] = other
     extra.update(jsonable(fields))  # any other top-level keys besides timestamp
@@ -457,6 +495,8 @@ def _experiment(model: str, line: str, where: str, stamp: dict[str, Any]) -> dic
         "created_at": to_time(raw["timestamp"], where) if raw.get("timestamp") is not None else None,
         "metrics": metrics,
         "params": jsonable(flatten(config)),
+        "training": training,
+        "training_data": _data_sources(lifted["training_data"]),
         "git_commit": text(lifted["git_commit"], "git_commit") or None,
         "notes": text(lifted["notes"], "notes"),
         "tags": string_list(lifted["tags"], "tags"),

@@ -30,8 +30,8 @@ from store import artifacts as artifact_files
 from store.checkpoints import (
     CheckpointRules,
     checkpoint_for,
+    checkpoint_metadata,
     model_name_for,
-    parse_lightning_name,
     read_framework_files,
     run_key,
     step_of,
@@ -39,6 +39,7 @@ from store.checkpoints import (
 from store.errors import ArtifactError, BadMetadata, DuplicateVersion, LineageError, ModelregError
 from store.records import Version
 from store.settle import content_fingerprint
+from store.signatures import from_estimator
 from store.sidecar import Sidecar, read_sidecar, sidecar_for
 from store.watch_events import WatchEvent
 
@@ -341,22 +342,11 @@ class Intake:
         problems: list[str] = []
         if plan.record.get("framework"):
             training["framework"] = plan.record["framework"]
-        name = os.path.basename(job.path)
-        if "=" in name or name.lower().startswith("last"):
-            info = parse_lightning_name(name)
-            metrics.update(info.get("metrics", {}))
-            extra.update({k: info[k] for k in ("step", "epoch") if k in info})
-        if plan.framework:
-            fw = plan.framework
-            training.update({k: fw[k] for k in ("framework", "base_model") if fw.get(k)})
-            metrics.update(fw.get("metrics", {}))
-            if "global_step" in fw:
-                extra["step"] = fw["global_step"]
-            if "epoch" in fw:
-                extra["epoch"] = fw["epoch"]
-            problems.extend(fw.get("problems", ()))
-        if "step" not in extra and (step := step_of(job.path)) is not None:
-            extra["step"] = step
+        found = checkpoint_metadata(job.path, plan.framework or {})  # the reader 'modelreg register' uses too
+        metrics.update(found["metrics"])
+        training.update(found["training"])
+        extra.update(found["extra"])
+        problems.extend(found["problems"])
         kwargs: dict[str, Any] = {}
         sidecar_model = None
         if plan.sidecar_error:
@@ -439,7 +429,8 @@ class Intake:
         assert job.ref is not None and job.info is not None
         doc = self.registry.get(job.ref)
         params = {k: v for k, v in (job.info.get("params") or {}).items() if k not in doc.params}
-        version = self.registry.update(job.ref, estimator=job.info, params=params)
+        signature = {} if doc.signature else {"signature": from_estimator(job.info)}  # a sidecar's own wins
+        version = self.registry.update(job.ref, estimator=job.info, params=params, **signature)
         name = job.info.get("class") or "estimator"
         return Outcome(events=[WatchEvent("updated", version.ref, job.path, f"{version.ref}  described: {name}")])
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from store.errors import ArtifactError, ModelregError, UnsafeArtifact
+from store.objects import object_artifact
+from store.signatures import check_input
 from store.safety import ScanResult, load_file, scan_paths
 
 if TYPE_CHECKING:
@@ -59,8 +61,11 @@ def _record(registry: Registry, ref: str, result: ScanResult) -> None:
         pass
 
 
-def load(registry: Registry, ref: str, trust: bool = False) -> Any:
+def load(registry: Registry, ref: str, trust: bool = False, name: str | None = None, check: Any = None) -> Any:
     """The object in ``ref``'s scikit-learn/joblib/pickle artifact, or its artifact paths.
+
+    ``name`` picks one of several objects saved in the version (``estimators={name: obj}``)
+    or an artifact by file name; a version holding files and one saved object loads the object.
 
     The pickle is loaded by the restricted loader and refused (``UnsafeArtifact``, one line
     naming the import or call) unless everything it does is on the allow-list, or ``trust``
@@ -72,28 +77,39 @@ def load(registry: Registry, ref: str, trust: bool = False) -> Any:
     version = registry.get(ref)
     if not version.artifacts:
         raise ArtifactError(f"{version.ref} has no artifacts to load")
+    if check is not None:  # refused before anything is loaded
+        check_input(version.signature, check, version.ref)
     paths = _readable_paths(registry, version.model, version.version, version.artifacts)
-    path = pickle_artifact(version.artifacts)
-    if path is None:
+    chosen = object_artifact(version, name)
+    if chosen is not None:
+        return _load_one(registry, version.ref, paths[chosen], version.artifacts[chosen], trust, whole=False)
+    if pickle_artifact(version.artifacts) is None:
         for each in paths:
             _require_file(version.ref, each)
         return paths
-    path = paths[0]
-    _require_file(version.ref, path)
+    return _load_one(registry, version.ref, paths[0], version.artifacts[0], trust, whole=True)
+
+
+def _load_one(registry: Registry, ref: str, path: Path, record: Any, trust: bool, *, whole: bool) -> Any:
+    """Load one pickle artifact; ``whole``: it is the version's only artifact, so a safe load
+    is the version's verdict (one of several files is never taken for all of them)."""
+    if not is_pickle_file(path):
+        raise ArtifactError(f"{ref}: {path.name} is not a pickle or joblib file; load returns such artifacts as paths")
+    _require_file(ref, path)
     imports: list[str] = []
     try:
-        loaded = load_file(path, trust=trust, sha256=version.artifacts[0].get("sha256"), imports=imports)
+        loaded = load_file(path, trust=trust, sha256=record.get("sha256"), imports=imports)
     except UnsafeArtifact as error:
         reason = str(error).removeprefix("refusing to load ").split("; pass --trust")[0]
-        _record(registry, version.ref, ScanResult(False, "unsafe", reason))
-        raise UnsafeArtifact(f"refusing to load {version.ref}: {reason}; pass trust=True / --trust if you trust this file") from None
+        _record(registry, ref, ScanResult(False, "unsafe", reason))
+        raise UnsafeArtifact(f"refusing to load {ref}: {reason}; pass trust=True / --trust if you trust this file") from None
     except ArtifactError as error:
         if not trust:  # not loadable by the restricted loader: never "safe"
-            _record(registry, version.ref, ScanResult(False, "error", f"{path.name}: {error}", tuple(imports)))
-        raise ArtifactError(f"{version.ref}: {error}") from None
-    if not trust:
+            _record(registry, ref, ScanResult(False, "error", f"{path.name}: {error}", tuple(imports)))
+        raise ArtifactError(f"{ref}: {error}") from None
+    if not trust and whole:
         reason = f"{path.name}: loads with the restricted loader ({len(imports)} imports, all allowed)"
-        _record(registry, version.ref, ScanResult(True, "safe", reason, tuple(imports)))
+        _record(registry, ref, ScanResult(True, "safe", reason, tuple(imports)))
     return loaded
 
 

@@ -97,6 +97,7 @@ class Model(_Record):
     created_at: str = ""
     primary_metric: str | None = None
     directions: Mapping[str, str] = field(default_factory=lambda: _EMPTY)  # metric -> "min" | "max"
+    scheme: str | None = None  # the first version, when named before any (modelreg model M --scheme)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tags", tuple(self.tags))
@@ -113,6 +114,7 @@ class Model(_Record):
             "created_at": doc.get("created_at", ""),
             "primary_metric": doc.get("primary_metric"),
             "directions": _frozen(doc.get("directions")),
+            "scheme": doc.get("scheme"),
         })
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,6 +127,7 @@ class Model(_Record):
             "created_at": self.created_at,
             "primary_metric": self.primary_metric,
             "directions": dict(self.directions),
+            "scheme": self.scheme,
         }
 
 
@@ -150,11 +153,15 @@ class Version(_Record):
     missing: bool = False
     problems: tuple[str, ...] = ()
     source: str | None = None
+    source_file: str | None = None  # the script that registered it, and its sha256 then
+    source_sha256: str | None = None
+    metric_history: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)  # metric -> [{value, at, by, data?}]
+    signature: Mapping[str, Any] | None = None  # inputs and outputs (store.signatures)
 
     def __post_init__(self) -> None:
-        for name in ("metrics", "params", "training", "extra"):
+        for name in ("metrics", "params", "training", "extra", "metric_history"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
-        for name in ("estimator", "scan"):
+        for name in ("estimator", "scan", "signature"):
             object.__setattr__(self, name, _frozen_or_none(getattr(self, name)))
         object.__setattr__(self, "artifacts", tuple(ReadOnlyDict(copy_json(a)) for a in self.artifacts))
         for name in ("training_data", "tags", "problems"):
@@ -197,6 +204,10 @@ class Version(_Record):
             "missing": bool(get("missing", False)),
             "problems": tuple(get("problems", ())),
             "source": get("source"),
+            "source_file": get("source_file"),
+            "source_sha256": get("source_sha256"),
+            "metric_history": _frozen(get("metric_history")),
+            "signature": _frozen_or_none(get("signature")),
         })
 
     def to_dict(self) -> dict[str, Any]:
@@ -223,5 +234,9 @@ class Version(_Record):
             "missing": self.missing,
             "problems": list(self.problems),
             "source": self.source,
+            "source_file": self.source_file,
+            "source_sha256": self.source_sha256,
+            "metric_history": copy_json(self.metric_history),
+            "signature": _plain(self.signature),
         }
 

@@ -10,7 +10,6 @@ import functools
 import getpass
 import os
 import socket
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,7 +37,7 @@ from store.location import find_registry
 from store.metrics import clean_metrics, lower_is_better, to_number
 from store.records import Model, Version, copy_json
 from store.safety import scan_paths, scannable_files
-from store.values import check_name, jsonable, string_list, text
+from store.values import check_name, jsonable, strict_json, string_list, text
 
 MODELS, VERSIONS, LIVE, HISTORY = "models", "versions", "live", "history"
 TRAINING_FIELDS = ("framework", "base_model", "samples", "epochs", "batch_size", "learning_rate", "duration", "cost", "hardware")
@@ -286,9 +285,11 @@ class Registry:
         status: str | None = None,
         training: Mapping[str, Any] | None = None,
         estimator: Any = None,
+        estimators: Mapping[str, Any] | Iterable[Any] | None = None,
         bump: str = "patch",
         hash_artifacts: bool = True,
-        source: str | None = None,
+        source: str | bool | None = None,
+        signature: Mapping[str, Any] | None = None,
         problems: Iterable[str] = (),
         scan: Mapping[str, Any] | None = None,
         **extra: Any,
@@ -297,14 +298,30 @@ class Registry:
 
         With no ``version`` the next one in the model's scheme is assigned
         (``bump`` = "patch", "minor" or "major"). With ``estimator=`` a fitted
-        scikit-learn object is saved into the registry with joblib and described.
+        scikit-learn object is saved into the registry with joblib and described, beside
+        the ``artifacts`` files (paths, ``(ROLE, PATH)`` pairs or a ``{ROLE: PATH}`` mapping);
+        ``estimators={"rf": rf, ...}`` saves several, each loadable
+        by name (``load(ref, name="rf")``). The user's ``params`` and ``training`` win over
+        what is extracted from the object (which stays under ``estimator``).
         Pickle, joblib, PyTorch and safetensors artifacts are judged by the restricted
-        loader (``store.safety``) unless ``scan`` is given.
+        loader (``store.safety``) unless ``scan`` is given. ``source`` names the sidecar the
+        metadata came from; the calling script's path and sha256 are recorded as
+        ``source_file``/``source_sha256`` unless ``source=False``. ``signature`` (inputs and
+        outputs, see ``store.signatures``) is otherwise taken from the estimator or an MLflow
+        ``MLmodel`` among the artifacts.
         """
+        from store import objects  # saving objects pulls in joblib only when there are any
+        from store import signatures
+
         check_name("model", model)
         if isinstance(artifacts, (str, os.PathLike)):
             artifacts = [artifacts]
-        records = [artifact_files.describe(a, with_hash=hash_artifacts) for a in artifacts]
+        elif isinstance(artifacts, Mapping):  # {"gguf": "model.gguf", "lora": "adapter/"}: files with roles
+            artifacts = list(artifacts.items())
+        records = [artifact_files.describe_entry(a, with_hash=hash_artifacts) for a in artifacts]
+        live_objects = objects.named_objects(estimator, estimators)
+        extra = strict_json(extra, "extra")  # refused before anything is saved
+        given_signature = None if signature is None else signatures.checked(signature, f"{model} signature")
         doc: dict[str, Any] = {
             "status": check_status(status or "completed"),
             "created_at": now(),
@@ -317,18 +334,26 @@ class Registry:
             "git_commit": text(git_commit, "git_commit") or None,
             "tags": string_list(tags, "tags"),
             "notes": text(notes, "notes"),
-            "extra": jsonable(extra),
+            "extra": extra,
             "problems": list(problems),
         }
         if source:
             doc["source"] = str(source)
+        if source is not False:
+            doc.update(objects.calling_script() or {})
+        if live_objects:
+            saved = objects.registration_fields(self.path, model, records, live_objects)
+            doc["artifacts"] = saved["artifacts"]
+            doc["estimator"] = saved.get("estimator")
+            doc["params"] = {**saved.get("params", {}), **doc["params"]}  # the user's own win
+            doc["training"] = {**saved["training"], **doc["training"]}
+            doc["scan"] = saved["scan"]
+        doc["signature"] = given_signature or signatures.from_estimator(doc.get("estimator")) or signatures.from_artifacts(doc["artifacts"])
         if scan:
             doc["scan"] = jsonable(dict(scan))
-        elif estimator is None and any(scannable_files(str(a["path"])) for a in records):
+        elif not live_objects and any(scannable_files(str(a["path"])) for a in records):
             # Judged now, by the restricted loader: deploy and load must know before anyone trusts it.
             doc["scan"] = scan_paths([str(a["path"]) for a in records]).to_dict()
-        if estimator is not None:
-            doc.update(self._save_estimator(model, estimator))
         doc = {k: v for k, v in doc.items() if v not in (None, "", [], {})} | {"status": doc["status"]}
         if version is not None:
             version = version_rules.validate(version)
@@ -351,6 +376,8 @@ class Registry:
 
     def _next_version(self, model: str, bump: str) -> str:
         latest = self.index.latest.get(model)
+        if latest is None and (found := self._model_doc(model)) and found[1].get("scheme"):
+            return found[1]["scheme"]  # the first version, in the scheme the user named
         if latest is not None:
             # Anything ordered above the latest cannot clash, so skip the full scan.
             candidate = version_rules.next_version([latest], bump)
@@ -367,23 +394,12 @@ class Registry:
                 result[key] = jsonable(value)
         return result
 
-    def _save_estimator(self, model: str, estimator: Any) -> dict[str, Any]:
-        from store import estimators
-
-        folder = self.path / "artifacts" / model
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{uuid.uuid4().hex[:12]}.joblib"
-        estimators.save(estimator, path)
-        info = estimators.describe(estimator)
-        record = artifact_files.describe(path)
-        record["framework"] = "sklearn"
-        return {
-            "artifacts": [record],
-            "estimator": copy_json(info),  # the stored document owns its containers
-            "params": jsonable(info.get("params", {})),
-            "training": {"framework": "sklearn"},
-            "scan": {"safe": True, "verdict": "safe", "reason": "saved by modelreg from a live estimator"},
-        }
+    def ensure_model(self, name: str) -> Model:
+        """The model ``name``, created (with no versions) if it does not exist yet."""
+        check_name("model", name)
+        with self.storage.transaction():
+            self._ensure_model(name)
+            return Model.from_doc(self._require_model(name)[1])
 
     def _ensure_model(self, name: str) -> None:
         if self._model_doc(name) is None:
@@ -423,11 +439,22 @@ class Registry:
         return Version.from_doc(updated)
 
     def score(self, ref: str, **metrics: Any) -> Version:
-        """Add or update metrics after the fact."""
+        """Add or update metrics after the fact; each change is a new point of the metric's history."""
         clean = clean_metrics(metrics)
         if not clean:
             raise BadMetadata("give at least one metric, e.g. accuracy=0.93")
-        return self._change(ref, lambda d: d.__setitem__("metrics", {**d.get("metrics", {}), **clean}))
+        return self._change(ref, self._metrics_change(clean, None))
+
+    def _metrics_change(self, clean: dict[str, float], data: str | None) -> Callable[[dict[str, Any]], None]:
+        from store import metric_history
+
+        at, by = now(), whoami()
+
+        def change(doc: dict[str, Any]) -> None:
+            doc[metric_history.FIELD] = metric_history.record(doc, clean, at, by, data)
+            doc["metrics"] = {**doc.get("metrics", {}), **clean}
+
+        return change
 
     def tag(self, ref: str, *tags: str) -> Version:
         new = string_list(tags, "tags")
@@ -459,22 +486,45 @@ class Registry:
         params: Mapping[str, Any] | None = None,
         training: Mapping[str, Any] | None = None,
         extra: Mapping[str, Any] | None = None,
+        estimators: Mapping[str, Any] | Iterable[Any] | None = None,
+        data_sha256: str | None = None,
         **fields: Any,
     ) -> Version:
         """Merge new metadata into a version (what a late sidecar does).
 
         ``metrics``, ``params``, ``training`` and ``extra`` are merged; other
         fields (notes, tags, training_data, git_commit, parent, artifacts,
-        estimator, scan, missing, problems, source) are replaced.
+        estimator, scan, missing, problems, source) are replaced. A live object as
+        ``estimator=`` (or ``estimators={name: obj}``) and file paths as ``artifacts=``
+        are attached instead: saved or described, added to the version and scanned.
+        New metric values become points of each metric's history; ``data_sha256`` marks
+        them as an evaluation on that data (see ``store.metric_history``).
         """
+        from store import objects
+
+        new_objects = fields.get("estimator")
+        paths = fields.get("artifacts")
+        attaching = estimators is not None or (new_objects is not None and (objects.is_object(new_objects) or objects.is_object_map(new_objects)))
+        adds_paths = isinstance(paths, (list, tuple)) and bool(paths) and all(isinstance(p, (str, os.PathLike)) for p in paths)
+        if attaching or adds_paths:
+            live = objects.named_objects(new_objects if attaching else None, estimators)
+            fields = {k: v for k, v in fields.items() if not (k == "estimator" and attaching) and not (k == "artifacts" and adds_paths)}
+            objects.attach(self, ref, paths if adds_paths else (), live)
+            if not (metrics or params or training or extra or fields):
+                return self.get(ref)
+        extra = strict_json(dict(extra or {}), "extra")
         clean = clean_metrics(metrics)
-        allowed = {"notes", "tags", "training_data", "git_commit", "parent", "artifacts", "estimator", "scan", "missing", "problems", "source", "status"}
+        allowed = {"notes", "tags", "training_data", "git_commit", "parent", "artifacts", "estimator", "scan", "missing", "problems", "source", "status", "signature"}
         unknown = set(fields) - allowed
         if unknown:
             raise BadMetadata(f"cannot update {', '.join(sorted(unknown))}: use one of {', '.join(sorted(allowed))}")
 
+        metrics_change = self._metrics_change(clean, data_sha256) if clean else None
+
         def change(doc: dict[str, Any]) -> None:
-            for key, value in (("metrics", clean), ("params", jsonable(dict(params or {}))), ("training", self._training(training)), ("extra", jsonable(dict(extra or {})))):
+            if metrics_change is not None:
+                metrics_change(doc)
+            for key, value in (("params", jsonable(dict(params or {}))), ("training", self._training(training)), ("extra", extra)):
                 if value:
                     doc[key] = {**doc.get(key, {}), **value}
             for key, value in fields.items():
@@ -486,6 +536,10 @@ class Registry:
                     value = string_list(value, key)
                 elif key == "notes":
                     value = text(value, key)
+                elif key == "signature" and value is not None:
+                    from store.signatures import checked
+
+                    value = checked(value, f"{doc['model']}:{doc['version']} signature")
                 else:
                     value = jsonable(value)
                 if value in (None, "", [], {}, False) and key != "status":
@@ -505,11 +559,15 @@ class Registry:
         notes: str | None = None,
         primary_metric: str | None = None,
         directions: Mapping[str, str] | None = None,
+        scheme: str | None = None,
     ) -> Model:
-        """Change a model's own metadata; None leaves a field as it is."""
+        """Change a model's own metadata; None leaves a field as it is. ``scheme`` is the first
+        version a model without versions gets (``v1.0``, ``1.0.0``); the next follow from it."""
         for metric, direction in (directions or {}).items():
             if direction not in ("min", "max"):
                 raise BadMetadata(f"direction of '{metric}' must be 'min' or 'max', got {direction!r}")
+        if scheme is not None:
+            scheme = version_rules.validate(scheme)
         with self.storage.transaction():
             doc_id, doc = self._require_model(name)
             doc = {**doc}
@@ -522,6 +580,10 @@ class Registry:
                 doc["primary_metric"] = primary_metric or None
             if directions:
                 doc["directions"] = {**doc.get("directions", {}), **directions}
+            if scheme is not None:
+                if self.index.by_model.get(name):
+                    raise BadMetadata(f"'{name}' already has versions, which set its scheme; name the next one with --version")
+                doc["scheme"] = scheme
             self.storage.put(MODELS, doc_id, doc)
         return Model.from_doc(doc)
 
@@ -615,8 +677,19 @@ class Registry:
 
     @_locked
     def best(self, model: str, metric: str | None = None) -> Version:
-        """The best version by ``metric`` (default: the model's primary metric), respecting its direction."""
+        """The best version by ``metric`` (default: the model's primary metric), respecting its direction;
+        ``training.cost`` or ``params.X`` choose by another section's number (lower cost and duration win)."""
+        if metric and metric.partition(".")[0] in ("training", "params", "extra", "metrics"):
+            from store.choosing import best_in_model
+
+            return best_in_model(self, model, metric)
         return Version.from_doc(self._version_doc(model, self._best_version(model, metric))[1])
+
+    def best_overall(self, metric: str | None = None) -> Version:
+        """The best version across all models by ``metric`` (default: the most common primary metric)."""
+        from store.choosing import best_overall
+
+        return best_overall(self, metric)
 
     # -- what is live -----------------------------------------------------------------------------------
 
@@ -669,11 +742,13 @@ class Registry:
 
         return check_artifacts(self, model, verify=verify)
 
-    def load(self, ref: str, trust: bool = False) -> Any:
-        """The model object of a scikit-learn/joblib version (scanned first), else its artifact paths."""
+    def load(self, ref: str, trust: bool = False, *, name: str | None = None, check: Any = None) -> Any:
+        """The model object of a scikit-learn/joblib version (scanned first), else its artifact paths;
+        ``name`` picks one of several objects saved in the version; ``check`` (input data) is refused
+        first if its columns or width do not match the version's signature."""
         from store.loading import load
 
-        return load(self, ref, trust=trust)
+        return load(self, ref, trust=trust, name=name, check=check)
 
     def _repair_interrupted_deploy(self) -> None:
         from store.deploy import repair_if_interrupted

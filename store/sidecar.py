@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 from store.errors import BadMetadata, BadVersion
 from store.lifecycle import STATUSES
+from store.signatures import checked as checked_signature
 from store.values import NAME
 from store.versions import validate as validate_version
 
@@ -83,13 +84,13 @@ TRAINING_KEYS = {
 }
 KNOWN_KEYS = frozenset({
     "model", "version", "parent", "base_model", "framework", "metrics", "params", "hyperparameters",
-    "training", "training_data", "git_commit", "tags", "status", "notes", "step", "epoch", "extra",
+    "training", "training_data", "git_commit", "tags", "status", "notes", "step", "epoch", "extra", "signature",
 })
 # Set by modelreg itself, or parameters of Registry.register: a sidecar must not supply them,
 # or an extra key could pose as a safety scan, an artifact list or a registration time.
 RESERVED_KEYS = frozenset({
     "artifacts", "estimator", "scan", "source", "problems", "bump", "hash_artifacts",
-    "created_at", "registered_by", "missing", "ref", "self",
+    "created_at", "registered_by", "missing", "ref", "self", "estimators", "source_file", "source_sha256",
 })
 # "deployed" comes only from a deploy, which also switches the live link.
 SIDECAR_STATUSES = tuple(status for status in STATUSES if status != "deployed")
@@ -131,6 +132,7 @@ class Sidecar:
     extra: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     source: str | None = None
+    signature: dict[str, Any] | None = None
 
     def to_register_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``Registry.register`` (artifacts not included), only the fields set.
@@ -151,6 +153,8 @@ class Sidecar:
             kwargs["training"] = training
         if self.source:
             kwargs["source"] = self.source
+        if self.signature:
+            kwargs["signature"] = _copy(self.signature)
         if self.problems:
             kwargs["problems"] = list(self.problems)
         kwargs.update(_copy(self.extra))
@@ -384,6 +388,11 @@ class _Reader:
         fields["params"] = params
         fields["training"] = self.training(data, extra)
         fields["training_data"] = self.texts(data, "training_data", allow_one=True)
+        if data.get("signature") is not None:
+            try:
+                fields["signature"] = checked_signature(data["signature"], self.label)
+            except BadMetadata as error:
+                self.problems.append(f"{error}; ignored")
         fields["tags"] = self.texts(data, "tags", allow_one=False)
         for key, value in self.mapping(data, "extra").items():
             if key in KNOWN_KEYS or key in RESERVED_KEYS:

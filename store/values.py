@@ -30,6 +30,21 @@ def jsonable(value: Any, depth: int = 0) -> Any:
     return repr(value)
 
 
+def strict_json(value: Any, where: str, depth: int = 0) -> Any:
+    """Like :func:`jsonable`, but an object JSON cannot hold is refused in one line naming
+    where it is, instead of being kept as its repr (which nobody could read back)."""
+    if value is None or isinstance(value, (bool, int, float, str)) or hasattr(value, "tolist") or depth > 20:
+        return jsonable(value, depth)
+    if isinstance(value, Mapping):
+        return {str(k): strict_json(v, f"{where}.{k}", depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [strict_json(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+    raise BadMetadata(
+        f"'{where}' is an object of type {type(value).__name__}, which JSON cannot hold: give text, numbers, lists or dicts"
+        " (a model object goes in estimator= or estimators=)"
+    )
+
+
 def check_name(kind: str, name: Any) -> str:
     """A model name: letters, digits, . _ - (no colon: it separates MODEL:VERSION)."""
     if not isinstance(name, str) or not NAME.match(name):

@@ -42,6 +42,7 @@ _DIGITS_OR_TEXT = re.compile(r"[0-9]+|[^0-9]+")
 _TRAILING_NUMBER = re.compile(r"(.*?)([0-9]+)")
 _CLAUSE = re.compile(r"(\^|~=|~|>=|<=|==|!=|>|<|=)?\s*(.*)")
 _CONSTRAINT_STARTS = ("^", "~", "<", ">", "=", "!")
+_PRERELEASE_WORDS = frozenset({"a", "b", "c", "alpha", "beta", "rc", "pre", "preview", "dev", "snapshot", "nightly", "canary", "test", "exp", "m", "milestone", "cr", "ea"})
 
 
 class _Semver(NamedTuple):
@@ -84,12 +85,23 @@ def _release(written: str) -> tuple[int, ...]:
     return tuple(numbers)
 
 
+def is_prerelease(pre: str | None) -> bool:
+    """Is a ``-suffix`` a prerelease (``rc.1``, ``beta``, ``alpha2``, ``dev``, ``0.3``)? Other words
+    (``-retry``, ``-fixed``, ``-gpu``) mark a version made after its release, and order after it."""
+    if pre is None:
+        return False
+    first = pre.split(".")[0].lower()
+    return first.isdigit() or first.rstrip("0123456789-") in _PRERELEASE_WORDS
+
+
 def _order(release: tuple[int, ...], pre: str | None) -> tuple:
     if pre is None:
-        return (*release, -1)  # a release sorts after its prereleases (-2 < -1)
+        return (*release, -1, 0)  # a release sorts after its prereleases (-2 < -1)
     ids: list = []
     for ident in pre.split("."):  # semver: numeric identifiers are numbers, before text
         ids += (0, int(ident)) if ident.isdigit() else (1, ident)
+    if not is_prerelease(pre):  # v1.5-retry: after v1.5 (0 < 1), before v1.5.1 and v1.6
+        return (*release, -1, 1, *ids, -1)
     return (*release, -2, *ids, -1)
 
 
@@ -127,7 +139,7 @@ def _identity(version: str) -> tuple:
 def _bump_semver(parsed: _Semver, bump: str) -> str:
     index = {"patch": len(parsed.parts) - 1, "minor": 1, "major": 0}[bump]
     parts = list(parsed.parts)
-    if parsed.pre is not None and all(int(p) == 0 for p in parts[index + 1 :]):
+    if is_prerelease(parsed.pre) and all(int(p) == 0 for p in parts[index + 1 :]):
         # like npm: 1.3.0-rc.2 is followed by 1.3.0, which the bump would reach anyway
         return parsed.prefix + ".".join(parts)
     if index >= len(parts):
@@ -218,7 +230,7 @@ def _clause(op: str, target: str) -> tuple[_Clause, tuple | None] | None:
     if wildcard:  # 1.2.* is >=1.2, <1.3
         comparisons = ((operator.ge, low), (operator.lt, _upper(numbers, len(numbers) - 1)))
         return (op == "!=", comparisons), None
-    names_pre = parsed.release if parsed.pre is not None else None
+    names_pre = parsed.release if is_prerelease(parsed.pre) else None
     if op == "^":  # below the next bump of the first non-zero number
         nonzero = [i for i, n in enumerate(numbers) if n]
         high = _upper(numbers, nonzero[0] if nonzero else len(numbers) - 1)
@@ -253,7 +265,7 @@ def matches(version: str, constraint: str) -> bool:
     parsed = _parse(version)
     if parsed is None:
         return False
-    if parsed.pre is not None and parsed.release not in pre_releases:
+    if is_prerelease(parsed.pre) and parsed.release not in pre_releases:
         return False
     key = parsed.order
     return all(

@@ -9,13 +9,20 @@ from typing import Any
 
 import humanize
 
+from store.choosing import common_metric, value_of
+from store.compare import only_metric, verdicts
+from store.compare import to_csv as compare_csv
+from store.compare import to_markdown as compare_markdown
 from store.errors import ModelregError
 from store.lineage import render_tree
 from store.location import init_registry, is_registry
 from store.records import Version
 from store.registry import Registry, split_ref
+from store.metric_history import all_series, drift, live_drift
+from store.signatures import describe as describe_signature
 from store.summary import to_markdown, to_text
-from tui.commands import open_registry, parse_pairs
+from tui.catalog import sparkline
+from tui.commands import open_registry, parse_pairs, register_options
 from tui.output import emit, emit_json, plural, size, table
 
 
@@ -46,11 +53,13 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--notes", metavar="TEXT")
     p.add_argument("--status", help="initial status (default: completed; not deployed: use 'modelreg deploy')")
     p.add_argument("--extra", action="append", default=[], metavar="K=V", help="any other metadata")
+    register_options.add_options(p)
 
     command("list", "list models with their version count, latest and best versions", cmd_list, True)
 
     p = command("versions", "list the versions of MODEL", cmd_versions, True)
     p.add_argument("model")
+    p.add_argument("--last", type=int, metavar="N", help="only the newest N versions")
 
     p = command("info", "everything about a model or a version (REF = MODEL or MODEL:VERSION)", cmd_info, True)
     p.add_argument("ref")
@@ -82,6 +91,7 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--notes")
     p.add_argument("--primary-metric", metavar="METRIC")
     p.add_argument("--direction", action="append", default=[], metavar="METRIC=min|max")
+    p.add_argument("--scheme", metavar="FIRST", help="the first version of a new model, which sets its scheme: v1.0, 1.0.0, v1")
 
     p = command("remove", "remove a version registered by mistake (files on disk are kept)", cmd_remove, True)
     p.add_argument("ref")
@@ -92,15 +102,21 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--model")
     p.add_argument("--tag", action="append", default=[], metavar="TAG")
     p.add_argument("--status")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--limit", type=int, metavar="N", help="the newest N matches (by registration time)")
+    p.add_argument("--oldest", action="store_true", help="with --limit: the oldest N instead")
 
-    p = command("best", "the best version of MODEL by a metric", cmd_best, True)
-    p.add_argument("model")
-    p.add_argument("--metric")
+    p = command("best", "the best version of MODEL (or of all models: --all) by a metric", cmd_best, True)
+    p.add_argument("model", nargs="?")
+    p.add_argument("--all", action="store_true", help="the best version across every model")
+    p.add_argument("--metric", help="a metric, or a training field such as training.cost")
 
     p = command("compare", "compare versions side by side: compare MODEL V1 V2 [V3...]", cmd_compare, True)
     p.add_argument("model")
     p.add_argument("versions", nargs="+", metavar="VERSION")
+    p.add_argument("--metric", help="only this metric, with a verdict line: improvement or regression")
+    shape = p.add_mutually_exclusive_group()
+    shape.add_argument("--markdown", action="store_true", help="a Markdown table")
+    shape.add_argument("--csv", action="store_true", help="CSV: a row per metric or field that differs")
 
     p = command("tree", "the version tree of MODEL", cmd_tree, True)
     p.add_argument("model")
@@ -151,7 +167,17 @@ def _print_version(v: Version, registry: Registry) -> None:
     live = [env for env, ver in registry.live_map(v.model).items() if ver == v.version]
     if live:
         emit(f"  live in: {', '.join(live)}")
-    for title, section in (("metrics", v.metrics), ("params", v.params), ("training", v.training), ("extra", v.extra)):
+    if v.metrics:
+        emit("  metrics:")
+        drifting = drift(v, registry.directions(v.model))
+        for key, points in all_series(v).items():
+            line = f"    {key}: {points[-1]['value']}"
+            if len(points) > 1:
+                line += f"  {sparkline([p['value'] for p in points], None)} ({len(points)} values)"
+            if key in drifting:
+                line += f"  ▼ {drifting[key]['drop']:+.4g}"
+            emit(line)
+    for title, section in (("params", v.params), ("training", v.training), ("extra", v.extra)):
         if section:
             emit(f"  {title}:")
             for key, value in section.items():
@@ -167,11 +193,19 @@ def _print_version(v: Version, registry: Registry) -> None:
     for a in v.artifacts:
         shown = size(a.get("size") or 0)
         digest = (a.get("sha256") or "hashing…")[:12]
-        emit(f"  artifact: {a['path']} ({a.get('kind')}, {shown}, sha256 {digest}, {a.get('framework') or 'unknown'})")
+        role = f"{a['role']}: " if a.get("role") else ""
+        emit(f"  artifact: {role}{a['path']} ({a.get('kind')}, {shown}, sha256 {digest}, {a.get('framework') or 'unknown'})")
     if v.scan:
         emit(f"  safety scan: {v.scan.get('verdict')} — {v.scan.get('reason', '')}")
     if v.estimator:
         emit(f"  estimator: {v.estimator.get('class')} (sklearn {v.estimator.get('sklearn_version')})")
+    for a in v.artifacts:
+        if a.get("name"):
+            emit(f"  object {a['name']}: {(a.get('estimator') or {}).get('class', 'unknown')} (load(ref, name='{a['name']}'))")
+    if v.signature:
+        emit(f"  signature: {describe_signature(v.signature)}")
+    if v.source_file:
+        emit(f"  source script: {v.source_file} (sha256 {(v.source_sha256 or '')[:12]})")
     if v.missing:
         emit("  MISSING: its artifacts are no longer on disk")
     for problem in v.problems:
@@ -195,20 +229,25 @@ def cmd_register(args: argparse.Namespace) -> int:
     if args.status == "deployed":  # 'deployed' without a live link would claim a deploy that never ran its checks
         raise ModelregError("a version becomes deployed only through 'modelreg deploy': register it, then deploy it")
     with open_registry(args, create=True) as registry:
-        extra = parse_pairs(args.extra, "--extra value")
+        found = register_options.gathered(args)  # folder files, --metadata, training options
+        extra = {**found.pop("extra"), **parse_pairs(args.extra, "--extra value")}
+        given = {"tags": args.tag, "training_data": args.data}
+        for key in ("tags", "training_data"):
+            given[key] = [*found.pop(key, []), *given[key]]
         version = registry.register(
             args.model,
-            args.paths,
+            register_options.artifacts_from_args(args),
             args.version,
-            metrics=parse_pairs(args.metric, "--metric"),
-            params=parse_pairs(args.param, "--param"),
-            tags=args.tag,
-            parent=args.parent,
-            training_data=args.data,
-            git_commit=args.git_commit,
-            notes=args.notes,
+            metrics={**found.pop("metrics"), **parse_pairs(args.metric, "--metric")},
+            params={**found.pop("params"), **parse_pairs(args.param, "--param")},
+            training=found.pop("training"),
+            parent=args.parent or found.pop("parent", None),
+            git_commit=args.git_commit or found.pop("git_commit", None),
+            notes=args.notes or found.pop("notes", None),
             status=args.status,
             bump=args.bump or "patch",
+            problems=found.pop("problems"),
+            **given,
             **extra,
         )
         if args.json:
@@ -256,8 +295,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
+    if args.last is not None and args.last < 1:
+        raise ModelregError(f"--last {args.last}: give a number of versions, 1 or more")
     with open_registry(args) as registry:
         versions = registry.versions(args.model)
+        if args.last is not None:  # the newest N, still in version order
+            newest = {v.ref for v in sorted(versions, key=lambda v: v.created_at)[-args.last:]}
+            versions = [v for v in versions if v.ref in newest]
         if args.json:
             emit_json([v.to_dict() for v in versions])
             return 0
@@ -339,6 +383,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 emit("Nothing is deployed yet. Deploy a version with 'modelreg deploy MODEL:VERSION'.")
             else:
                 table(["MODEL", "ENVIRONMENT", "VERSION"], [[m, e, v] for m, envs in sorted(live.items()) for e, v in envs.items()])
+                for row in live_drift(registry):  # a live version getting worse on successive evaluations
+                    emit(f"▼ {row['ref']} ({row['env']}) {row['metric']} {row['drop']:+.4g}: {row['from']:.4g} → {row['to']:.4g}")
             return 0
         v = registry.get(args.ref) if args.status is None else registry.set_status(args.ref, args.status)
         emit_json({"ref": v.ref, "status": v.status}) if args.json else emit(f"{v.ref}: {v.status}")
@@ -348,7 +394,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_model(args: argparse.Namespace) -> int:
     with open_registry(args) as registry:
         directions = parse_pairs(args.direction, "--direction")
-        changes = dict(description=args.description, owner=args.owner, tags=args.tag, notes=args.notes, primary_metric=args.primary_metric, directions=directions)
+        changes = dict(description=args.description, owner=args.owner, tags=args.tag, notes=args.notes, primary_metric=args.primary_metric, directions=directions, scheme=args.scheme)
+        if args.scheme is not None:
+            registry.ensure_model(args.name)  # a model may be named before its first version
         if any(v not in (None, {}) for v in changes.values()):
             model = registry.update_model(args.name, **changes)
         else:
@@ -383,7 +431,11 @@ def cmd_find(args: argparse.Namespace) -> int:
     with open_registry(args) as registry:
         # One argument or several, the words make one expression: 'accuracy>0.9 tag:x' == accuracy>0.9 tag:x.
         expr = " ".join(args.expr)
-        found = registry.find(expr or None, model=args.model, tags=args.tag, status=args.status, limit=args.limit)
+        if args.limit is not None and args.limit < 1:
+            raise ModelregError(f"--limit {args.limit}: give a number of versions, 1 or more")
+        found = registry.find(expr or None, model=args.model, tags=args.tag, status=args.status)
+        if args.limit is not None:  # the newest N by registration time, newest first (--oldest: the other end)
+            found = sorted(found, key=lambda v: v.created_at, reverse=not args.oldest)[: args.limit]
         if args.json:
             emit_json([v.to_dict() for v in found])
             return 0
@@ -399,10 +451,16 @@ def cmd_find(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
+    if (args.model is None) == (not args.all):
+        raise ModelregError("name a MODEL, or pass --all for the best across every model")
     with open_registry(args) as registry:
-        v = registry.best(args.model, args.metric)
-        metric = args.metric or registry.primary_metric(args.model)
-        emit_json(v.to_dict()) if args.json else emit(f"{v.ref}  {metric}={v.metrics.get(metric)}")
+        if args.all:
+            v = registry.best_overall(args.metric)
+            metric = args.metric or common_metric(registry)
+        else:
+            v = registry.best(args.model, args.metric)
+            metric = args.metric or registry.primary_metric(args.model)
+        emit_json(v.to_dict()) if args.json else emit(f"{v.ref}  {metric}={value_of(v, metric or '')}")
     return 0
 
 
@@ -410,9 +468,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     refs = [v if ":" in v else f"{args.model}:{v}" for v in args.versions]
     with open_registry(args) as registry:
         result = registry.compare(refs)
+    if args.metric is not None:
+        only_metric(result, args.metric)  # an unknown metric is one line, whatever the output
     if args.json:
-        emit_json(result)
+        emit_json(result | ({"verdicts": verdicts(result, args.metric)} if args.metric else {}))
         return 0
+    if args.markdown or args.csv:
+        print((compare_markdown if args.markdown else compare_csv)(result, args.metric), end="")
+        return 0
+    if args.metric is not None:
+        result = result | {"metrics": [only_metric(result, args.metric)]}
     rows = []
     for row in result["metrics"]:
         cells: list[Any] = [row["metric"] + (" ↓" if row["lower_is_better"] else " ↑")]
@@ -430,8 +495,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
         parts += [f"-{k}={v}" for k, v in change["removed"].items()]
         parts += [f"{k}: {c['from']} → {c['to']}" for k, c in change["changed"].items()]
         emit(f"params {result['versions'][0]} → {change['ref']}: {'; '.join(parts) or 'same'}")
+    for section in ("training", "extra"):
+        for change in result[section]:
+            parts = [f"+{k}={v}" for k, v in change["added"].items()]
+            parts += [f"-{k}={v}" for k, v in change["removed"].items()]
+            parts += [f"{k}: {c['from']} → {c['to']}" for k, c in change["changed"].items()]
+            if parts:
+                emit(f"{section} {result['versions'][0]} → {change['ref']}: {'; '.join(parts)}")
+    for change in result["signature_changes"]:
+        emit(f"⚠ signature {result['versions'][0]} → {change['ref']}: {'; '.join(change['changes'])}")
+    data = result["training_data"]
+    if len({tuple(v) for v in data.values()}) > 1:
+        emit("training data: " + "; ".join(f"{ref} [{', '.join(d) or '—'}]" for ref, d in data.items()))
     emit("status: " + ", ".join(f"{ref} {s}" for ref, s in result["status"].items()))
     emit("tags: " + ", ".join(f"{ref} [{' '.join(t)}]" for ref, t in result["tags"].items()))
+    if args.metric is not None:
+        for line in verdicts(result, args.metric):
+            emit(line)
     return 0
 
 

@@ -26,6 +26,7 @@ def add_commands(commands: Any) -> None:
     p.set_defaults(run=cmd_load)
     p.add_argument("ref")
     p.add_argument("--trust", action="store_true", help="load with plain joblib.load (runs whatever the file says)")
+    p.add_argument("--name", help="which of the version's saved objects (or artifact file name) to load")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
@@ -66,7 +67,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
     with open_registry(args) as registry:
         ref = registry.resolve(args.ref)
-        loaded = loading.load(registry, ref, trust=args.trust)
+        loaded = loading.load(registry, ref, trust=args.trust, name=args.name)
         version = registry.get(ref)
     if isinstance(loaded, list):
         if args.json:

@@ -8,6 +8,7 @@ from typing import Any
 
 from store.bundle import ImportResult, export_bundle
 from store.errors import BundleError
+from store.experiments_export import export_experiments
 from store.importers import FORMATS, import_file
 from tui.commands import open_registry
 from tui.output import emit, emit_json, size
@@ -26,6 +27,8 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--all", action="store_true", help="export every model")
     p.add_argument("--with-parents", action="store_true", help="also export the ancestors of what is named, across models")
     p.add_argument("--allow-missing", action="store_true", help="export versions whose artifacts are gone, metadata only")
+    p.add_argument("--format", choices=("bundle", "experiments"), default="bundle",
+                   help="experiments: one model's versions as an experiment_history.jsonl (metadata only)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
     p = commands.add_parser(
@@ -44,6 +47,8 @@ def add_commands(commands: Any) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     *refs, out = args.items
+    if args.format == "experiments":
+        return _export_experiments(args, refs, out)
     if args.all and refs:
         raise BundleError(f"--all exports everything; drop {' '.join(refs)} or drop --all")
     with open_registry(args) as registry:
@@ -61,6 +66,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     )
     if result.missing:
         emit(f"  without artifacts (missing on disk): {', '.join(result.missing)}")
+    return 0
+
+
+def _export_experiments(args: argparse.Namespace, refs: list[str], out: str) -> int:
+    if args.all or len(refs) > 1 or any(":" in r for r in refs):
+        raise BundleError("an experiment history holds one model: export --format experiments [MODEL] OUT.jsonl")
+    with open_registry(args) as registry:
+        model, count = export_experiments(registry, out, refs[0] if refs else None)
+    if args.json:
+        emit_json({"model": model, "versions": count, "path": out})
+    else:
+        emit(f"Exported {_count(count, 'version')} of {model} to {out} (import it with 'modelreg import {out} --model {model}')")
     return 0
 
 

@@ -26,6 +26,7 @@ from textual.widgets import Footer, Input, Static
 from store.errors import ModelregError
 from store.gate import deploy_refusal
 from store.records import Version
+from store.signatures import differences
 from tui.safe_text import literal
 from tui.screens.deltas import delta_text, direction_mark, number
 
@@ -208,6 +209,8 @@ class DeployConfirm(Confirmation):
         if self.refusal:
             parts.append(literal(f"✗ {self.refusal}", "bold red"))
         parts.extend(_warnings(self.version))
+        if self.current is not None:  # what callers send it may no longer fit
+            parts.extend(literal(f"⚠ {change}", "bold yellow") for change in differences(self.current.signature, self.version.signature))
         parts.append(metric_deltas(self.registry, self.current, self.version))
         return Group(*parts)
 

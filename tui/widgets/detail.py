@@ -12,8 +12,11 @@ from textual.geometry import Size
 from textual.reactive import Reactive
 from textual.widgets import RichLog
 
+from store.metric_history import all_series, drift
 from store.metrics import lower_is_better, to_number
-from tui.catalog import VersionRow
+from store.records import Version
+from store.signatures import describe as describe_signature
+from tui.catalog import VersionRow, sparkline
 from tui.output import size
 from tui.safe_text import literal
 from tui.widgets.models import number
@@ -127,6 +130,8 @@ def render(row: VersionRow | None, extras: Extras | None, directions: Mapping[st
         ("training data", doc.get("training_data")),
         ("tags", doc.get("tags")),
         ("sidecar", doc.get("source")),
+        ("signature", describe_signature(doc.get("signature"))),
+        ("script", f"{doc['source_file']} (sha256 {str(doc.get('source_sha256') or '')[:12]})" if doc.get("source_file") else None),
     ]
     parts.append(pairs((k, v) for k, v in facts if v))
     if doc.get("notes"):
@@ -137,10 +142,16 @@ def render(row: VersionRow | None, extras: Extras | None, directions: Mapping[st
     if metrics:
         parts.append(heading("Metrics"))
         shown = []
+        changes = metric_changes(doc, directions)
         for name, value in metrics.items():
             cell = Text(number(value) + "  ")
             direction = "↓" if lower_is_better(name, directions) else "↑"
             cell.append(direction, style="dim")
+            if name in changes:  # its values over time, and ▼ with the drop when evaluations fall
+                spark, drop = changes[name]
+                cell.append(f"  {spark}", style="cyan")
+                if drop is not None:
+                    cell.append(f"  ▼ {drop:+.4g}", style="bold red")
             if best and best.get(name) == value:
                 cell.append("  ")
                 cell.append("★ best", style="bold yellow")
@@ -165,6 +176,18 @@ def render(row: VersionRow | None, extras: Extras | None, directions: Mapping[st
     return Text("\n").join(part for part in parts if part.plain)
 
 
+def metric_changes(doc: Mapping[str, Any], directions: Mapping[str, str] | None) -> dict[str, tuple[str, float | None]]:
+    """{metric: (sparkline of its history, drop or None)} for metrics that changed after registration."""
+    if not doc.get("metric_history"):
+        return {}
+    version = Version.from_doc(doc)
+    drifting = drift(version, directions)
+    return {
+        name: (sparkline([p["value"] for p in points], None), drifting[name]["drop"] if name in drifting else None)
+        for name, points in all_series(version).items() if len(points) > 1
+    }
+
+
 def artifacts(records: Iterable[Mapping[str, Any]], scan: Mapping[str, Any] | None) -> Text:
     rows: list[Text] = []
     for record in records:
@@ -175,7 +198,7 @@ def artifacts(records: Iterable[Mapping[str, Any]], scan: Mapping[str, Any] | No
             info.append(("size", size(record["size"])))
         if record.get("sha256"):
             info.append(("sha256", record["sha256"]))
-        for key in ("kind", "framework"):
+        for key in ("name", "role", "kind", "framework"):
             if record.get(key):
                 info.append((key, record[key]))
         rows.append(pairs(info, key_style="dim"))
