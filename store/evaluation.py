@@ -131,7 +131,7 @@ def score(model: Any, X: Any, y: Any, names: Sequence[str]) -> dict[str, float]:
             result[name] = float(numpy.sqrt(mse)) if name == "rmse" else mse
         elif name == "mae":
             result[name] = m.mean_absolute_error(y, predicted)
-    return {k: round(float(v), 6) for k, v in result.items()}
+    return {k: float(v) for k, v in result.items()}
 
 
 def evaluate(registry: Registry, ref: str, data: str, *, target: str | None = None,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from store.errors import ArtifactError, ModelregError, UnsafeArtifact
 from store.objects import object_artifact
-from store.signatures import check_input
+from store.signatures import check_input, from_estimator
 from store.safety import ScanResult, load_file, scan_paths
 
 if TYPE_CHECKING:
@@ -77,10 +77,11 @@ def load(registry: Registry, ref: str, trust: bool = False, name: str | None = N
     version = registry.get(ref)
     if not version.artifacts:
         raise ArtifactError(f"{version.ref} has no artifacts to load")
-    if check is not None:  # refused before anything is loaded
-        check_input(version.signature, check, version.ref)
     paths = _readable_paths(registry, version.model, version.version, version.artifacts)
     chosen = object_artifact(version, name)
+    if check is not None:  # refused before anything is loaded; a named object by its own signature
+        own = from_estimator(version.artifacts[chosen].get("estimator")) if chosen is not None else None
+        check_input(own or version.signature, check, version.ref if chosen is None else f"{version.ref} {version.artifacts[chosen].get('name')}")
     if chosen is not None:
         return _load_one(registry, version.ref, paths[chosen], version.artifacts[chosen], trust, whole=False)
     if pickle_artifact(version.artifacts) is None:

@@ -348,7 +348,7 @@ class Registry:
             doc["params"] = {**saved.get("params", {}), **doc["params"]}  # the user's own win
             doc["training"] = {**saved["training"], **doc["training"]}
             doc["scan"] = saved["scan"]
-        doc["signature"] = given_signature or signatures.from_estimator(doc.get("estimator")) or signatures.from_artifacts(doc["artifacts"])
+        doc["signature"] = given_signature or signatures.from_objects(doc["artifacts"]) or signatures.from_artifacts(doc["artifacts"])
         if scan:
             doc["scan"] = jsonable(dict(scan))
         elif not live_objects and any(scannable_files(str(a["path"])) for a in records):

@@ -42,6 +42,15 @@ def from_estimator(info: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {"inputs": inputs, "outputs": outputs, "source": "estimator"}
 
 
+def from_objects(records: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The signature the objects saved in a version share (each artifact's own ``estimator``
+    description); None when there are none, or they take different input."""
+    found = [from_estimator(r.get("estimator")) for r in records if r.get("estimator")]
+    if not found or any(s is None or s != found[0] for s in found):
+        return None
+    return found[0]
+
+
 def checked(value: Any, where: str) -> dict[str, Any]:
     """A signature given by hand (a sidecar, ``register(signature=...)``), or a one-line error."""
     if not isinstance(value, Mapping) or not (isinstance(value.get("inputs"), Mapping) or isinstance(value.get("outputs"), Mapping)):

@@ -108,3 +108,16 @@ def test_a_bad_signature_given_to_register_is_one_line(registry: Registry) -> No
     with pytest.raises(BadMetadata, match=r"signature inputs.shape must be a list of whole numbers"):
         registry.register("m", signature={"inputs": {"shape": "wide"}})
     assert registry.models() == []  # nothing written
+
+
+def test_several_objects_share_a_signature_and_each_checks_its_own(registry: Registry, iris_model) -> None:
+    X, y = load_iris(return_X_y=True)
+    tree = DecisionTreeClassifier(max_depth=2).fit(X, y)
+    v = registry.register("iris", estimators={"lr": iris_model, "tree": tree})
+    assert v.signature["inputs"] == {"shape": [None, 4]}  # both take the same input
+    narrow = DecisionTreeClassifier(max_depth=2).fit(X[:, :2], y)
+    mixed = registry.register("iris", estimators={"lr": iris_model, "narrow": narrow})
+    assert mixed.signature is None
+    assert registry.load(mixed.ref, name="narrow", check=X[:3, :2]).predict(X[:3, :2]).shape == (3,)
+    with pytest.raises(BadMetadata, match="iris:v2 narrow's signature: 4 features per row, expected 2"):
+        registry.load(mixed.ref, name="narrow", check=X[:3])
