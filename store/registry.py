@@ -506,6 +506,8 @@ class Registry:
         paths = fields.get("artifacts")
         attaching = estimators is not None or (new_objects is not None and (objects.is_object(new_objects) or objects.is_object_map(new_objects)))
         adds_paths = isinstance(paths, (list, tuple)) and bool(paths) and all(isinstance(p, (str, os.PathLike)) for p in paths)
+        if not attaching and new_objects is not None and not isinstance(new_objects, Mapping):
+            raise BadMetadata(f"estimator must be a fitted model object (or its description), not {type(new_objects).__name__} {new_objects!r:.40}")
         if attaching or adds_paths:
             live = objects.named_objects(new_objects if attaching else None, estimators)
             fields = {k: v for k, v in fields.items() if not (k == "estimator" and attaching) and not (k == "artifacts" and adds_paths)}

@@ -8,6 +8,7 @@ import json
 import pickle
 from pathlib import Path
 
+import numpy
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
@@ -78,6 +79,8 @@ def test_update_with_an_object_attaches_it_and_info_shows_it(tmp_path: Path, fit
     assert after.params["C"] == 1 and after.params["n_estimators"] == 5
     assert len(after.artifacts) == 2 and after.scan["safe"] is True
     assert type(reg.load(v.ref, name="estimator")) is RandomForestClassifier
+    with pytest.raises(BadMetadata, match="estimator must be a fitted model object"):
+        reg.update(v.ref, estimator="RandomForestClassifier()")  # a repr is not a model
     reg.close()
     assert main(["--registry", str(tmp_path / "reg"), "info", v.ref]) == 0
     out = capsys.readouterr().out
@@ -146,6 +149,7 @@ def test_non_json_extra_is_refused_naming_the_key(registry: Registry) -> None:
     with pytest.raises(BadMetadata, match=r"'extra.steps\[1\]' is an object of type Opaque"):
         registry.register("m", steps=["scale", Opaque()])
     assert registry.models() == []  # nothing written
-    v = registry.register("m", threshold=0.5)
+    v = registry.register("m", threshold=numpy.float64(0.5), bins=numpy.arange(3))
+    assert v.extra["threshold"] == 0.5 and v.extra["bins"] == [0, 1, 2]  # numpy values become JSON
     with pytest.raises(BadMetadata, match="'extra.scaler' is an object of type Opaque"):
         registry.update(v.ref, extra={"scaler": Opaque()})
