@@ -9,10 +9,7 @@ so a dict or list of estimators is never pickled as one opaque object. This modu
 
 from __future__ import annotations
 
-import hashlib
 import os
-import sys
-import sysconfig
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -171,32 +168,3 @@ def object_artifact(version: Version, name: str | None) -> int | None:
             return i
     names = [str(version.artifacts[i]["name"]) for i in objects]
     raise ArtifactError(f"{version.ref} has no object named '{name}'; it holds {', '.join(names) or 'no named objects'}")
-
-
-# -- the calling script --------------------------------------------------------------------------
-
-_PACKAGES = tuple(str(Path(__file__).resolve().parents[1] / name) + os.sep for name in ("store", "tui"))
-
-
-def _not_user_code() -> tuple[str, ...]:
-    paths = {sysconfig.get_path(key) for key in ("stdlib", "platstdlib", "purelib", "platlib", "scripts")}
-    return tuple(str(Path(p).resolve()) + os.sep for p in paths if p)
-
-
-def calling_script() -> dict[str, str] | None:
-    """``{"source_file", "source_sha256"}`` of the user's script that called into the registry:
-    the first caller outside modelreg itself. None when that caller is not a file on disk (a
-    notebook, the REPL) or is modelreg's own command line, app or watcher thread."""
-    frame = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGES[0]):
-        frame = frame.f_back  # type: ignore[assignment]
-    if frame is None:
-        return None
-    path = Path(frame.f_code.co_filename)
-    try:
-        resolved = str(path.resolve())
-        if not path.is_file() or resolved.startswith(_PACKAGES) or resolved.startswith(_not_user_code()):
-            return None
-        return {"source_file": resolved, "source_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-    except OSError:
-        return None

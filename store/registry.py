@@ -310,8 +310,8 @@ class Registry:
         outputs, see ``store.signatures``) is otherwise taken from the estimator or an MLflow
         ``MLmodel`` among the artifacts.
         """
-        from store import objects  # saving objects pulls in joblib only when there are any
         from store import signatures
+        from store.source_script import calling_script
 
         check_name("model", model)
         if isinstance(artifacts, (str, os.PathLike)):
@@ -319,7 +319,11 @@ class Registry:
         elif isinstance(artifacts, Mapping):  # {"gguf": "model.gguf", "lora": "adapter/"}: files with roles
             artifacts = list(artifacts.items())
         records = [artifact_files.describe_entry(a, with_hash=hash_artifacts) for a in artifacts]
-        live_objects = objects.named_objects(estimator, estimators)
+        live_objects: dict[str, Any] = {}
+        if estimator is not None or estimators is not None:
+            from store import objects  # saving objects pulls in joblib only when there are any
+
+            live_objects = objects.named_objects(estimator, estimators)
         extra = strict_json(extra, "extra")  # refused before anything is saved
         given_signature = None if signature is None else signatures.checked(signature, f"{model} signature")
         doc: dict[str, Any] = {
@@ -340,7 +344,7 @@ class Registry:
         if source:
             doc["source"] = str(source)
         if source is not False:
-            doc.update(objects.calling_script() or {})
+            doc.update(calling_script() or {})
         if live_objects:
             saved = objects.registration_fields(self.path, model, records, live_objects)
             doc["artifacts"] = saved["artifacts"]
