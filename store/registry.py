@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from store import artifacts as artifact_files
+# Leaf modules (they never import the registry), loaded up front: a process that lives for a
+# few writes should not pay for an import inside its first one.
+from store import metric_history, signatures, source_script
 from store import versions as version_rules
 from store.config import Config
 from store.errors import (
@@ -310,9 +313,6 @@ class Registry:
         outputs, see ``store.signatures``) is otherwise taken from the estimator or an MLflow
         ``MLmodel`` among the artifacts.
         """
-        from store import signatures
-        from store.source_script import calling_script
-
         check_name("model", model)
         if isinstance(artifacts, (str, os.PathLike)):
             artifacts = [artifacts]
@@ -344,7 +344,7 @@ class Registry:
         if source:
             doc["source"] = str(source)
         if source is not False:
-            doc.update(calling_script() or {})
+            doc.update(source_script.calling_script() or {})
         if live_objects:
             saved = objects.registration_fields(self.path, model, records, live_objects)
             doc["artifacts"] = saved["artifacts"]
@@ -450,8 +450,6 @@ class Registry:
         return self._change(ref, self._metrics_change(clean, None))
 
     def _metrics_change(self, clean: dict[str, float], data: str | None) -> Callable[[dict[str, Any]], None]:
-        from store import metric_history
-
         at, by = now(), whoami()
 
         def change(doc: dict[str, Any]) -> None:
@@ -543,9 +541,7 @@ class Registry:
                 elif key == "notes":
                     value = text(value, key)
                 elif key == "signature" and value is not None:
-                    from store.signatures import checked
-
-                    value = checked(value, f"{doc['model']}:{doc['version']} signature")
+                    value = signatures.checked(value, f"{doc['model']}:{doc['version']} signature")
                 else:
                     value = jsonable(value)
                 if value in (None, "", [], {}, False) and key != "status":
