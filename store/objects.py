@@ -99,9 +99,9 @@ def worse(*scans: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def judge(records: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """The restricted loader's verdict on the user's files among ``records`` (objects modelreg
-    saved itself are not re-read); None when none of them is a file that unpickles."""
-    paths = [str(r["path"]) for r in records if r.get("role") != OBJECT_ROLE]
+    """The restricted loader's verdict on ``records`` (the callers pass the user's files, never
+    what modelreg saved itself); None when none of them is a file that unpickles."""
+    paths = [str(r["path"]) for r in records]
     if not any(scannable_files(p) for p in paths):
         return None
     return scan_paths(paths).to_dict()
@@ -137,8 +137,9 @@ def attach(registry: Registry, ref: str, paths: Iterable[str | os.PathLike[str]]
     if not added and not saved:
         raise ArtifactError(f"{version.ref} already holds {', '.join(str(p) for p in paths) or 'nothing new'}: nothing attached")
     old_scan = version.scan
-    if old_scan is None:  # never judged: judge what it already holds too
-        old_scan = judge(version.artifacts)
+    if old_scan is None:  # never judged: judge what it already holds too (but what modelreg saved itself)
+        ours = str(Path(registry.path) / "artifacts") + os.sep
+        old_scan = judge([a for a in version.artifacts if not str(a["path"]).startswith(ours)])
     scan = worse(old_scan, judge(added), SAVED_VERDICT if saved else None)
     changes: dict[str, Any] = {"artifacts": [*(copy_json(a) for a in version.artifacts), *added, *saved]}
     if scan is not None:

@@ -153,3 +153,11 @@ def test_non_json_extra_is_refused_naming_the_key(registry: Registry) -> None:
     assert v.extra["threshold"] == 0.5 and v.extra["bins"] == [0, 1, 2]  # numpy values become JSON
     with pytest.raises(BadMetadata, match="'extra.scaler' is an object of type Opaque"):
         registry.update(v.ref, extra={"scaler": Opaque()})
+
+
+def test_a_users_file_with_the_role_object_is_still_scanned(registry: Registry, tmp_path: Path, fitted) -> None:
+    rf, _ = fitted
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")
+    v = registry.register("m", [("object", evil)], estimator=rf)  # the role modelreg gives its own objects
+    assert v.scan["safe"] is False and "evil.pkl" in v.scan["reason"]
