@@ -16,7 +16,10 @@ from typing import Any
 
 from store.durable import fsync_dir
 from store.index import is_model, is_version
-from store.journal import JOURNAL, LOCK, META_TABLE, SNAPSHOT, nonfinite_documents
+from store.adopt import outside_changes, summarise
+from store.errors import ModelregError
+from store.journal import JOURNAL, LOCK, META_TABLE, SNAPSHOT, JournalStorage, nonfinite_documents
+from store.seal import Seal, encode_snapshot, parse_digests
 
 Tables = dict[str, dict[str, Any]]
 
@@ -30,6 +33,8 @@ class Finding:
 @dataclass
 class Report:
     findings: list[Finding] = field(default_factory=list)
+    rebuilt: bool = False  # registry.json was rebuilt: compact once the lock is free
+    outside_edit: bool = False  # another program changed registry.json: --adopt, not --fix
 
     def add(self, message: str) -> Finding:
         finding = Finding(message)
@@ -66,8 +71,8 @@ def _replace(path: Path, payload: bytes) -> None:
     fsync_dir(path.parent)
 
 
-def _read_snapshot(path: Path, report: Report) -> tuple[Tables | None, int | None, bytes | None]:
-    """(tables, generation, raw bytes); tables None when missing, empty or unreadable."""
+def _read_snapshot(path: Path, report: Report) -> tuple[Tables | None, Any, bytes | None]:
+    """(tables, meta document, raw bytes); tables None when missing, empty or unreadable."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -85,7 +90,7 @@ def _read_snapshot(path: Path, report: Report) -> tuple[Tables | None, int | Non
         report.add(f"{path.name} does not hold TinyDB tables")
         return None, None, raw
     meta = data.pop(META_TABLE, {}).get("1", {})
-    return data, int(meta.get("generation", 0)) if isinstance(meta, dict) else 0, raw
+    return data, meta if isinstance(meta, dict) else {}, raw
 
 
 def _replay(tables: Tables, ops: list[Any]) -> None:
@@ -113,6 +118,15 @@ def examine(directory: str | os.PathLike[str], *, fix: bool = False) -> Report:
     finally:
         if lock_fd is not None:
             os.close(lock_fd)
+    if report.rebuilt:
+        try:
+            storage = JournalStorage(directory, create=False)
+            try:
+                storage.compact()
+            finally:
+                storage.close()
+        except ModelregError:
+            pass  # the journal holds everything; the next write compacts
     if not report.findings:
         report.findings.append(Finding("no problems found", fixed=True))
     return report
@@ -127,7 +141,8 @@ def _examine(directory: Path, report: Report, fix: bool) -> None:
             finding.fixed = True
             finding.message += "; removed"
 
-    tables, generation, snapshot_raw = _read_snapshot(snapshot_path, report)
+    tables, meta, snapshot_raw = _read_snapshot(snapshot_path, report)
+    generation = int(meta.get("generation", 0)) if tables is not None else None
     snapshot_finding = report.findings[-1] if tables is None else None
 
     try:
@@ -140,7 +155,8 @@ def _examine(directory: Path, report: Report, fix: bool) -> None:
         return
     header_end = raw.find(b"\n")
     try:
-        header_gen = int(_loads(raw[:header_end])["generation"]) if header_end >= 0 else None
+        header = _loads(raw[:header_end]) if header_end >= 0 else None
+        header_gen = int(header["generation"]) if header is not None else None
     except (ValueError, KeyError, TypeError):
         report.add(f"{JOURNAL}'s first line (which snapshot it follows) is damaged; restore it from a backup")
         return
@@ -189,8 +205,11 @@ def _examine(directory: Path, report: Report, fix: bool) -> None:
             if fix and snapshot_finding is not None:
                 if snapshot_raw:
                     _keep_damaged(snapshot_path, [snapshot_raw])
-                payload = {META_TABLE: {"1": {"generation": header_gen or 1, "format": 1}}, **tables}
-                _replace(snapshot_path, json.dumps(payload, separators=(",", ":")).encode())
+                # Exactly the registry's first, empty snapshot, which the journal's seal
+                # describes; the journal replays everything onto it, and the next
+                # compaction (run by examine) writes the full state for TinyDB readers.
+                _replace(snapshot_path, encode_snapshot({"generation": header_gen or 1, "format": 1, "ids": {}}, {}))
+                report.rebuilt = True
                 snapshot_finding.fixed = True
                 snapshot_finding.message += "; rebuilt from the journal, which starts at the registry's beginning"
             elif snapshot_finding is not None:
@@ -205,8 +224,25 @@ def _examine(directory: Path, report: Report, fix: bool) -> None:
         report.add(f"{SNAPSHOT} is snapshot {generation} but {JOURNAL} follows snapshot {header_gen}: {SNAPSHOT} was replaced by another program; restore it from a backup")
         return
     elif header_gen is not None and generation is not None and header_gen == generation:
+        _check_outside_edit(snapshot_path, snapshot_raw or b"", tables, meta, header, report)
         _replay(tables, ops)
     _check_documents(tables, report)
+
+
+def _check_outside_edit(path: Path, raw: bytes, tables: Tables, meta: Any, header: Any, report: Report) -> None:
+    """Whether another program changed registry.json since modelreg sealed it, and how."""
+    seal = Seal.from_header(header) if isinstance(header, dict) else None
+    if seal is None or seal.matches(raw, os.stat(path)):
+        return
+    digests = parse_digests(meta)
+    what = summarise(outside_changes(tables, digests)) if digests is not None else (
+        f"its '{META_TABLE}' table was removed or edited, so which documents changed cannot be told"
+    )
+    report.outside_edit = True
+    report.add(
+        f"{SNAPSHOT} was changed outside modelreg since modelreg wrote it: {what}; modelreg refuses to write until "
+        "'modelreg doctor --adopt' takes the changes in"
+    )
 
 
 def _check_documents(tables: Tables, report: Report) -> None:

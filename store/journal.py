@@ -21,11 +21,15 @@ a fresh snapshot once it grows past half the snapshot's size.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import gc
 import json
 import os
+import signal
+import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
@@ -38,8 +42,9 @@ from tinydb.storages import Storage
 from tinydb.table import Table
 
 from store.durable import fsync_dir
-from store.errors import BadDocument, NotCompactable, StoreCorrupt, StoreWriteError
+from store.errors import BadDocument, NotCompactable, OutsideEdit, SnapshotBusy, StoreCorrupt, StoreWriteError
 from store.records import copy_json
+from store.seal import Seal, encode_snapshot, held_open_elsewhere
 
 SNAPSHOT = "registry.json"
 JOURNAL = "journal.jsonl"
@@ -115,6 +120,47 @@ class Changes:
     reset: bool
 
 
+_F_SETSIG, _F_SETLEASE, _F_GETLEASE = 10, 1024, 1025  # Linux's fcntl numbers; Python names only some
+
+
+def _take_lease(fd: int) -> bool:
+    """A read lease on ``fd``'s file: granted only while nobody has it open for writing,
+    and broken by anyone who opens it so. Raises NotCompactable if someone has; False
+    where leases cannot be had (not Linux, NFS, not the file's owner)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        # A broken lease signals its holder, SIGIO by default, which would kill us: SIGURG is ignored.
+        fcntl.fcntl(fd, _F_SETSIG, int(signal.SIGURG))
+        fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_RDLCK)
+    except OSError as error:
+        if error.errno in (errno.EAGAIN, errno.EBUSY):
+            raise SnapshotBusy(f"{SNAPSHOT} is open in another program; compaction waits until it is closed") from None
+        return False
+    return True
+
+
+def _read_settled(path: Path, tries: int = 20) -> tuple[os.stat_result, bytes, Any]:
+    """A file's status, bytes and parsed JSON (None when blank), from one handle.
+
+    A plain TinyDB rewrites registry.json in place, so a read can meet it half-written:
+    invalid JSON is read again a few times (0.5 s in all) before ValueError says it
+    is damaged."""
+    for attempt in range(tries):
+        with open(path, "rb") as handle:
+            stat = os.fstat(handle.fileno())
+            raw = handle.read()
+        if not raw.strip():
+            return stat, raw, None
+        try:
+            return stat, raw, _loads(raw)
+        except ValueError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.025)
+    raise AssertionError("unreachable")
+
+
 def _write_error(path: Path, error: OSError) -> StoreWriteError:
     reason = error.strerror or str(error)
     return StoreWriteError(
@@ -142,6 +188,11 @@ class JournalStorage(Storage):
         self._generation = 0
         self._snapshot_bytes = 0
         self._snapshot_ino: int | None = None  # the snapshot our journal follows
+        self._seal: Seal | None = None  # what the journal's header says that snapshot is
+        self._verified: tuple[int, int, int] | None = None  # (inode, size, mtime) of the snapshot as last checked
+        self.outside_edit = False  # registry.json was changed by someone else: writes are refused
+        self._adopting = False
+        self._adopted: tuple[int, int, int] | None = None  # the changed file whose changes were journaled
         self._shared_lock = True  # False: a read-only registry, locking a private handle
         self._journal_fd: int | None = None  # read/append handle on the journal we follow
         self._journal_ino: int | None = None
@@ -261,6 +312,13 @@ class JournalStorage(Storage):
         self._pending.append(["d", table, doc_id])
         self._apply(table, doc_id, None)
 
+    def mark_adopted(self) -> None:
+        """Mark this transaction's line as outside changes taken in, not modelreg's own
+        writes: a later adoption must not mistake them for a conflicting change."""
+        self._require_transaction()
+        if not self._pending or self._pending[0] != ["a"]:
+            self._pending.insert(0, ["a"])
+
     def read_names(self) -> list[str]:
         return list(self._tables)
 
@@ -346,10 +404,21 @@ class JournalStorage(Storage):
                 self._depth -= 1
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
-    def compact(self) -> None:
-        """Fold the journal into a fresh snapshot now."""
-        with self.transaction():
-            self._compact()
+    def compact(self, *, wait: float = 5.0) -> None:
+        """Fold the journal into a fresh snapshot now, waiting up to ``wait`` seconds for
+        other programs that hold registry.json open for writing to close it."""
+        deadline = time.monotonic() + wait
+        pause = 0.005
+        while True:
+            try:
+                with self.transaction():
+                    self._compact()
+                return
+            except SnapshotBusy:
+                if time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     @property
     def journal_bytes(self) -> int:
@@ -400,10 +469,11 @@ class JournalStorage(Storage):
     def _load_once(self) -> None:
         seen: tuple[int | None, int | None] | None = None
         for _ in range(20):
-            snapshot = self._read_snapshot()
+            snapshot, raw, stat = self._read_snapshot()
             meta = snapshot.pop(META_TABLE, {}).get("1", {})
             generation = int(meta.get("generation", 0))
-            fd, ino, header_gen, offset = self._open_journal()
+            fd, ino, header, offset = self._open_journal()
+            header_gen = None if header is None else int(header["generation"])
             if header_gen is not None and header_gen > generation:
                 os.close(fd)
                 path = self.directory / SNAPSHOT
@@ -430,6 +500,9 @@ class JournalStorage(Storage):
             }
             self._reserved = {}
             self._generation = generation
+            self._seal = Seal.from_header(header) if header is not None and header_gen == generation else None
+            self._verified = None if stat is None else (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            self.outside_edit = bool(self._seal and stat and not self._seal.matches(raw, stat))
             self._journal_fd, self._journal_ino = fd, ino
             # A journal older than the snapshot was already folded into it (-1: stale).
             # No journal at all is a registry nobody has written to yet.
@@ -457,34 +530,32 @@ class JournalStorage(Storage):
                     self._seq += 1
                     self._log.append((self._seq, name, doc_id))
 
-    def _read_snapshot(self) -> Tables:
+    def _read_snapshot(self) -> tuple[Tables, bytes, os.stat_result | None]:
+        """The snapshot's tables, with its bytes and status (from the same handle)."""
         path = self.directory / SNAPSHOT
         try:
-            with open(path, "rb") as handle:
-                self._snapshot_ino = os.fstat(handle.fileno()).st_ino
-                raw = handle.read()
+            stat, raw, data = _read_settled(path)
         except FileNotFoundError:
             self._snapshot_ino = None
-            return {}
+            return {}, b"", None
         except OSError as error:
             raise StoreCorrupt(f"cannot read {path}: {error.strerror}") from None
-        self._snapshot_bytes = len(raw)
-        if not raw.strip():
-            self._snapshot_bytes = 0  # blank counts as empty, for the messages above
-            return {}
-        try:
-            data = _loads(raw)
         except ValueError:
             raise StoreCorrupt(
                 f"{path} is not valid JSON; run 'modelreg doctor': it rebuilds the file when the journal "
                 "reaches back to the registry's start, else restore it from a backup"
             ) from None
+        self._snapshot_ino = stat.st_ino
+        self._snapshot_bytes = len(raw)
+        if data is None:
+            self._snapshot_bytes = 0  # blank counts as empty, for the messages above
+            return {}, raw, stat
         if not isinstance(data, dict):
             raise StoreCorrupt(f"{path} does not hold TinyDB tables; run 'modelreg doctor' (or restore it from a backup)")
-        return data
+        return data, raw, stat
 
-    def _open_journal(self) -> tuple[int | None, int | None, int | None, int]:
-        """Open the journal: (fd, inode, header generation, offset after the header)."""
+    def _open_journal(self) -> tuple[int | None, int | None, dict[str, Any] | None, int]:
+        """Open the journal: (fd, inode, its header line, offset after the header)."""
         path = self.directory / JOURNAL
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -499,11 +570,12 @@ class JournalStorage(Storage):
             # Crash while the journal was being created: it holds nothing acknowledged.
             return fd, ino, None, len(header)
         try:
-            generation = int(_loads(header[:end])["generation"])
+            parsed = _loads(header[:end])
+            int(parsed["generation"])
         except (ValueError, KeyError, TypeError):
             os.close(fd)
             raise StoreCorrupt(f"{path} has a damaged first line; run 'modelreg doctor' (or restore it from a backup)") from None
-        return fd, ino, generation, end + 1
+        return fd, ino, parsed, end + 1
 
     def _close_journal(self) -> None:
         if self._journal_fd is not None:
@@ -511,6 +583,9 @@ class JournalStorage(Storage):
         self._journal_fd = self._journal_ino = None
 
     def _catch_up(self, *, locked: bool) -> None:
+        if self._offset < 0 and self._snapshot_changed():
+            self._load()  # our journal was stale and the snapshot moved (or was put back)
+            return
         path = self.directory / JOURNAL
         try:
             stat = os.stat(path)
@@ -528,7 +603,8 @@ class JournalStorage(Storage):
         """Another process replaced the journal: finish the old one, then follow the new one."""
         if self._journal_fd is not None and self._offset >= 0:
             self._read_tail(locked=False)  # the old file is complete: its writer held the lock
-        fd, ino, header_gen, offset = self._open_journal()
+        fd, ino, header, offset = self._open_journal()
+        header_gen = None if header is None else int(header["generation"])
         meta, snapshot_ino, snapshot_bytes = self._peek_snapshot()
         if header_gen is not None and header_gen == self._generation + 1 == meta and self._offset >= 0:
             self._close_journal()
@@ -536,6 +612,11 @@ class JournalStorage(Storage):
             self._journal_start = offset
             self._generation = header_gen
             self._snapshot_ino, self._snapshot_bytes = snapshot_ino, snapshot_bytes
+            # Another modelreg wrote this snapshot; trust it without reading it only
+            # while it is the very file the journal's header describes.
+            self._seal = Seal.from_header(header)
+            self._verified = self._seal_key() if self._seal else None
+            self.outside_edit = False  # its writer caught up with (or adopted) any outside change first
             self._read_tail(locked=locked)
             return
         if fd is not None:
@@ -619,16 +700,63 @@ class JournalStorage(Storage):
         if self._snapshot_changed():
             # Someone replaced the snapshot but not the journal: a compaction stopped
             # between its two renames. Our journal is stale; appending to it would
-            # write into a file the next reader ignores.
+            # write into a file the next reader ignores. (Or, for a sealed snapshot,
+            # someone changed it in place: reloading finds out.)
             self._load()
+        if self.outside_edit and not self._adopting:
+            raise OutsideEdit(
+                f"{self.directory / SNAPSHOT} was changed outside modelreg (by a plain TinyDB or an editor) since "
+                "modelreg last wrote it; nothing was written. 'modelreg doctor' shows the changes and "
+                "'modelreg doctor --adopt' takes them in"
+            )
         self._finish_interrupted_compaction()
 
     def _snapshot_changed(self) -> bool:
+        """Replaced, or (sealed snapshots) changed in place since last checked."""
         try:
-            ino: int | None = os.stat(self.directory / SNAPSHOT).st_ino
+            stat = os.stat(self.directory / SNAPSHOT)
         except FileNotFoundError:
-            ino = None
-        return ino != self._snapshot_ino
+            return self._snapshot_ino is not None
+        if stat.st_ino != self._snapshot_ino:
+            return True
+        return self._seal is not None and (stat.st_ino, stat.st_size, stat.st_mtime_ns) != self._verified
+
+    def _unchanged_since_verified(self, stat: os.stat_result) -> bool:
+        if (stat.st_ino, stat.st_size, stat.st_mtime_ns) == self._verified:
+            return True
+        if self._seal is not None:
+            return self._seal.same_file(stat)
+        return self._verified is None  # an old journal without a seal, not yet looked at: cannot tell
+
+    def snapshot_as_found(self) -> tuple[Tables, Any]:
+        """registry.json as it is now, tables and meta document, read under the write lock;
+        a compaction then replaces it only if it is still exactly this file (adoption)."""
+        self._require_transaction()
+        path = self.directory / SNAPSHOT
+        stat, _, data = _read_settled(path)
+        if not isinstance(data, dict):
+            raise StoreCorrupt(f"{path} does not hold TinyDB tables; run 'modelreg doctor'")
+        meta = data.pop(META_TABLE, {})
+        self._verified = self._adopted = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        tables = {name: docs for name, docs in data.items() if isinstance(docs, dict)}
+        return tables, meta.get("1") if isinstance(meta, dict) else None
+
+    def _seal_key(self) -> tuple[int, int, int] | None:
+        """The snapshot's (inode, size, mtime) if it is untouched since it was sealed."""
+        try:
+            stat = os.stat(self.directory / SNAPSHOT)
+        except OSError:
+            return None
+        return (stat.st_ino, stat.st_size, stat.st_mtime_ns) if self._seal and self._seal.same_file(stat) else None
+
+    @contextmanager
+    def adopting(self) -> Iterator[None]:
+        """Allow writes while registry.json holds outside changes: for taking them in."""
+        self._adopting = True
+        try:
+            yield
+        finally:
+            self._adopting = False
 
     def _finish_interrupted_compaction(self) -> None:
         """No journal, or one older than the snapshot: a fresh registry, or a compaction
@@ -698,13 +826,15 @@ class JournalStorage(Storage):
         self._max_id, self._reserved = self._saved_ids
 
     def _compact(self) -> None:
+        if self.outside_edit and self._verified != self._adopted:
+            # What we hold includes the other program's changes, read from the file but
+            # never journaled: other processes follow the journal and would never see
+            # them, and the snapshot after theirs would drop them.
+            raise OutsideEdit(f"{self.directory / SNAPSHOT} holds changes not yet adopted; compaction stopped")
         generation = self._generation + 1
-        # The meta table goes first so readers can peek at the generation cheaply.
         ids = {name: self._max_id[name] for name, docs in self._tables.items() if docs and self._max_id.get(name)}
-        data: dict[str, Any] = {META_TABLE: {"1": {"generation": generation, "format": FORMAT, "ids": ids}}}
-        data.update(self._tables)
         try:
-            payload = _dumps(data)
+            payload = encode_snapshot({"generation": generation, "format": FORMAT, "ids": ids}, self._tables)
         except ValueError:
             # Only a hand edit puts NaN/Infinity here (every put refuses them). Keep the
             # journal as it is, and say which documents, instead of failing every write.
@@ -712,9 +842,15 @@ class JournalStorage(Storage):
                 f"cannot compact the registry at {self.directory}: {', '.join(nonfinite_documents(self._tables)[:5])} "
                 "hold NaN or Infinity, which registry.json cannot hold; run 'modelreg doctor'"
             ) from None
-        self._snapshot_ino = self._atomic_write(self.directory / SNAPSHOT, payload)
-        self._snapshot_bytes = len(payload)
+        # A stale journal must be replaced whoever holds the snapshot; otherwise wait
+        # until nobody does, or a plain TinyDB's next write would go to an unlinked file.
+        check = self._journal_fd is not None and self._offset >= 0
+        stat = self._atomic_write(self.directory / SNAPSHOT, payload, refuse_if_held=check)
+        seal = Seal.of(payload, stat)
+        self._snapshot_ino, self._snapshot_bytes = stat.st_ino, len(payload)
         self._generation = generation
+        self._seal, self._verified = seal, (seal.ino, seal.size, seal.mtime_ns)
+        self.outside_edit = False
         try:
             self._start_journal(generation)
         except BaseException:
@@ -724,9 +860,10 @@ class JournalStorage(Storage):
             raise
 
     def _start_journal(self, generation: int) -> None:
-        header = _dumps({"modelreg-journal": FORMAT, "generation": generation}) + b"\n"
+        seal = [] if self._seal is None else self._seal.to_header()  # the snapshot just written
+        header = _dumps({"modelreg-journal": FORMAT, "generation": generation, "snapshot": seal}) + b"\n"
         path = self.directory / JOURNAL
-        ino = self._atomic_write(path, header)
+        ino = self._atomic_write(path, header).st_ino
         self._close_journal()
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -735,21 +872,64 @@ class JournalStorage(Storage):
         self._journal_fd, self._journal_ino, self._offset = fd, ino, len(header)
         self._journal_start = len(header)
 
-    def _atomic_write(self, path: Path, payload: bytes) -> int:
-        """Replace ``path`` with ``payload`` all at once; the new file's inode."""
+    def _atomic_write(self, path: Path, payload: bytes, *, refuse_if_held: bool = False) -> os.stat_result:
+        """Replace ``path`` with ``payload`` all at once; the new file's status."""
         temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
         try:
             with open(temporary, "wb") as handle:
                 handle.write(payload)
                 handle.flush()
                 os.fsync(handle.fileno())
-                ino = os.fstat(handle.fileno()).st_ino
-            os.replace(temporary, path)
+                stat = os.fstat(handle.fileno())
+            if refuse_if_held:
+                self._replace_unless_held(temporary, path)
+            else:
+                os.replace(temporary, path)
             fsync_dir(self.directory)
         except OSError as error:
             temporary.unlink(missing_ok=True)
             raise _write_error(path, error) from None
-        return ino
+        return stat
+
+    def _replace_unless_held(self, temporary: Path, path: Path) -> None:
+        """Replace the snapshot only if no other program holds it open: a plain TinyDB
+        writes back into the handle it opened, which would by then be an unlinked file.
+
+        A read lease says so at no cost (Linux): it is granted only while nobody has the
+        file open for writing (readers are fine), and anyone who opens it for writing
+        while we hold it breaks it. One who opened it just as it was replaced gets the
+        old file back, so that their write lands where the seal sees it."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            os.replace(temporary, path)
+            return
+        previous = path.with_name(f"{path.name}.tmp-previous-{os.getpid()}")
+        try:
+            if not _take_lease(fd):
+                if held_open_elsewhere(path):  # no leases here (NFS, another owner): look in /proc
+                    raise SnapshotBusy(f"{path} is open in another program; compaction waits until it is closed")
+                os.replace(temporary, path)
+                return
+            if not self._unchanged_since_verified(os.fstat(fd)):
+                # Written and closed by another program since we last looked: replacing
+                # it now would lose that write. The next write looks, and refuses.
+                raise OutsideEdit(f"{path} was changed by another program; compaction stopped")
+            try:
+                os.link(path, previous)
+            except OSError:  # a filesystem without hard links
+                os.replace(temporary, path)
+                return
+            os.replace(temporary, path)
+            if fcntl.fcntl(fd, _F_GETLEASE) != fcntl.F_RDLCK:  # broken: someone is opening the old file to write
+                os.replace(previous, path)
+                raise SnapshotBusy(f"{path} was opened by another program mid-compaction; compaction waits")
+            previous.unlink()
+        except (NotCompactable, OutsideEdit):
+            temporary.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(fd)  # ends the lease, if any
 
     def _replay(self, op: list[Any]) -> None:
         kind = op[0]
@@ -761,6 +941,8 @@ class JournalStorage(Storage):
             self._create(op[1])
         elif kind == "x":
             self._drop(op[1])
+        elif kind == "a":
+            pass  # marks a line as adopted outside changes (see store/adopt.py): nothing to apply
         else:
             raise StoreCorrupt(f"{self.directory / JOURNAL} holds an operation this modelreg does not know ({kind!r}); upgrade modelreg")
 

@@ -135,6 +135,11 @@ class Registry:
         """What the registry holds but cannot use, one line each: documents written by
         someone else that are not versions or models, and NaN/Infinity written by hand."""
         lines = []
+        if self.storage.outside_edit:
+            lines.append(
+                "registry.json was changed outside modelreg (a plain TinyDB or an editor); writes are refused "
+                "until 'modelreg doctor --adopt' takes the changes in"
+            )
         for table, ids in sorted(self.index.foreign.items()):
             if ids:
                 shown = ", ".join(sorted(ids, key=int)[:5]) + ("…" if len(ids) > 5 else "")
