@@ -32,12 +32,12 @@ from store.errors import (
 )
 from store.filters import compile_filter
 from store.index import VersionIndex
-from store.journal import Changes, RegistryDB
+from store.backends.local.journal import Changes, RegistryDB
 from store.lifecycle import check_status, check_transition
-from store.location import find_registry
+from store.backends.local.location import find_registry
 from store.metrics import clean_metrics, lower_is_better, to_number
 from store.records import Model, Version, copy_json
-from store.safety import scan_paths, scannable_files
+from store.safety.loader import scan_paths, scannable_files
 from store.values import check_name, jsonable, string_list, text
 
 MODELS, VERSIONS, LIVE, HISTORY = "models", "versions", "live", "history"
@@ -83,7 +83,7 @@ def split_ref(ref: str) -> tuple[str, str | None]:
 
 
 class Registry:
-    """A model registry in a directory (see :func:`store.location.find_registry`)."""
+    """A model registry in a directory (see :func:`store.backends.local.location.find_registry`)."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
         self.path = find_registry(path)
@@ -140,7 +140,7 @@ class Registry:
                 shown = ", ".join(sorted(ids, key=int)[:5]) + ("…" if len(ids) > 5 else "")
                 lines.append(f"{len(ids)} document(s) in '{table}' are not {table} (id {shown}); they are ignored")
         if self.storage.saw_nonfinite:
-            from store.journal import nonfinite_documents
+            from store.backends.local.journal import nonfinite_documents
 
             found = nonfinite_documents({name: self.storage.table(name) for name in self.storage.read_names()})
             if found:
@@ -299,7 +299,7 @@ class Registry:
         (``bump`` = "patch", "minor" or "major"). With ``estimator=`` a fitted
         scikit-learn object is saved into the registry with joblib and described.
         Pickle, joblib, PyTorch and safetensors artifacts are judged by the restricted
-        loader (``store.safety``) unless ``scan`` is given.
+        loader (``store.safety.loader``) unless ``scan`` is given.
         """
         check_name("model", model)
         if isinstance(artifacts, (str, os.PathLike)):
@@ -368,7 +368,7 @@ class Registry:
         return result
 
     def _save_estimator(self, model: str, estimator: Any) -> dict[str, Any]:
-        from store import estimators
+        from store.safety import estimators
 
         folder = self.path / "artifacts" / model
         folder.mkdir(parents=True, exist_ok=True)
@@ -647,36 +647,36 @@ class Registry:
         safe unless ``trust=True`` (recorded in the history); raises DeployError if the
         deploy hook fails.
         """
-        from store.deploy import deploy
+        from store.deploy.deploy import deploy
 
         return deploy(self, ref, env, verify=verify, trust=trust)
 
     def rollback(self, model: str, env: str | None = None) -> dict[str, Any]:
         """Switch ``model`` in ``env`` back to the version live before the current one; returns the history entry."""
-        from store.deploy import rollback
+        from store.deploy.deploy import rollback
 
         return rollback(self, model, env)
 
     def history(self, model: str | None = None, env: str | None = None) -> list[dict[str, Any]]:
         """The deploy history, oldest first, optionally for one model and/or environment."""
-        from store.deploy import history
+        from store.deploy.deploy import history
 
         return copy_json(history(self, model, env))  # entries nest dicts (the hook's outcome): the caller's own
 
     def check_artifacts(self, model: str | None = None, *, verify: bool = False) -> list[dict[str, Any]]:
         """Mark versions whose artifacts vanished or changed as missing (never removing them)."""
-        from store.deploy import check_artifacts
+        from store.deploy.deploy import check_artifacts
 
         return check_artifacts(self, model, verify=verify)
 
     def load(self, ref: str, trust: bool = False) -> Any:
         """The model object of a scikit-learn/joblib version (scanned first), else its artifact paths."""
-        from store.loading import load
+        from store.deploy.loading import load
 
         return load(self, ref, trust=trust)
 
     def _repair_interrupted_deploy(self) -> None:
-        from store.deploy import repair_if_interrupted
+        from store.deploy.deploy import repair_if_interrupted
 
         repair_if_interrupted(self)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from store import journal
+from store.backends.local import journal
 from store.registry import Registry
 
 

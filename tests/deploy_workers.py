@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from store.deploy import deploy_lock  # noqa: E402
+from store.deploy.deploy import deploy_lock  # noqa: E402
 from store.errors import DeployError  # noqa: E402
 from store.registry import Registry  # noqa: E402
 

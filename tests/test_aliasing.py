@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 from tinydb import Query, TinyDB
 
-from store.journal import RegistryDB
+from store.backends.local.journal import RegistryDB
 from store.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
 FRESH_TINYDB = """
 import json, sys
-from store.journal import RegistryDB
+from store.backends.local.journal import RegistryDB
 db = RegistryDB(sys.argv[1], create=False)
 print(json.dumps({name: {str(d.doc_id): d for d in db.table(name).all()} for name in sorted(db.tables())}))
 """

@@ -25,7 +25,7 @@ from tui.widgets.versions import VersionsPane
 ROOT = Path(__file__).resolve().parents[1]
 SMALL, LARGE = (80, 24), (160, 48)
 EVIL = "[bold red]x\x1b[31m"
-# The record 'modelreg scan' leaves on a safe file: without one, a pickle may not be deployed (store.gate).
+# The record 'modelreg scan' leaves on a safe file: without one, a pickle may not be deployed (store.deploy.gate).
 SCANNED = {"safe": True, "verdict": "safe", "reason": "scanned: 0 imports, all on the allow-list"}
 
 

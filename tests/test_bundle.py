@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from store.bundle import export_bundle, import_bundle
+from store.transfer.bundle import export_bundle, import_bundle
 from store.errors import BundleError
 from store.registry import HISTORY, LIVE, VERSIONS, Registry
 from tui.cli import main

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from store import deploy as deploy_module
+from store.deploy import deploy as deploy_module
 from store.errors import BadTransition, DeployError, UnknownVersion
 from store.registry import Registry
 from tui.cli import main

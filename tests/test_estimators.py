@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from store import estimators
+from store.safety import estimators
 
 
 def test_describe_a_forest_with_named_features() -> None:

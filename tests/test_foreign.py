@@ -79,7 +79,7 @@ def test_nan_written_by_hand_never_breaks_a_write_or_a_compaction(registry_path:
 
 
 def test_the_app_catalog_skips_a_foreign_document_that_arrives_live(registry_path: Path) -> None:
-    from store.journal import RegistryDB
+    from store.backends.local.journal import RegistryDB
     from tui.catalog import Catalog
 
     reg = Registry(registry_path)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from store.errors import BundleError, ModelregError
-from store.importers import detect, import_file
+from store.transfer.importers import detect, import_file
 from store.registry import HISTORY, LIVE, Registry
 from tui.cli import main
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from tinydb import TinyDB
 
-from store import journal
+from store.backends.local import journal
 from store.errors import StoreCorrupt, StoreWriteError
-from store.journal import JournalStorage, RegistryDB
+from store.backends.local.journal import JournalStorage, RegistryDB
 from store.registry import Registry
 
 

@@ -20,7 +20,7 @@ from store.errors import (
     UnknownModel,
     UnknownVersion,
 )
-from store.location import find_registry
+from store.backends.local.location import find_registry
 from store.summary import to_markdown
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import store.sidecar
+import store.watch.sidecar
 from store.errors import BadMetadata
 from store.registry import Registry
-from store.sidecar import (
+from store.watch.sidecar import (
     KNOWN_KEYS,
     MAX_BYTES,
     MAX_TEXT,
@@ -29,7 +29,7 @@ from store.sidecar import (
 
 def documented_example() -> str:
     """The full example from store/sidecar.py's docstring (the one the README shows)."""
-    doc = store.sidecar.__doc__ or ""
+    doc = store.watch.sidecar.__doc__ or ""
     body = doc.split("A full example::\n", 1)[1]
     lines = []
     for line in body.splitlines()[1:]:

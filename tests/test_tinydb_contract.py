@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from tinydb import TinyDB
 
-from store.journal import JournalStorage, RegistryDB
+from store.backends.local.journal import JournalStorage, RegistryDB
 
 ROOT = Path(__file__).resolve().parents[1]
 
 NEXT_INSERT = """
 import json, sys
-from store.journal import RegistryDB
+from store.backends.local.journal import RegistryDB
 db = RegistryDB(sys.argv[1], create=False)
 print(json.dumps({"id": db.table("t").insert({"new": True}), "tables": sorted(db.tables())}))
 """

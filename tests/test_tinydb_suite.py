@@ -31,7 +31,7 @@ from tinydb import TinyDB, JSONStorage
 from tinydb.middlewares import CachingMiddleware
 from tinydb.storages import MemoryStorage
 
-from store.journal import JournalStorage, RegistryDB
+from store.backends.local.journal import JournalStorage, RegistryDB
 
 
 @pytest.fixture(params=["json", "registrydb", "journalstorage"])

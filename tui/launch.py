@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from store.errors import ModelregError, RegistryNotFound
-from store.location import explicit_location, find_registry, require_registry
+from store.backends.local.location import explicit_location, find_registry, require_registry
 from store.registry import Registry
 
 

@@ -229,7 +229,7 @@ class MainScreen(Screen[None]):
     # -- live ------------------------------------------------------------------------------------
 
     def watch_journal(self, registry: Registry) -> None:
-        from store.journal_watch import JournalWatch
+        from store.backends.local.journal_watch import JournalWatch
 
         watch = JournalWatch(registry.path, self.wake.set)
         if watch.start() == "inotify":

@@ -25,7 +25,7 @@ from textual.widgets import Static
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
 from store import Registry
-from store.watch_observers import make_observer
+from store.watch.observers import make_observer
 from tests.benchmarks.conftest import summarize
 from tests.benchmarks.test_store_benchmark import version_doc
 

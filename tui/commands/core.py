@@ -11,7 +11,7 @@ import humanize
 
 from store.errors import ModelregError
 from store.lineage import render_tree
-from store.location import init_registry, is_registry
+from store.backends.local.location import init_registry, is_registry
 from store.records import Version
 from store.registry import Registry, split_ref
 from store.summary import to_markdown, to_text

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from store.doctor import examine
+from store.backends.local.doctor import examine
 from store.errors import RegistryNotFound
-from store.location import explicit_location, find_registry, is_registry, require_registry
+from store.backends.local.location import explicit_location, find_registry, is_registry, require_registry
 from tui.output import emit
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from store.sidecar import FOLDER_SIDECARS
+from store.watch.sidecar import FOLDER_SIDECARS
 
 Fingerprint = tuple[int, int, int]  # (file count, total size, newest mtime in ns)
 

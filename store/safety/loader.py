@@ -5,7 +5,7 @@ to ``joblib.load``. It loads with a subclass of joblib's own unpickler (the pure
 ``pickle._Unpickler``) that checks every import and every call while it loads, and reads
 joblib's array framing with joblib's own code, so what is checked is what is executed:
 
-- **Imports** resolve only names enumerated in ``store.pickle_allowlist`` (generated from
+- **Imports** resolve only names enumerated in ``store.safety.pickle_allowlist`` (generated from
   scikit-learn itself) or in the small table of reconstructors below. Never a namespace rule.
 - **Classes** are rebuilt as pickling rebuilds them: ``__new__`` (``NEWOBJ``,
   ``copyreg.__newobj__``, ``copyreg._reconstructor``) and then their state. A class is
@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from store.errors import ArtifactError, UnsafeArtifact
-from store.pickle_allowlist import CALLED_CLASSES, CLASSES, FUNCTIONS, NEW_HELPERS
+from store.safety.pickle_allowlist import CALLED_CLASSES, CLASSES, FUNCTIONS, NEW_HELPERS
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")

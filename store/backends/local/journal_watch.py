@@ -24,8 +24,8 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 
-from store.journal import JOURNAL, SNAPSHOT
-from store.watch_observers import make_observer, needs_polling
+from store.backends.local.journal import JOURNAL, SNAPSHOT
+from store.watch.observers import make_observer, needs_polling
 
 log = logging.getLogger(__name__)
 _NAMES = frozenset({JOURNAL, SNAPSHOT})

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from store import artifacts as artifact_files
-from store.checkpoints import (
+from store.watch.checkpoints import (
     CheckpointRules,
     checkpoint_for,
     model_name_for,
@@ -38,9 +38,9 @@ from store.checkpoints import (
 )
 from store.errors import ArtifactError, BadMetadata, DuplicateVersion, LineageError, ModelregError
 from store.records import Version
-from store.settle import content_fingerprint
-from store.sidecar import Sidecar, read_sidecar, sidecar_for
-from store.watch_events import WatchEvent
+from store.watch.settle import content_fingerprint
+from store.watch.sidecar import Sidecar, read_sidecar, sidecar_for
+from store.watch.events import WatchEvent
 
 if TYPE_CHECKING:
     from store.registry import Registry
@@ -101,7 +101,7 @@ class Outcome:
 
 def pickles_in(path: str) -> list[str]:
     """The files of a checkpoint that need judging before they are trusted: itself, or those in its folder."""
-    from store.safety import scannable_files
+    from store.safety.loader import scannable_files
 
     return scannable_files(path)
 

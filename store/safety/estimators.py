@@ -4,7 +4,7 @@ scikit-learn and joblib are imported inside the functions: ``import store`` stay
 ``describe_file`` loads with the restricted loader in a separate worker with a timeout, so
 a slow or crashing file never takes the caller (the watcher, the app) down with it.
 
-Run as ``python -m store.estimators PATH`` it prints the description of PATH as JSON.
+Run as ``python -m store.safety.estimators PATH`` it prints the description of PATH as JSON.
 """
 
 from __future__ import annotations
@@ -90,9 +90,9 @@ def describe(estimator: Any) -> dict[str, Any]:
 
 def describe_file(path: str | os.PathLike[str], timeout: float = 30.0) -> dict[str, Any] | None:
     """Describe the estimator in a joblib/pickle file, loaded by the restricted loader in a
-    separate worker process (``store.inspector``). None when it is refused, fails, or takes
+    separate worker process (``store.safety.inspector``). None when it is refused, fails, or takes
     longer than ``timeout`` seconds; the caller records that as "not described"."""
-    from store.inspector import Inspector
+    from store.safety.inspector import Inspector
 
     with Inspector(timeout=timeout) as inspector:
         info = inspector.inspect(path).get("estimator")
@@ -206,9 +206,9 @@ def _coef_summary(coef: Any) -> dict[str, Any]:
 
 def _main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m store.estimators PATH", file=sys.stderr)
+        print("usage: python -m store.safety.estimators PATH", file=sys.stderr)
         return 2
-    from store.safety import load_file
+    from store.safety.loader import load_file
 
     print(json.dumps(describe(load_file(argv[0]))))
     return 0

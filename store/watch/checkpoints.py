@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from store.errors import BadMetadata, ConfigError
-from store.sidecar import FOLDER_SIDECARS, MAX_TEXT, load_json, show_value, sidecar_subject
+from store.watch.sidecar import FOLDER_SIDECARS, MAX_TEXT, load_json, show_value, sidecar_subject
 
 MODEL_EXTENSIONS = (
     ".pkl", ".joblib", ".pt", ".pth", ".ckpt", ".safetensors", ".bin",

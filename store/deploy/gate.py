@@ -1,6 +1,6 @@
 """Why a version may not be deployed: one answer for the CLI, the Python API and the app.
 
-Pure: it reads the version's record only. ``store.deploy`` scans an unscanned pickle
+Pure: it reads the version's record only. ``store.deploy.deploy`` scans an unscanned pickle
 before it asks, so "not scanned" reaches a user only where nothing could scan (the app's
 dialog before a deploy, a read-only registry).
 """

@@ -1,6 +1,6 @@
 """Loading a registered version for inference, through the restricted loader.
 
-A scikit-learn/joblib/pickle artifact is loaded by ``store.safety``'s restricted
+A scikit-learn/joblib/pickle artifact is loaded by ``store.safety.loader``'s restricted
 unpickler, which refuses any import or call off its allow-list while it loads; the file
 is opened once and its sha256 (when recorded) is checked on the bytes that were loaded.
 The verdict is stored on the version. ``trust=True`` loads the user's own files with
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from store.errors import ArtifactError, ModelregError, UnsafeArtifact
-from store.safety import ScanResult, load_file, scan_paths
+from store.safety.loader import ScanResult, load_file, scan_paths
 
 if TYPE_CHECKING:
     from store.registry import Registry
@@ -102,7 +102,7 @@ def _readable_paths(registry: Registry, model: str, version: str, artifacts: Any
     paths = [Path(a["path"]) for a in artifacts]
     if all(os.path.exists(p) for p in paths):
         return paths
-    from store.pinning import entry_names, pinned_root, release_at
+    from store.deploy.pinning import entry_names, pinned_root, release_at
 
     release = release_at(pinned_root(registry.path), model, version)
     if release is None:

@@ -60,7 +60,7 @@ from store.values import NAME
 from store.versions import validate as validate_version
 
 if TYPE_CHECKING:
-    from store.checkpoints import CheckpointRules
+    from store.watch.checkpoints import CheckpointRules
 
 MAX_BYTES = 1 << 20
 MAX_TEXT = 10_000
@@ -180,7 +180,7 @@ def sidecar_subject(path: str | os.PathLike[str]) -> Path | None:
 
 def is_sidecar(path: str | os.PathLike[str], rules: CheckpointRules | None = None) -> bool:
     """True for ``modelreg.json``, ``metadata.json``, and ``X.json`` / ``X.meta.json`` where X is a model file name."""
-    from store.checkpoints import CheckpointRules, is_model_file  # checkpoints imports this module
+    from store.watch.checkpoints import CheckpointRules, is_model_file  # checkpoints imports this module
 
     path = Path(path)
     if path.name in FOLDER_SIDECARS:

@@ -16,7 +16,7 @@ from typing import Any
 
 from store.durable import fsync_dir
 from store.index import is_model, is_version
-from store.journal import JOURNAL, LOCK, META_TABLE, SNAPSHOT, nonfinite_documents
+from store.backends.local.journal import JOURNAL, LOCK, META_TABLE, SNAPSHOT, nonfinite_documents
 
 Tables = dict[str, dict[str, Any]]
 

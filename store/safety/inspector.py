@@ -1,7 +1,7 @@
 """A long-lived worker process that judges and describes checkpoints for the watcher.
 
 The watcher never loads a checkpoint in its own process: one worker, started once, loads
-each file with the restricted loader (``store.safety``), describes what it found, and
+each file with the restricted loader (``store.safety.loader``), describes what it found, and
 answers with JSON. It runs under resource limits (address space, open files, CPU time per
 file) and a wall-clock timeout; if it dies or hangs it is killed and a new one is started
 for the next file. One worker for all files keeps the rate far above one interpreter per file.
@@ -80,7 +80,7 @@ class Inspector:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
                "MODELREG_INSPECTOR_MEMORY": str(self.memory), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "store.inspector"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, "-m", "store.safety.inspector"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, env=env, cwd=_ROOT, start_new_session=True)
         self.starts += 1
         return self._process
@@ -141,8 +141,8 @@ def _cpu_budget(seconds: int) -> None:
 
 
 def answer(path: str) -> dict[str, Any]:
-    from store.estimators import describe
-    from store.safety import inspect_file
+    from store.safety.estimators import describe
+    from store.safety.loader import inspect_file
 
     result, obj = inspect_file(path)
     info = None
@@ -156,7 +156,7 @@ def answer(path: str) -> dict[str, Any]:
 
 def _serve() -> int:
     _limit()
-    import store.safety  # noqa: F401 - import once, before the first file
+    import store.safety.loader  # noqa: F401 - import once, before the first file
 
     for line in sys.stdin:
         try:

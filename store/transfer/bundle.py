@@ -401,7 +401,7 @@ def insert_plan(registry: Registry, plan: ImportPlan, *, skip_existing: bool = F
             registry.storage.put(VERSIONS, str(registry.storage.next_id(VERSIONS)), doc)
         history = _new_history(registry, plan.history)
         for entry in history:
-            # As store.deploy numbers entries: seq is the document id, after the target's own.
+            # As store.deploy.deploy numbers entries: seq is the document id, after the target's own.
             seq = registry.storage.next_id(HISTORY)
             registry.storage.put(HISTORY, str(seq), {**entry, "seq": seq})
     return ImportResult(

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from store.errors import ModelregError
-from store.location import DOT_DIR
+from store.backends.local.location import DOT_DIR
 
 if TYPE_CHECKING:
     from store.records import Version
@@ -379,9 +379,9 @@ def create_demo(root: str | os.PathLike[str]) -> DemoPaths:
 def register_checkpoint(registry: Registry, checkpoint: Checkpoint) -> Version:
     """Register a checkpoint from its sidecar, as the watcher would: the model file is the
     artifact, with its safety scan, and a description of the estimator when the scan says safe."""
-    from store import estimators
-    from store.safety import inspect_file
-    from store.sidecar import read_sidecar
+    from store.safety import estimators
+    from store.safety.loader import inspect_file
+    from store.watch.sidecar import read_sidecar
 
     kwargs = read_sidecar(checkpoint.sidecar).to_register_kwargs()
     model = kwargs.pop("model")

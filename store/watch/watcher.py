@@ -13,7 +13,7 @@
   pickles before they are registered and describes safe scikit-learn ones in a subprocess;
 - a *scanner* compares the folders with the registry on start and on every rescan.
 
-Every outcome is reported as a :class:`~store.watch_events.WatchEvent` to ``on_event``,
+Every outcome is reported as a :class:`~store.watch.events.WatchEvent` to ``on_event``,
 called from these threads.
 """
 
@@ -42,15 +42,15 @@ from watchdog.events import (
 )
 
 from store import artifacts as artifact_files
-from store.checkpoints import CheckpointRules, checkpoint_for, is_model_file, is_temporary, scan_tree
+from store.watch.checkpoints import CheckpointRules, checkpoint_for, is_model_file, is_temporary, scan_tree
 from store.errors import ArtifactError, ConfigError, ModelregError, WatchError
-from store.inspector import Inspector
-from store.intake import Intake, Job, Outcome, Plan, root_of, sidecar_fingerprint
-from store.settle import SettleTable, content_fingerprint
-from store.sidecar import FOLDER_SIDECARS, sidecar_for
+from store.safety.inspector import Inspector
+from store.watch.intake import Intake, Job, Outcome, Plan, root_of, sidecar_fingerprint
+from store.watch.settle import SettleTable, content_fingerprint
+from store.watch.sidecar import FOLDER_SIDECARS, sidecar_for
 from store.values import check_name
-from store.watch_events import WatchEvent
-from store.watch_observers import WATCH_LIMIT_ADVICE, OverflowListener, make_observer, needs_polling
+from store.watch.events import WatchEvent
+from store.watch.observers import WATCH_LIMIT_ADVICE, OverflowListener, make_observer, needs_polling
 
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver
@@ -573,7 +573,7 @@ class Watcher:
                 self._done()
 
     def _scan_pickles(self, path: str) -> dict[str, Any]:
-        from store.safety import scannable_files
+        from store.safety.loader import scannable_files
 
         results = []
         for file in scannable_files(path):

@@ -4,7 +4,7 @@ Deploying ``M:V`` to environment ``E``, holding the registry's deploy lock:
 
 1. refuse a draft or archived version, or one whose artifacts are missing or
    changed (size and modification time; ``verify`` re-hashes);
-2. pin its artifacts (:mod:`store.pinning`);
+2. pin its artifacts (:mod:`store.deploy.pinning`);
 3. write ``pinned/pending.json`` saying what is about to happen, then switch
    ``deploy/E/M`` to the release with a new symlink renamed over the old one;
 4. run the configured deploy hook; if it fails, switch back and record the
@@ -34,10 +34,10 @@ from typing import TYPE_CHECKING, Any
 from store.artifacts import check_unchanged
 from store.durable import atomic_write
 from store.errors import DeployError, ModelregError
-from store.gate import deploy_refusal, has_pickles
-from store.loading import scan_version
+from store.deploy.gate import deploy_refusal, has_pickles
+from store.deploy.loading import scan_version
 from store.records import Version
-from store.pinning import (
+from store.deploy.pinning import (
     Release,
     load_release,
     pin_version,
@@ -94,7 +94,7 @@ def deploy(registry: Registry, ref: str, env: str | None = None, *, verify: bool
            trust: bool = False) -> dict[str, Any]:
     """Make ``ref`` live in ``env``; returns the history entry written.
 
-    Refuses (``store.gate``) a version that is not deployable, has no artifacts, or whose
+    Refuses (``store.deploy.gate``) a version that is not deployable, has no artifacts, or whose
     artifacts the safety scan did not find safe, unless ``trust`` (recorded in the history).
     A version never scanned is scanned first."""
     env = environment(registry, env)

@@ -8,7 +8,7 @@ from pathlib import Path
 from store.errors import RegistryNotFound
 
 DOT_DIR = ".modelreg"
-SNAPSHOT, JOURNAL = "registry.json", "journal.jsonl"  # as in store.journal, which imports far more
+SNAPSHOT, JOURNAL = "registry.json", "journal.jsonl"  # as in store.backends.local.journal, which imports far more
 
 
 def find_registry(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path:

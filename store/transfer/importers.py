@@ -5,9 +5,9 @@ Formats:
 * ``afs``: an AFS-style ``registry.json`` (models -> versions, as objects keyed by name or as lists
   with "name"/"version" keys) and its sibling ``lineage.json`` if present;
 * ``experiments``: an ``experiment_history.jsonl``, one experiment per line;
-* ``bundle``: a modelreg bundle (see :mod:`store.bundle`).
+* ``bundle``: a modelreg bundle (see :mod:`store.transfer.bundle`).
 
-Foreign files become the same :class:`~store.bundle.ImportPlan` a bundle does, so they get the
+Foreign files become the same :class:`~store.transfer.bundle.ImportPlan` a bundle does, so they get the
 same guarantees: all or nothing, existing versions never overwritten, parents first. Artifacts
 they name are referenced where they are (as ``register`` does), not copied; one that does not
 exist is recorded anyway and its version marked missing.
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from store import artifacts as artifact_files
-from store.bundle import ImportPlan, ImportResult, import_bundle, insert_plan
+from store.transfer.bundle import ImportPlan, ImportResult, import_bundle, insert_plan
 from store.errors import BadMetadata, ModelregError
 from store.lifecycle import STATUSES
 from store.registry import TRAINING_FIELDS, Registry, now, whoami
