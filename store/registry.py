@@ -7,18 +7,24 @@ processes may open the same registry directory at once.
 from __future__ import annotations
 
 import functools
-import getpass
 import os
-import socket
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from store import artifacts as artifact_files
+from store import compare as comparing
+from store import lineage
+from store import summary as summaries
 from store import versions as version_rules
+from store.backends.local.backend import LocalBackend
+from store.backends.local.location import find_registry
+from store.backends.protocol import Backend, Changes, Feed
 from store.config import Config
+from store.deploy import deploy as deploys
+from store.deploy import loading
 from store.errors import (
     BadMetadata,
     BadReference,
@@ -31,19 +37,18 @@ from store.errors import (
     UnknownVersion,
 )
 from store.filters import compile_filter
-from store.index import VersionIndex
-from store.backends.local.journal import Changes, RegistryDB
 from store.lifecycle import check_status, check_transition
-from store.backends.local.location import find_registry
 from store.metrics import clean_metrics, lower_is_better, to_number
 from store.records import Model, Version, copy_json
+from store.references import split_ref
 from store.safety.loader import scan_paths, scannable_files
+from store.stamps import now, whoami
 from store.values import check_name, jsonable, string_list, text
 
-MODELS, VERSIONS, LIVE, HISTORY = "models", "versions", "live", "history"
 TRAINING_FIELDS = ("framework", "base_model", "samples", "epochs", "batch_size", "learning_rate", "duration", "cost", "hardware")
 
 F = TypeVar("F", bound=Callable[..., Any])
+_GONE = object()
 
 
 def _locked(method: F) -> F:
@@ -51,35 +56,11 @@ def _locked(method: F) -> F:
 
     @functools.wraps(method)
     def wrapper(self: Registry, *args: Any, **kwargs: Any) -> Any:
-        with self.storage.lock:
-            self.storage.refresh()
+        with self._backend.lock:
+            self._backend.refresh()
             return method(self, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat()
-
-
-def whoami() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
-
-
-def split_ref(ref: str) -> tuple[str, str | None]:
-    """``MODEL:VERSION`` -> (model, version); a bare ``MODEL`` has no version part."""
-    if not isinstance(ref, str) or not ref.strip():
-        raise BadReference(f"bad reference {ref!r}: write MODEL:VERSION, e.g. sentiment:v3 or sentiment:latest")
-    model, sep, version = ref.strip().partition(":")
-    if sep and not version:
-        raise BadReference(f"bad reference '{ref}': nothing after ':'; write MODEL:VERSION, e.g. {model}:latest")
-    if not model:
-        raise BadReference(f"bad reference '{ref}': no model name before ':'")
-    return model, (version if sep else None)
 
 
 class Registry:
@@ -90,25 +71,31 @@ class Registry:
         try:
             if not create and not self.path.is_dir():
                 raise RegistryNotFound(f"no registry at {self.path}: run 'modelreg init' or pass --registry PATH")
-            self.db = RegistryDB(self.path, create=create)
+            self._backend: Backend = LocalBackend(self.path, create=create)
         except OSError as error:  # e.g. a folder we may not read: one line, never a traceback
             raise RegistryAccessError(f"cannot open the registry at {self.path}: {error.strerror or error}") from None
-        self.storage = self.db.journal
+        self._index = self._backend.index
         try:
             self.config = Config.load(self.path)
-            self.index = VersionIndex()
-            self.storage.subscribe(self._on_change, self._on_reset)
-            self._on_reset()
-            self._repair_interrupted_deploy()
+            deploys.repair_if_interrupted(self)
         except BaseException as error:
-            self.storage.close()
+            self._backend.close()
             if isinstance(error, OSError):
                 raise RegistryAccessError(f"cannot open the registry at {self.path}: {error.strerror or error}") from None
             raise
 
     def close(self) -> None:
-        self.storage.tidy()
-        self.storage.close()
+        self._backend.tidy()
+        self._backend.close()
+
+    def release(self) -> None:
+        """Close without tidying up: for a read-only registry (a tidy-up is a write)."""
+        self._backend.close()
+
+    @property
+    def backend(self) -> Backend:
+        """The backend the documents are kept in (see :mod:`store.backends.protocol`)."""
+        return self._backend
 
     def __enter__(self) -> Registry:
         return self
@@ -119,61 +106,53 @@ class Registry:
     def __repr__(self) -> str:
         return f"Registry({str(self.path)!r})"
 
-    # -- keeping the indexes current ---------------------------------------------------------
-
-    def _on_change(self, table: str, doc_id: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
-        if table == VERSIONS:
-            self.index.on_change(doc_id, old, new)
-        elif table == MODELS:
-            self.index.on_model_change(doc_id, old, new)
-
-    def _on_reset(self) -> None:
-        self.index.rebuild(self.storage.table(VERSIONS), self.storage.table(MODELS))
+    # -- keeping up ------------------------------------------------------------------------------
 
     @_locked
     def problems(self) -> list[str]:
         """What the registry holds but cannot use, one line each: documents written by
         someone else that are not versions or models, and NaN/Infinity written by hand."""
-        lines = []
-        for table, ids in sorted(self.index.foreign.items()):
-            if ids:
-                shown = ", ".join(sorted(ids, key=int)[:5]) + ("…" if len(ids) > 5 else "")
-                lines.append(f"{len(ids)} document(s) in '{table}' are not {table} (id {shown}); they are ignored")
-        if self.storage.saw_nonfinite:
-            from store.backends.local.journal import nonfinite_documents
-
-            found = nonfinite_documents({name: self.storage.table(name) for name in self.storage.read_names()})
-            if found:
-                lines.append(f"{', '.join(found[:5])}{'…' if len(found) > 5 else ''} hold NaN or Infinity, which JSON cannot hold")
-        return lines
+        return self._backend.problems()
 
     def refresh(self) -> bool:
         """Catch up with other processes' writes; True if anything changed."""
-        return self.storage.refresh()
+        return self._backend.refresh()
 
-    def token(self) -> tuple[int, int]:
-        return self.storage.token()
+    def token(self) -> Any:
+        return self._backend.token()
 
-    def changes_since(self, token: tuple[int, int]) -> Changes:
+    def changes_since(self, token: Any) -> Changes:
         """What changed since ``token``: cheap enough to call several times a second."""
-        return self.storage.changes_since(token)
+        return self._backend.changes_since(token)
+
+    @contextmanager
+    def reading(self, *, refresh: bool = True) -> Iterator[None]:
+        """Hold the registry still while several reads must agree (caught up first, unless told not to)."""
+        with self._backend.lock:
+            if refresh:
+                self._backend.refresh()
+            yield
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group writes: all of them are kept or none is, and no other writer comes in between."""
+        return self._backend.transaction()
 
     # -- lookups ------------------------------------------------------------------------------
 
     def _model_doc(self, name: str) -> tuple[str, dict[str, Any]] | None:
-        doc_id = self.index.models.get(name)
-        return None if doc_id is None else (doc_id, self.storage.table(MODELS)[doc_id])
+        doc_id = self._index.models.get(name)
+        return None if doc_id is None else (doc_id, self._backend.models()[doc_id])
 
     def _require_model(self, name: str) -> tuple[str, dict[str, Any]]:
         found = self._model_doc(name)
         if found is None:
-            known = sorted(self.index.models)
+            known = sorted(self._index.models)
             hint = f"; known models: {', '.join(known[:8])}" + ("…" if len(known) > 8 else "") if known else ""
             raise UnknownModel(f"unknown model '{name}'{hint} (see 'modelreg list')")
         return found
 
     def _version_doc(self, model: str, version: str) -> tuple[str, dict[str, Any]]:
-        doc_id = self.index.by_model.get(model, {}).get(version)
+        doc_id = self._index.by_model.get(model, {}).get(version)
         if doc_id is None:
             self._require_model(model)
             known = self._sorted_versions(model)
@@ -181,10 +160,10 @@ class Registry:
             raise UnknownVersion(
                 f"unknown version {model}:{version}; it has {shown or 'no versions'} (see 'modelreg versions {model}')"
             )
-        return doc_id, self.storage.table(VERSIONS)[doc_id]
+        return doc_id, self._backend.versions()[doc_id]
 
     def _sorted_versions(self, model: str) -> list[str]:
-        return sorted(self.index.by_model.get(model, {}), key=version_rules.sort_key)
+        return sorted(self._index.by_model.get(model, {}), key=version_rules.sort_key)
 
     def _resolve(self, ref: str, default: str | None = "latest") -> tuple[str, dict[str, Any]]:
         model, version = split_ref(ref)
@@ -193,7 +172,7 @@ class Registry:
                 raise BadReference(f"'{ref}' names a model, not a version: write {model}:VERSION or {model}:latest")
             version = default
         if version == "latest":
-            latest = self.index.latest.get(model)
+            latest = self._index.latest.get(model)
             if latest is None:
                 self._require_model(model)
                 raise UnknownVersion(f"model '{model}' has no versions yet")
@@ -207,7 +186,7 @@ class Registry:
                 raise UnknownVersion(f"nothing of '{model}' is live in {version}; deploy a version there first")
             return self._version_doc(model, live["version"])
         if version_rules.is_constraint(version):
-            match = version_rules.resolve_constraint(version, self.index.by_model.get(model, {}))
+            match = version_rules.resolve_constraint(version, self._index.by_model.get(model, {}))
             if match is None:
                 self._require_model(model)
                 raise UnknownVersion(f"no version of '{model}' matches '{version}' (see 'modelreg versions {model}')")
@@ -216,11 +195,11 @@ class Registry:
 
     def _environments(self, model: str) -> set[str]:
         envs = set(self.config.environments)
-        envs.update(doc["env"] for doc in self.storage.table(LIVE).values() if doc["model"] == model)
+        envs.update(doc["env"] for doc in self._backend.live().values() if doc["model"] == model)
         return envs
 
     def _live_doc(self, model: str, env: str) -> dict[str, Any] | None:
-        for doc in self.storage.table(LIVE).values():
+        for doc in self._backend.live().values():
             if doc["model"] == model and doc["env"] == env:
                 return doc
         return None
@@ -242,30 +221,30 @@ class Registry:
 
     @_locked
     def models(self) -> list[Model]:
-        table = self.storage.table(MODELS)
-        docs = sorted((table[i] for i in self.index.models.values()), key=lambda d: d["name"].lower())
+        table = self._backend.models()
+        docs = sorted((table[i] for i in self._index.models.values()), key=lambda d: d["name"].lower())
         return [Model.from_doc(d) for d in docs]
 
     @_locked
     def versions(self, model: str) -> list[Version]:
         """A model's versions in version order (oldest first)."""
         self._require_model(model)
-        table = self.storage.table(VERSIONS)
-        ids = self.index.by_model.get(model, {})
+        table = self._backend.versions()
+        ids = self._index.by_model.get(model, {})
         return [Version.from_doc(table[ids[v]]) for v in self._sorted_versions(model)]
 
     @_locked
     def versions_with_artifact(self, path: str | os.PathLike[str]) -> list[Version]:
         """Versions that hold an artifact at ``path`` (absolute), oldest first."""
-        table = self.storage.table(VERSIONS)
-        ids = self.index.by_path.get(str(Path(path).absolute()), set())
+        table = self._backend.versions()
+        ids = self._index.by_path.get(str(Path(path).absolute()), set())
         return sorted((Version.from_doc(table[i]) for i in ids), key=lambda v: v.created_at)
 
     @_locked
     def children(self, ref: str) -> list[Version]:
         _, doc = self._resolve(ref, default=None)
-        table = self.storage.table(VERSIONS)
-        kids = [table[i] for i in self.index.children.get(f"{doc['model']}:{doc['version']}", ())]
+        table = self._backend.versions()
+        kids = [table[i] for i in self._index.children.get(f"{doc['model']}:{doc['version']}", ())]
         return [Version.from_doc(d) for d in sorted(kids, key=lambda d: (d["model"], version_rules.sort_key(d["version"])))]
 
     # -- registering ---------------------------------------------------------------------------
@@ -291,6 +270,7 @@ class Registry:
         source: str | None = None,
         problems: Iterable[str] = (),
         scan: Mapping[str, Any] | None = None,
+        key: str | None = None,
         **extra: Any,
     ) -> Version:
         """Register a new version of ``model`` (created on first use) and return it.
@@ -299,7 +279,8 @@ class Registry:
         (``bump`` = "patch", "minor" or "major"). With ``estimator=`` a fitted
         scikit-learn object is saved into the registry with joblib and described.
         Pickle, joblib, PyTorch and safetensors artifacts are judged by the restricted
-        loader (``store.safety.loader``) unless ``scan`` is given.
+        loader (``store.safety.loader``) unless ``scan`` is given. ``key`` registers exactly
+        once by content: a version registered earlier with the same key is returned instead.
         """
         check_name("model", model)
         if isinstance(artifacts, (str, os.PathLike)):
@@ -332,31 +313,29 @@ class Registry:
         doc = {k: v for k, v in doc.items() if v not in (None, "", [], {})} | {"status": doc["status"]}
         if version is not None:
             version = version_rules.validate(version)
-        with self.storage.transaction():
+        with self._backend.transaction():
             self._ensure_model(model)
-            known = self.index.by_model.get(model, {})
-            if version is None:
-                version = self._next_version(model, bump)
-            elif version in known:
+            if version is not None and version in self._index.by_model.get(model, {}):
                 raise DuplicateVersion(
                     f"{model}:{version} already exists; versions are never overwritten "
                     "(omit --version to get the next one, or pick another)"
                 )
-            doc = {"model": model, "version": version, **doc}
             if parent:
-                doc["parent"] = self._check_parent(f"{model}:{version}", parent)
-            # owned: built above from fresh containers (jsonable, string_list copy what they get)
-            self.storage.put(VERSIONS, str(self.storage.next_id(VERSIONS)), doc, owned=True)
+                # A new version has no children yet, so its parent cannot close a cycle: it must only exist.
+                doc["parent"] = self._check_parent(f"{model}:{version or self._next_version(model, bump)}", parent)
+            # built above from fresh containers (jsonable, string_list copy what they get): the store's own
+            doc = self._backend.create_version(model, doc, version=version, key=key,
+                                               next_version=lambda known: self._next_version(model, bump))
         return Version.from_doc(doc)
 
     def _next_version(self, model: str, bump: str) -> str:
-        latest = self.index.latest.get(model)
+        latest = self._index.latest.get(model)
         if latest is not None:
             # Anything ordered above the latest cannot clash, so skip the full scan.
             candidate = version_rules.next_version([latest], bump)
             if version_rules.sort_key(candidate) > version_rules.sort_key(latest):
                 return candidate
-        return version_rules.next_version(self.index.by_model.get(model, {}), bump)
+        return version_rules.next_version(self._index.by_model.get(model, {}), bump)
 
     def _training(self, training: Mapping[str, Any] | None) -> dict[str, Any]:
         result = {}
@@ -387,8 +366,7 @@ class Registry:
 
     def _ensure_model(self, name: str) -> None:
         if self._model_doc(name) is None:
-            doc = {"name": name, "created_at": now()}
-            self.storage.put(MODELS, str(self.storage.next_id(MODELS)), doc)
+            self._backend.put_model(name, {"created_at": now()})
 
     def _check_parent(self, child: str, parent: str) -> str:
         try:
@@ -396,7 +374,7 @@ class Registry:
         except ModelregError as error:
             raise LineageError(f"parent {parent} of {child} does not exist: {error}") from None
         resolved = f"{doc['model']}:{doc['version']}"
-        if resolved != child and not self.index.children.get(child):
+        if resolved != child and not self._index.children.get(child):
             return resolved  # nothing descends from the child, so no ancestor can be it: no walk up long chains
         # Walk up from the parent: meeting the child again would close a cycle.
         seen, ref = set(), resolved
@@ -409,18 +387,20 @@ class Registry:
 
     def _parent_of(self, ref: str) -> str | None:
         model, version = split_ref(ref)
-        doc_id = self.index.by_model.get(model, {}).get(version or "")
-        return self.storage.table(VERSIONS)[doc_id].get("parent") if doc_id else None
+        doc_id = self._index.by_model.get(model, {}).get(version or "")
+        return self._backend.versions()[doc_id].get("parent") if doc_id else None
 
     # -- changing versions ------------------------------------------------------------------------
 
     def _change(self, ref: str, change: Callable[[dict[str, Any]], None]) -> Version:
-        with self.storage.transaction():
-            doc_id, doc = self._resolve(ref, default=None)
+        with self._backend.transaction():
+            _, doc = self._resolve(ref, default=None)
             updated = {**doc}
             change(updated)  # replaces fields with fresh values, never edits nested ones in place
-            self.storage.put(VERSIONS, doc_id, updated, owned=True)
-        return Version.from_doc(updated)
+            fresh = {k: v for k, v in updated.items() if doc.get(k, _GONE) is not v}
+            gone = [k for k in doc if k not in updated]
+            stored = self._backend.update_version(doc["model"], doc["version"], set=fresh, unset=gone)
+        return Version.from_doc(stored)
 
     def score(self, ref: str, **metrics: Any) -> Version:
         """Add or update metrics after the fact."""
@@ -510,8 +490,8 @@ class Registry:
         for metric, direction in (directions or {}).items():
             if direction not in ("min", "max"):
                 raise BadMetadata(f"direction of '{metric}' must be 'min' or 'max', got {direction!r}")
-        with self.storage.transaction():
-            doc_id, doc = self._require_model(name)
+        with self._backend.transaction():
+            _, doc = self._require_model(name)
             doc = {**doc}
             for key, value in (("description", description), ("owner", owner), ("notes", notes)):
                 if value is not None:
@@ -522,29 +502,26 @@ class Registry:
                 doc["primary_metric"] = primary_metric or None
             if directions:
                 doc["directions"] = {**doc.get("directions", {}), **directions}
-            self.storage.put(MODELS, doc_id, doc)
+            doc = self._backend.put_model(name, {k: v for k, v in doc.items() if k != "name"})
         return Model.from_doc(doc)
 
     def remove(self, ref: str, *, force: bool = False) -> Version:
         """Remove a version registered by mistake. Its files on disk are never deleted."""
-        with self.storage.transaction():
-            doc_id, doc = self._resolve(ref, default=None)
+        with self._backend.transaction():
+            _, doc = self._resolve(ref, default=None)
             exact = f"{doc['model']}:{doc['version']}"
             if not force:
                 if envs := self._live_envs(exact):
                     raise BadMetadata(f"{exact} is live in {', '.join(envs)}; deploy another version first, or pass --force")
-                if kids := self.index.children.get(exact):
-                    names = sorted(f"{self.storage.table(VERSIONS)[k]['model']}:{self.storage.table(VERSIONS)[k]['version']}" for k in kids)
+                if kids := self._index.children.get(exact):
+                    names = sorted(f"{self._backend.versions()[k]['model']}:{self._backend.versions()[k]['version']}" for k in kids)
                     raise LineageError(f"{exact} is the parent of {', '.join(names)}; pass --force to remove it anyway")
-            self.storage.delete(VERSIONS, doc_id)
-            for live_id, live in list(self.storage.table(LIVE).items()):
-                if live["model"] == doc["model"] and live["version"] == doc["version"]:
-                    self.storage.delete(LIVE, live_id)
+            self._backend.remove_version(doc["model"], doc["version"])
         return Version.from_doc(doc)
 
     def _live_envs(self, ref: str) -> list[str]:
         model, version = split_ref(ref)
-        return sorted(d["env"] for d in self.storage.table(LIVE).values() if d["model"] == model and d["version"] == version)
+        return sorted(d["env"] for d in self._backend.live().values() if d["model"] == model and d["version"] == version)
 
     # -- questions ----------------------------------------------------------------------------------
 
@@ -563,13 +540,12 @@ class Registry:
         wanted_tags = set(tags)
         if status is not None:
             check_status(status)
-        table = self.storage.table(VERSIONS)
         if model is not None:
             self._require_model(model)
-            docs = [table[i] for i in self.index.by_model.get(model, {}).values()]
+            table = self._backend.versions()
+            docs = [table[i] for i in self._index.by_model.get(model, {}).values()]
         else:
-            foreign = self.index.foreign[VERSIONS]
-            docs = [d for i, d in table.items() if i not in foreign] if foreign else table.values()
+            docs = self._backend.version_docs()
         found = [
             d
             for d in docs
@@ -589,9 +565,9 @@ class Registry:
         found = self._model_doc(model)
         if found and found[1].get("primary_metric"):
             return found[1]["primary_metric"]
-        table = self.storage.table(VERSIONS)
+        table = self._backend.versions()
         for version in self._sorted_versions(model):
-            metrics = table[self.index.by_model[model][version]].get("metrics")
+            metrics = table[self._index.by_model[model][version]].get("metrics")
             if metrics:
                 return next(iter(metrics))
         return None
@@ -602,10 +578,10 @@ class Registry:
         if metric is None:
             raise UnknownVersion(f"no version of '{model}' has metrics; add some with 'modelreg score'")
         lower = lower_is_better(metric, self.directions(model))
-        table = self.storage.table(VERSIONS)
+        table = self._backend.versions()
         scored = []
         for version in self._sorted_versions(model):
-            value = to_number(table[self.index.by_model[model][version]].get("metrics", {}).get(metric))
+            value = to_number(table[self._index.by_model[model][version]].get("metrics", {}).get(metric))
             if value is not None:
                 scored.append((-value if lower else value, version))
         if not scored:
@@ -633,9 +609,137 @@ class Registry:
     def live_map(self, model: str | None = None) -> dict[str, Any]:
         """{env: version} for one model, or {model: {env: version}} for all."""
         result: dict[str, dict[str, str]] = {}
-        for doc in self.storage.table(LIVE).values():
+        for doc in self._backend.live().values():
             result.setdefault(doc["model"], {})[doc["env"]] = doc["version"]
         return dict(sorted(result.get(model, {}).items())) if model else result
+
+    # -- documents, for the app, the watcher, deploys and transfers ------------------------------------
+    # The stored documents themselves, read-only by contract (they are replaced on change, never edited
+    # in place): copying 100,000 of them on every look would make the app and the watcher crawl.
+
+    def model_names(self) -> list[str]:
+        """Every model's name, case-insensitively sorted."""
+        with self.reading(refresh=False):
+            return sorted(self._index.models, key=str.lower)
+
+    def model_docs(self) -> list[dict[str, Any]]:
+        """Every model's document, in no particular order."""
+        with self.reading(refresh=False):
+            table = self._backend.models()
+            return [table[i] for i in self._index.models.values()]
+
+    def version_docs(self, model: str) -> list[dict[str, Any]]:
+        """A model's version documents, oldest first (none for an unknown model)."""
+        with self.reading(refresh=False):
+            table, ids = self._backend.versions(), self._index.by_model.get(model, {})
+            return [table[ids[v]] for v in sorted(ids, key=version_rules.sort_key) if ids[v] in table]
+
+    def all_version_docs(self) -> list[dict[str, Any]]:
+        """Every version document, in no particular order."""
+        with self.reading(refresh=False):
+            return list(self._backend.version_docs())
+
+    def version_doc(self, ref: str) -> dict[str, Any]:
+        """The document of the version ``ref`` names now."""
+        with self.reading():
+            return self._resolve(ref, default=None)[1]
+
+    def docs_holding(self, path: str) -> list[dict[str, Any]]:
+        """Documents of the versions with an artifact at exactly ``path``."""
+        with self.reading(refresh=False):
+            table = self._backend.versions()
+            return [table[i] for i in self._index.by_path.get(path, ()) if i in table]
+
+    def artifact_paths(self) -> list[str]:
+        """Every artifact path some version holds."""
+        with self.reading(refresh=False):
+            return list(self._index.by_path)
+
+    def holds(self, path: str) -> bool:
+        """Whether some version holds an artifact at exactly ``path`` (one dict lookup)."""
+        return path in self._index.by_path
+
+    def live_entries(self) -> list[dict[str, Any]]:
+        """Every live entry: ``{"model", "env", "version", ...}``."""
+        with self.reading(refresh=False):
+            return list(self._backend.live().values())
+
+    def history_entries(self) -> list[dict[str, Any]]:
+        """Every deploy history entry as stored, in no particular order (see :meth:`history`)."""
+        with self.reading(refresh=False):
+            return list(self._backend.history().values())
+
+    def last_version_id(self) -> int:
+        """The highest version document id so far: a version with a higher one arrived after."""
+        with self.reading(refresh=False):
+            return max((int(i) for i in self._backend.versions() if i.isdigit()), default=0)
+
+    def feed(self, token: Any) -> Feed:
+        """What changed since ``token``, with the documents as they are now: the app's live updates."""
+        with self._backend.lock:
+            changes = self._backend.changes_since(token)
+            if changes.reset:
+                return Feed(changes.token, reset=True)
+
+            def docs(ids: frozenset[str], table: Mapping[str, dict[str, Any]]) -> tuple[tuple[str, dict[str, Any] | None], ...]:
+                return tuple((i, table.get(i)) for i in sorted(ids, key=lambda i: int(i) if i.isdigit() else 0))
+
+            backend = self._backend
+            return Feed(changes.token, False, docs(changes.models, backend.models()), docs(changes.versions, backend.versions()),
+                        docs(changes.live, backend.live()), docs(changes.history, backend.history()))
+
+    # -- writes for deploys and transfers ----------------------------------------------------------------
+
+    def set_fields(self, ref: str, *, set: Mapping[str, Any], unset: Iterable[str] = (),
+                   if_unchanged: Mapping[str, Any] | None = None) -> Version | None:
+        """Set raw fields of a version (what deploys learn: hashes, missing files).
+
+        With ``if_unchanged``, only if those fields still hold those values; None if not (or if
+        the version is gone). For modelreg's own modules: users want :meth:`update`.
+        """
+        with self._backend.transaction():
+            model, version = split_ref(ref)
+            doc_id = self._index.by_model.get(model, {}).get(version or "")
+            if doc_id is None:
+                return None
+            doc = self._backend.versions()[doc_id]
+            if if_unchanged is not None and any(doc.get(k) != v for k, v in if_unchanged.items()):
+                return None
+            return Version.from_doc(self._backend.update_version(model, version or "", set=copy_json(dict(set)), unset=unset))
+
+    def switch_live(self, model: str, env: str, *, expected: str | None, to: str | None, entry: Mapping[str, Any],
+                    previous_status: str | None = None, live_fields: Mapping[str, Any] = {}) -> dict[str, Any]:
+        """Record a switch of what is live (deploy's entry point): compare-and-swap, history, statuses.
+
+        ``to`` becomes ``deployed``; ``expected`` (what was live) becomes ``previous_status`` if it was
+        ``deployed`` and is live nowhere else. Raises DeployConflict if ``expected`` is no longer live.
+        """
+        with self._backend.transaction():
+            statuses = {}
+            if to is not None:
+                statuses[to] = "deployed"
+            if previous_status and expected and expected != to:
+                elsewhere = [e for e in self._live_envs(f"{model}:{expected}") if e != env]
+                doc_id = self._index.by_model.get(model, {}).get(expected)
+                if not elsewhere and doc_id is not None and self._backend.versions()[doc_id]["status"] == "deployed":
+                    statuses[expected] = previous_status
+            return dict(self._backend.switch_live(model, env, expected=expected, to=to, entry=copy_json(dict(entry)),
+                                                  statuses=statuses, live_fields=copy_json(dict(live_fields))))
+
+    def append_history(self, entry: Mapping[str, Any]) -> dict[str, Any]:
+        """Append a history entry that switched nothing (a failed deploy, an imported one)."""
+        return dict(self._backend.append_history(copy_json(dict(entry))))
+
+    def add_documents(self, models: Iterable[Mapping[str, Any]], versions: Iterable[Mapping[str, Any]]) -> None:
+        """Store model and version documents as they are (an import keeps created_at, status...).
+
+        Call inside :meth:`transaction` with documents already checked (``store.transfer``).
+        """
+        with self._backend.transaction():
+            for doc in models:
+                self._backend.put_model(doc["name"], copy_json({k: v for k, v in doc.items() if k != "name"}))
+            for doc in versions:
+                self._backend.create_version(doc["model"], copy_json(dict(doc)), version=doc["version"])
 
     # -- deploying, rolling back, loading (store/deploy.py, store/loading.py) ---------------------------
 
@@ -647,67 +751,40 @@ class Registry:
         safe unless ``trust=True`` (recorded in the history); raises DeployError if the
         deploy hook fails.
         """
-        from store.deploy.deploy import deploy
-
-        return deploy(self, ref, env, verify=verify, trust=trust)
+        return deploys.deploy(self, ref, env, verify=verify, trust=trust)
 
     def rollback(self, model: str, env: str | None = None) -> dict[str, Any]:
         """Switch ``model`` in ``env`` back to the version live before the current one; returns the history entry."""
-        from store.deploy.deploy import rollback
-
-        return rollback(self, model, env)
+        return deploys.rollback(self, model, env)
 
     def history(self, model: str | None = None, env: str | None = None) -> list[dict[str, Any]]:
         """The deploy history, oldest first, optionally for one model and/or environment."""
-        from store.deploy.deploy import history
-
-        return copy_json(history(self, model, env))  # entries nest dicts (the hook's outcome): the caller's own
+        return copy_json(deploys.history(self, model, env))  # entries nest dicts (the hook's outcome): the caller's own
 
     def check_artifacts(self, model: str | None = None, *, verify: bool = False) -> list[dict[str, Any]]:
         """Mark versions whose artifacts vanished or changed as missing (never removing them)."""
-        from store.deploy.deploy import check_artifacts
-
-        return check_artifacts(self, model, verify=verify)
+        return deploys.check_artifacts(self, model, verify=verify)
 
     def load(self, ref: str, trust: bool = False) -> Any:
         """The model object of a scikit-learn/joblib version (scanned first), else its artifact paths."""
-        from store.deploy.loading import load
-
-        return load(self, ref, trust=trust)
-
-    def _repair_interrupted_deploy(self) -> None:
-        from store.deploy.deploy import repair_if_interrupted
-
-        repair_if_interrupted(self)
+        return loading.load(self, ref, trust=trust)
 
     # -- related reports live in their own modules ------------------------------------------------------
 
     def compare(self, refs: Iterable[str]) -> dict[str, Any]:
-        from store.compare import compare
-
-        return compare(self, list(refs))
+        return comparing.compare(self, list(refs))
 
     def ancestors(self, ref: str) -> list[Version]:
-        from store.lineage import ancestors
-
-        return ancestors(self, ref)
+        return lineage.ancestors(self, ref)
 
     def descendants(self, ref: str) -> list[Version]:
-        from store.lineage import descendants
-
-        return descendants(self, ref)
+        return lineage.descendants(self, ref)
 
     def tree(self, model: str) -> list[dict[str, Any]]:
-        from store.lineage import tree
-
-        return tree(self, model)
+        return lineage.tree(self, model)
 
     def data_lineage(self, ref: str) -> list[dict[str, Any]]:
-        from store.lineage import data_lineage
-
-        return data_lineage(self, ref)
+        return lineage.data_lineage(self, ref)
 
     def summary(self, model: str | None = None) -> dict[str, Any]:
-        from store.summary import summary
-
-        return summary(self, model)
+        return summaries.summary(self, model)

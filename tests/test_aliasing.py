@@ -109,7 +109,7 @@ def test_records_from_the_registry_are_read_only_copies(tmp_path: Path, compact:
     assert reg.get("m:v1").to_dict()["params"] == want and type(reg.get("m:v1").to_dict()["params"]) is dict
     json.dumps(reg.get("m:v1").to_dict())
     if compact:
-        reg.storage.compact()
+        reg.backend.storage.compact()
     reg.close()
     seen = fresh(FRESH_REGISTRY, tmp_path / "reg")
     assert seen["v1"]["params"] == want and seen["v1"]["extra"] == {"run": {"id": "abc"}}

@@ -370,10 +370,10 @@ async def test_a_registration_from_another_process_appears_live(reg: Registry) -
 @pilot_test
 async def test_names_and_notes_are_shown_literally(reg: Registry, size: tuple[int, int]) -> None:
     # Names are validated on register, so plant one as a hand-edited (or foreign) registry would hold it.
-    with reg.storage.transaction():
-        reg.storage.put("models", str(reg.storage.next_id("models")), {"name": EVIL, "created_at": "2026-01-01T00:00:00+00:00"})
-        reg.storage.put(
-            "versions", str(reg.storage.next_id("versions")),
+    with reg.backend.storage.transaction():
+        reg.backend.storage.put("models", str(reg.backend.storage.next_id("models")), {"name": EVIL, "created_at": "2026-01-01T00:00:00+00:00"})
+        reg.backend.storage.put(
+            "versions", str(reg.backend.storage.next_id("versions")),
             {"model": EVIL, "version": "v1", "status": "completed", "notes": EVIL, "tags": [EVIL], "metrics": {EVIL: 1.0}},
         )
     app = ModelregApp(reg)

@@ -29,7 +29,7 @@ def unfolded(tmp_path: Path, count: int = 3) -> Path:
     reg = Registry(tmp_path / "reg")
     for k in range(count):
         reg.register("m", metrics={"acc": k / 10})
-    reg.storage.close()  # not close(): that would fold the journal into registry.json
+    reg.backend.storage.close()  # not close(): that would fold the journal into registry.json
     return tmp_path / "reg"
 
 
@@ -102,7 +102,7 @@ def test_a_lost_snapshot_is_rebuilt_from_a_journal_that_starts_at_the_beginning(
 def test_a_lost_snapshot_after_a_compaction_cannot_be_rebuilt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = unfolded(tmp_path)
     with Registry(path) as reg:
-        reg.storage.compact()
+        reg.backend.storage.compact()
     (path / "registry.json").write_bytes(b"")
     report = check_only_changes_nothing(path, capsys)
     assert any("restore registry.json from a backup" in line for line in report)

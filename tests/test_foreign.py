@@ -71,7 +71,7 @@ def test_nan_written_by_hand_never_breaks_a_write_or_a_compaction(registry_path:
 
     reg = Registry(registry_path)
     with pytest.raises(NotCompactable, match="versions/1 hold NaN or Infinity"):
-        reg.storage.compact()
+        reg.backend.storage.compact()
     assert [v.version for v in reg.versions("m")] == ["v1", "v2"]
     reg.close()
     with Registry(registry_path) as again:

@@ -12,7 +12,8 @@ import pytest
 
 from store.errors import BundleError, ModelregError
 from store.transfer.importers import detect, import_file
-from store.registry import HISTORY, LIVE, Registry
+from store.backends.local.backend import HISTORY, LIVE
+from store.registry import Registry
 from tui.cli import main
 
 DATA = Path(__file__).parent / "data"
@@ -44,7 +45,7 @@ def afs(tmp_path: Path) -> Path:
 
 def state(reg: Registry) -> dict:
     reg.refresh()
-    return {name: dict(reg.storage.table(name)) for name in ("models", "versions", HISTORY, LIVE)}
+    return {name: dict(reg.backend.storage.table(name)) for name in ("models", "versions", HISTORY, LIVE)}
 
 
 def test_afs_registry_and_lineage(reg: Registry, afs: Path) -> None:

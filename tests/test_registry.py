@@ -272,12 +272,12 @@ def test_changes_since_names_exactly_what_changed(tmp_path: Path) -> None:
     writer.tag("m:v1", "x")
     changes = reader.changes_since(token)
     assert not changes.reset
-    assert {reader.storage.table(t)[d]["version"] for t, d in changes.changed} == {"v1", "v2"}
-    assert reader.changes_since(changes.token).changed == frozenset()
-    writer.storage.compact()  # another process folding the journal is followed, not reloaded
+    assert {reader.backend.versions()[d]["version"] for d in changes.versions} == {"v1", "v2"}
+    assert not reader.changes_since(changes.token)
+    writer.backend.storage.compact()  # another process folding the journal is followed, not reloaded
     writer.register("m")
     changes = reader.changes_since(changes.token)
-    assert not changes.reset and len(changes.changed) == 1
+    assert not changes.reset and len(changes.versions) == 1
 
 
 def test_state_survives_reopening_and_plain_tinydb_reads_it(registry: Registry, artifact: Path) -> None:

@@ -46,7 +46,7 @@ from store.deploy.pinning import (
     safe_part,
     switch_link,
 )
-from store.registry import HISTORY, LIVE, VERSIONS, now, whoami
+from store.stamps import now, whoami
 
 if TYPE_CHECKING:
     from store.registry import Registry
@@ -106,10 +106,8 @@ def deploy(registry: Registry, ref: str, env: str | None = None, *, verify: bool
             pass  # missing artifacts are refused below, with their own message
     with deploy_lock(registry):
         repair(registry)
-        with registry.storage.lock:
-            registry.refresh()
-            _, doc = registry._resolve(ref, default=None)
-            doc = dict(doc)
+        with registry.reading():
+            doc = dict(registry.version_doc(ref))
             current = _live_version(registry, doc["model"], env)
         model, version = doc["model"], doc["version"]
         if current == version:
@@ -135,9 +133,8 @@ def rollback(registry: Registry, model: str, env: str | None = None) -> dict[str
     env = environment(registry, env)
     with deploy_lock(registry):
         repair(registry)
-        with registry.storage.lock:
-            registry.refresh()
-            registry._require_model(model)
+        with registry.reading():
+            registry.model(model)  # an unknown model is an error, not "nothing live"
             current = _live_version(registry, model, env)
             if current is None:
                 raise DeployError(f"nothing of '{model}' is live in {env}, so there is nothing to roll back")
@@ -169,12 +166,11 @@ def previous_version(registry: Registry, model: str, env: str, current: str) -> 
             if entry["to"] in stack:
                 stack.remove(entry["to"])
             stack.append(entry["to"])
-    versions = registry.storage.table(VERSIONS)
-    known = registry.index.by_model.get(model, {})
+    known = {d["version"]: d for d in registry.version_docs(model)}
     for version in reversed(stack):
         if version == current or version not in known:
             continue
-        if versions[known[version]]["status"] != "archived":
+        if known[version]["status"] != "archived":
             return version
     return None
 
@@ -182,8 +178,7 @@ def previous_version(registry: Registry, model: str, env: str, current: str) -> 
 def _release_for_rollback(registry: Registry, model: str, version: str) -> Release:
     """The target's pinned release; pinned again from its originals only if the pin is damaged."""
     root = pinned_root(registry.path)
-    with registry.storage.lock:
-        doc = dict(registry._version_doc(model, version)[1])
+    doc = dict(registry.version_doc(f"{model}:{version}"))
     release = load_release(root, doc)
     if release is not None and release.problem(root) is None:
         return release
@@ -251,12 +246,9 @@ def _remember_hashes(registry: Registry, doc: dict[str, Any], hashes: list[str])
     artifacts = doc.get("artifacts", [])
     if all(a.get("sha256") for a in artifacts) or len(hashes) != len(artifacts):
         return
-    with registry.storage.transaction():
-        doc_id = registry.index.by_model.get(doc["model"], {}).get(doc["version"])
-        fresh = registry.storage.table(VERSIONS).get(doc_id or "")
-        if fresh and fresh.get("artifacts") == artifacts:
-            filled = [{**a, "sha256": a.get("sha256") or h} for a, h in zip(artifacts, hashes)]
-            registry.storage.put(VERSIONS, doc_id, {**fresh, "artifacts": filled})
+    filled = [{**a, "sha256": a.get("sha256") or h} for a, h in zip(artifacts, hashes)]
+    # Only if nobody changed the artifacts meanwhile: the hashes are of the files pinned.
+    registry.set_fields(f"{doc['model']}:{doc['version']}", set={"artifacts": filled}, if_unchanged={"artifacts": artifacts})
 
 
 # -- recording ------------------------------------------------------------------------------------
@@ -265,52 +257,22 @@ def _remember_hashes(registry: Registry, doc: dict[str, Any], hashes: list[str])
 def _record(registry: Registry, intent: dict[str, Any], *, ok: bool, hook: dict[str, Any] | None,
             reason: str | None, release: Release | None) -> dict[str, Any]:
     """Append the history entry and, for a switch that happened, update the live table and statuses."""
-    storage = registry.storage
     env, model, previous, version, action = (intent[k] for k in ("env", "model", "from", "to", "action"))
-    with storage.transaction():
-        seq = storage.next_id(HISTORY)
-        entry = {"seq": seq, "env": env, "model": model, "from": previous, "to": version, "action": action,
-                 "by": intent["by"], "at": intent["at"], "hook": hook, "ok": ok, "reason": reason}
-        if intent.get("trusted"):
-            entry["trusted"] = True
-        storage.put(HISTORY, str(seq), entry)
-        if ok:
-            _set_live(registry, env, model, version, release)
-            _set_status(registry, model, version, "deployed")
-            if previous and previous != version and not _live_envs(registry, model, previous):
-                _set_status(registry, model, previous, "deprecated" if action == "rollback" else "completed", only_from="deployed")
-    return dict(entry)
-
-
-def _set_live(registry: Registry, env: str, model: str, version: str | None, release: Release | None) -> None:
-    storage = registry.storage
-    found = next((i for i, d in storage.table(LIVE).items() if d["model"] == model and d["env"] == env), None)
-    if version is None:
-        if found is not None:
-            storage.delete(LIVE, found)
-        return
-    doc = {"model": model, "env": env, "version": version,
-           "path": str(release.primary) if release else None, "release": str(release.path) if release else None}
-    storage.put(LIVE, found if found is not None else str(storage.next_id(LIVE)), doc)
-
-
-def _set_status(registry: Registry, model: str, version: str, status: str, only_from: str | None = None) -> None:
-    # Directly, not through set_status: "deployed" is reached only here, together with the switch.
-    doc_id = registry.index.by_model.get(model, {}).get(version)
-    if doc_id is None:
-        return  # removed from the registry meanwhile
-    doc = registry.storage.table(VERSIONS)[doc_id]
-    if doc["status"] != status and (only_from is None or doc["status"] == only_from):
-        registry.storage.put(VERSIONS, doc_id, {**doc, "status": status})
-
-
-def _live_envs(registry: Registry, model: str, version: str) -> list[str]:
-    return [d["env"] for d in registry.storage.table(LIVE).values() if d["model"] == model and d["version"] == version]
+    entry = {"seq": None, "env": env, "model": model, "from": previous, "to": version, "action": action,
+             "by": intent["by"], "at": intent["at"], "hook": hook, "ok": ok, "reason": reason}
+    if intent.get("trusted"):
+        entry["trusted"] = True
+    if not ok:
+        return registry.append_history(entry)
+    where = {"path": str(release.primary) if release else None, "release": str(release.path) if release else None}
+    # What was live is compared and swapped in the backend: the deploy lock keeps other deploys out,
+    # and a backend shared by several machines refuses a switch someone else made first.
+    return registry.switch_live(model, env, expected=previous, to=version, entry=entry, live_fields=where,
+                                previous_status="deprecated" if action == "rollback" else "completed")
 
 
 def _live_version(registry: Registry, model: str, env: str) -> str | None:
-    doc = registry._live_doc(model, env)
-    return doc["version"] if doc else None
+    return registry.live_map(model).get(env)
 
 
 def _clear_pending(registry: Registry) -> None:
@@ -371,18 +333,17 @@ def _hook_failure(hook: dict[str, Any] | None, timeout: float) -> str | None:
 
 def history(registry: Registry, model: str | None = None, env: str | None = None) -> list[dict[str, Any]]:
     """History entries, oldest first, optionally for one model and/or environment."""
-    with registry.storage.lock:
-        registry.refresh()
+    with registry.reading():
         if model is not None:
-            registry._require_model(model)
-        docs = registry.storage.table(HISTORY).values()
+            registry.model(model)  # an unknown model is an error, not an empty history
+        docs = registry.history_entries()
         found = [dict(d) for d in docs if (model is None or d["model"] == model) and (env is None or d["env"] == env)]
     return sorted(found, key=lambda d: d["seq"])
 
 
 def _entries(registry: Registry, model: str, env: str) -> list[dict[str, Any]]:
     # Entries imported from another registry's bundle describe that registry's links, not ours.
-    docs = registry.storage.table(HISTORY).values()
+    docs = registry.history_entries()
     mine = (d for d in docs if d["model"] == model and d["env"] == env and not d.get("imported"))
     return sorted(mine, key=lambda d: d["seq"])
 
@@ -452,8 +413,7 @@ def repair(registry: Registry) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             intent = None
         if intent:
-            with registry.storage.lock:
-                registry.refresh()
+            with registry.reading():
                 live = _live_version(registry, intent["model"], intent["env"])
             link = link_path(registry, intent["env"], intent["model"])
             if _linked_version(link, intent["model"]) == intent["to"] and live != intent["to"]:
@@ -469,10 +429,11 @@ def repair(registry: Registry) -> list[dict[str, Any]]:
 def _reconcile_links(registry: Registry) -> list[dict[str, Any]]:
     root = pinned_root(registry.path)
     base = registry.path / DEPLOY
-    with registry.storage.lock:
-        registry.refresh()
-        live = {(d["env"], d["model"]): d["version"] for d in registry.storage.table(LIVE).values()}
-        registered = {m: set(v) for m, v in registry.index.by_model.items()}
+    with registry.reading():
+        live = {(d["env"], d["model"]): d["version"] for d in registry.live_entries()}
+        registered: dict[str, set[str]] = {}
+        for doc in registry.all_version_docs():
+            registered.setdefault(doc["model"], set()).add(doc["version"])
     on_disk: dict[tuple[str, str], str | None] = {}
     if base.is_dir():
         for env_dir in base.iterdir():
@@ -514,15 +475,13 @@ def check_artifacts(registry: Registry, model: str | None = None, *, verify: boo
     one row per version with artifacts: ref, missing, reason.
     """
     root = pinned_root(registry.path)
-    with registry.storage.lock:
-        registry.refresh()
+    with registry.reading():
         if model is not None:
-            registry._require_model(model)
-        table = registry.storage.table(VERSIONS)
-        ids = registry.index.by_model.get(model, {}).values() if model else list(table)
-        docs = {i: dict(table[i]) for i in ids if table[i].get("artifacts")}
+            registry.model(model)  # an unknown model is an error
+        found = registry.version_docs(model) if model else registry.all_version_docs()
+        docs = {f"{d['model']}:{d['version']}": dict(d) for d in found if d.get("artifacts")}
     rows, changes = [], {}
-    for doc_id, doc in docs.items():
+    for ref, doc in docs.items():
         reason = next((r for a in doc["artifacts"] if (r := check_unchanged(a, verify=verify))), None)
         if reason:
             release = load_release(root, doc)
@@ -531,12 +490,9 @@ def check_artifacts(registry: Registry, model: str | None = None, *, verify: boo
         missing = reason is not None
         rows.append({"ref": f"{doc['model']}:{doc['version']}", "missing": missing, "reason": reason})
         if missing != bool(doc.get("missing")):
-            changes[doc_id] = missing
+            changes[ref] = missing
     if changes:
-        with registry.storage.transaction():
-            table = registry.storage.table(VERSIONS)
-            for doc_id, missing in changes.items():
-                if doc_id in table:
-                    fresh = {**table[doc_id], "missing": True} if missing else {k: v for k, v in table[doc_id].items() if k != "missing"}
-                    registry.storage.put(VERSIONS, doc_id, fresh)
+        with registry.transaction():
+            for ref, missing in changes.items():
+                registry.set_fields(ref, set={"missing": True} if missing else {}, unset=() if missing else ("missing",))
     return sorted(rows, key=lambda r: r["ref"])

@@ -42,7 +42,9 @@ from typing import IO, Any
 from store import artifacts as artifact_files
 from store.errors import BundleError, ModelregError
 from store.lifecycle import check_status
-from store.registry import HISTORY, LIVE, MODELS, VERSIONS, Registry, now, split_ref, whoami
+from store.references import split_ref
+from store.registry import Registry
+from store.stamps import now, whoami
 from store.values import check_name
 from store.versions import validate as validate_version
 
@@ -175,11 +177,8 @@ def _collect(
     registry: Registry, refs: Sequence[str], everything: bool, with_parents: bool
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], dict[str, dict[str, str]]]:
     """Copies of the documents to export, read in one consistent look at the registry."""
-    with registry.storage.lock:
-        registry.refresh()
-        table = registry.storage.table(VERSIONS)
-        foreign = registry.index.foreign[VERSIONS]  # not versions: nothing to export
-        by_ref = {_ref(doc): doc for doc_id, doc in table.items() if doc_id not in foreign}
+    with registry.reading():
+        by_ref = {_ref(doc): doc for doc in registry.all_version_docs()}
         if everything:
             chosen = set(by_ref)
         else:
@@ -198,13 +197,13 @@ def _collect(
                     parent = by_ref[parent].get("parent")
         versions = _parents_first([copy.deepcopy(by_ref[r]) for r in chosen])
         names = {v["model"] for v in versions}
-        models = sorted((copy.deepcopy(registry.storage.table(MODELS)[i]) for n, i in registry.index.models.items() if n in names), key=lambda d: d["name"])
+        models = sorted((copy.deepcopy(d) for d in registry.model_docs() if d["name"] in names), key=lambda d: d["name"])
         history = sorted(
-            (copy.deepcopy(d) for d in registry.storage.table(HISTORY).values() if d.get("model") in names),
+            (copy.deepcopy(d) for d in registry.history_entries() if d.get("model") in names),
             key=lambda d: (d.get("seq", 0), d.get("at", "")),
         )
         live: dict[str, dict[str, str]] = {}
-        for doc in registry.storage.table(LIVE).values():
+        for doc in registry.live_entries():
             if doc["model"] in names:
                 live.setdefault(doc["model"], {})[doc["env"]] = doc["version"]
     return models, versions, history, live
@@ -327,7 +326,9 @@ def _order(registry: Registry, plan: ImportPlan, skip_existing: bool) -> tuple[l
     Refuses (nothing written) on conflicts, duplicates, missing parents and cycles.
     Call with the registry's lock held and caught up.
     """
-    existing = registry.index.by_model
+    existing: dict[str, dict[str, dict[str, Any]]] = {}
+    for doc in registry.all_version_docs():
+        existing.setdefault(doc["model"], {})[doc["version"]] = doc
     present = [_ref(d) for d in plan.versions if d["version"] in existing.get(d["model"], {})]
     if present and not skip_existing:
         raise BundleError(
@@ -355,12 +356,11 @@ def _order(registry: Registry, plan: ImportPlan, skip_existing: bool) -> tuple[l
             )
     ordered = _parents_first(list(incoming.values()))
     for doc in ordered:
-        _check_no_cycle(registry, doc, incoming)
+        _check_no_cycle(existing, doc, incoming)
     return ordered, present
 
 
-def _check_no_cycle(registry: Registry, doc: dict[str, Any], incoming: dict[str, dict[str, Any]]) -> None:
-    table, ids = registry.storage.table(VERSIONS), registry.index.by_model
+def _check_no_cycle(existing: dict[str, dict[str, dict[str, Any]]], doc: dict[str, Any], incoming: dict[str, dict[str, Any]]) -> None:
     ref, seen = doc.get("parent"), {_ref(doc)}
     while ref:
         if ref in seen:
@@ -370,14 +370,13 @@ def _check_no_cycle(registry: Registry, doc: dict[str, Any], incoming: dict[str,
             ref = incoming[ref].get("parent")
         else:
             model, _, version = ref.partition(":")
-            doc_id = ids.get(model, {}).get(version)
-            ref = table[doc_id].get("parent") if doc_id else None
+            found = existing.get(model, {}).get(version)
+            ref = found.get("parent") if found else None
 
 
 def check_plan(registry: Registry, plan: ImportPlan, *, skip_existing: bool = False) -> list[dict[str, Any]]:
     """The versions an import would add (parents first); raises if it would be refused."""
-    with registry.storage.lock:
-        registry.refresh()
+    with registry.reading():
         return _order(registry, plan, skip_existing)[0]
 
 
@@ -385,25 +384,19 @@ def insert_plan(registry: Registry, plan: ImportPlan, *, skip_existing: bool = F
     """Insert a plan's documents in one transaction, re-checking it under the write lock.
 
     Documents are written as they are (created_at, registered_by and status kept),
-    which is why this goes through the storage and not ``Registry.register``.
+    which is why this goes through ``Registry.add_documents`` and not ``Registry.register``.
     """
-    with registry.storage.transaction():
+    with registry.transaction():
         ordered, skipped = _order(registry, plan, skip_existing)
         names = list(dict.fromkeys(d["model"] for d in ordered))
         model_docs = {m["name"]: m for m in plan.models}
-        created = []
-        for name in names:
-            if name not in registry.index.models:
-                doc = model_docs.get(name) or {"name": name, "created_at": now()}
-                registry.storage.put(MODELS, str(registry.storage.next_id(MODELS)), doc)
-                created.append(name)
-        for doc in ordered:
-            registry.storage.put(VERSIONS, str(registry.storage.next_id(VERSIONS)), doc)
+        known = set(registry.model_names())
+        new_models = [model_docs.get(name) or {"name": name, "created_at": now()} for name in names if name not in known]
+        registry.add_documents(new_models, ordered)
         history = _new_history(registry, plan.history)
         for entry in history:
-            # As store.deploy.deploy numbers entries: seq is the document id, after the target's own.
-            seq = registry.storage.next_id(HISTORY)
-            registry.storage.put(HISTORY, str(seq), {**entry, "seq": seq})
+            # The backend numbers it (seq), after the target's own entries.
+            registry.append_history(entry)
     return ImportResult(
         source=plan.source,
         format=plan.format,
@@ -422,7 +415,7 @@ def _new_history(registry: Registry, entries: list[dict[str, Any]]) -> list[dict
     def key(d: dict[str, Any]) -> tuple[Any, ...]:
         return (d.get("model"), d.get("env"), d.get("action"), d.get("from"), d.get("to"), d.get("at"))
 
-    known = {key(d) for d in registry.storage.table(HISTORY).values()}
+    known = {key(d) for d in registry.history_entries()}
     return [entry for entry in entries if key(entry) not in known]
 
 

@@ -27,7 +27,8 @@ from store import artifacts as artifact_files
 from store.transfer.bundle import ImportPlan, ImportResult, import_bundle, insert_plan
 from store.errors import BadMetadata, ModelregError
 from store.lifecycle import STATUSES
-from store.registry import TRAINING_FIELDS, Registry, now, whoami
+from store.registry import TRAINING_FIELDS, Registry
+from store.stamps import now, whoami
 from store.values import check_name, jsonable, string_list, text
 from store.versions import validate as validate_version
 

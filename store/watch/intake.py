@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from store.registry import Registry
 
 PICKLE_EXTENSIONS = (".pkl", ".joblib", ".pickle")
-VERSIONS = "versions"
 
 
 @dataclass
@@ -132,13 +131,7 @@ class Intake:
 
     def known(self, path: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """(version doc, artifact record) of the newest version holding ``path``, or None."""
-        storage = self.registry.storage
-        with storage.lock:
-            ids = self.registry.index.by_path.get(path)
-            if not ids:
-                return None
-            table = storage.table(VERSIONS)
-            docs = [table[i] for i in ids if i in table]
+        docs = self.registry.docs_holding(path)
         if not docs:
             return None
         doc = max(docs, key=lambda d: d.get("created_at", ""))
@@ -148,9 +141,7 @@ class Intake:
     def learn_runs(self, roots: list[str]) -> None:
         """Rebuild the run index from the registry: the checkpoints already known under ``roots``."""
         self.runs.clear()
-        storage = self.registry.storage
-        with storage.lock:
-            docs = sorted(storage.table(VERSIONS).values(), key=lambda d: d.get("created_at", ""))
+        docs = sorted(self.registry.all_version_docs(), key=lambda d: d.get("created_at", ""))
         for doc in docs:
             for artifact in doc.get("artifacts", ()):
                 path = artifact.get("path", "")
@@ -399,16 +390,12 @@ class Intake:
     def gone(self, path: str) -> Outcome:
         """Mark the versions holding ``path`` (or anything below it) missing; never remove them."""
         out = Outcome()
-        storage = self.registry.storage
         prefix = path.rstrip(os.sep) + os.sep
-        with storage.lock:
-            index = self.registry.index.by_path
+        with self.registry.reading(refresh=False):
             # A deleted folder takes the checkpoints below it along: look for them only then.
-            paths = [path] if path in index else [p for p in index if p.startswith(prefix)]
-            table = storage.table(VERSIONS)
-            hits = {(p, i) for p in paths for i in index.get(p, ())}
-            docs = {i: table[i] for _, i in hits if i in table}
-        for doc_id, doc in sorted(docs.items()):
+            paths = [path] if self.registry.holds(path) else [p for p in self.registry.artifact_paths() if p.startswith(prefix)]
+            docs = {f"{d['model']}:{d['version']}": d for p in paths for d in self.registry.docs_holding(p)}
+        for _, doc in sorted(docs.items()):
             if doc.get("missing"):
                 continue
             held = [a["path"] for a in doc.get("artifacts", ())]

@@ -406,14 +406,12 @@ class Watcher:
                 self._wake.set()
 
     def _holds(self, path: str, is_dir: bool) -> bool:
-        index = self.registry.index.by_path
-        if path in index:
+        if self.registry.holds(path):
             return True
         if not is_dir:
             return False
         prefix = path.rstrip(os.sep) + os.sep
-        with self.registry.storage.lock:
-            return any(p.startswith(prefix) for p in list(index))
+        return any(p.startswith(prefix) for p in self.registry.artifact_paths())
 
     # -- ticker: settle and supervise ------------------------------------------------------------------
 
@@ -485,7 +483,7 @@ class Watcher:
         if work:
             done = Outcome()
             try:
-                with self.registry.storage.transaction():
+                with self.registry.transaction():
                     for item in work:
                         done.extend(self._apply(item))
             except Exception as error:
@@ -658,10 +656,9 @@ class Watcher:
 
     def _known_under_roots(self) -> dict[str, Any]:
         """path -> (doc, record) of the newest version holding each artifact under a watched root."""
-        storage = self.registry.storage
         found: dict[str, Any] = {}
-        with storage.lock:
-            for doc in storage.table("versions").values():
+        with self.registry.reading(refresh=False):
+            for doc in self.registry.all_version_docs():
                 for artifact in doc.get("artifacts", ()):
                     path = artifact.get("path", "")
                     if root_of(path, self.roots) is None:

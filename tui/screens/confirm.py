@@ -337,8 +337,7 @@ def rollback_target(registry: Registry, model: str, env: str, current: Version |
 
     if current is None:
         return None, f"nothing of {model} is live in {env}"
-    with registry.storage.lock:
-        registry.refresh()
+    with registry.reading():
         previous = previous_version(registry, model, env, current.version)
     if previous is None:
         return None, f"no earlier version was live in {env} before {current.version}"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from store.durable import fsync_dir
-from store.index import is_model, is_version
+from store.backends.index import is_model, is_version
 from store.backends.local.journal import JOURNAL, LOCK, META_TABLE, SNAPSHOT, nonfinite_documents
 
 Tables = dict[str, dict[str, Any]]
