@@ -21,7 +21,7 @@ from store import summary as summaries
 from store import versions as version_rules
 from store.backends.local.backend import LocalBackend
 from store.backends.local.location import find_registry
-from store.backends.protocol import Backend, Changes, Feed
+from store.backends.protocol import Backend, Changes, ChangeWatch, Feed
 from store.config import Config
 from store.deploy import deploy as deploys
 from store.deploy import loading
@@ -132,6 +132,10 @@ class Registry:
             if refresh:
                 self._backend.refresh()
             yield
+
+    def watch_changes(self, wake: Callable[[], None]) -> ChangeWatch:
+        """A watch that calls ``wake`` soon after any process writes the registry (start it; stop it)."""
+        return self._backend.watch(wake)
 
     def transaction(self) -> AbstractContextManager[None]:
         """Group writes: all of them are kept or none is, and no other writer comes in between."""
@@ -270,7 +274,7 @@ class Registry:
         source: str | None = None,
         problems: Iterable[str] = (),
         scan: Mapping[str, Any] | None = None,
-        key: str | None = None,
+        content_key: str | None = None,
         **extra: Any,
     ) -> Version:
         """Register a new version of ``model`` (created on first use) and return it.
@@ -279,8 +283,8 @@ class Registry:
         (``bump`` = "patch", "minor" or "major"). With ``estimator=`` a fitted
         scikit-learn object is saved into the registry with joblib and described.
         Pickle, joblib, PyTorch and safetensors artifacts are judged by the restricted
-        loader (``store.safety.loader``) unless ``scan`` is given. ``key`` registers exactly
-        once by content: a version registered earlier with the same key is returned instead.
+        loader (``store.safety.loader``) unless ``scan`` is given. ``content_key`` registers
+        exactly once by content: a version registered earlier with the same key is returned instead.
         """
         check_name("model", model)
         if isinstance(artifacts, (str, os.PathLike)):
@@ -324,7 +328,7 @@ class Registry:
                 # A new version has no children yet, so its parent cannot close a cycle: it must only exist.
                 doc["parent"] = self._check_parent(f"{model}:{version or self._next_version(model, bump)}", parent)
             # built above from fresh containers (jsonable, string_list copy what they get): the store's own
-            doc = self._backend.create_version(model, doc, version=version, key=key,
+            doc = self._backend.create_version(model, doc, version=version, key=content_key,
                                                next_version=lambda known: self._next_version(model, bump))
         return Version.from_doc(doc)
 

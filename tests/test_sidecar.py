@@ -14,13 +14,13 @@ import pytest
 import store.watch.sidecar
 from store.errors import BadMetadata
 from store.registry import Registry
+from store.watch.checkpoints import is_sidecar
 from store.watch.sidecar import (
     KNOWN_KEYS,
     MAX_BYTES,
     MAX_TEXT,
     RESERVED_KEYS,
     Sidecar,
-    is_sidecar,
     read_sidecar,
     sidecar_for,
     sidecar_subject,

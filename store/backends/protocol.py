@@ -39,6 +39,19 @@ class Changes:
         return self.reset or bool(self.models or self.versions or self.live or self.history)
 
 
+class ChangeWatch(Protocol):
+    """Wakes a reader when the backend changes: an inotify watch, a poller, a server's push."""
+
+    #: Why it fell back to polling, if it did (shown in the app's activity log).
+    reason: str
+
+    def start(self) -> str:
+        """Start watching; how: "inotify" when woken by the system, anything else means "poll me"."""
+        ...
+
+    def stop(self) -> None: ...
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Where a registry's documents are kept. See the module docstring for what belongs here."""
@@ -126,6 +139,10 @@ class Backend(Protocol):
 
     def append_history(self, entry: Mapping[str, Any]) -> Doc:
         """Append a history entry that switched nothing (a failed deploy, an imported one)."""
+        ...
+
+    def watch(self, wake: Callable[[], None]) -> ChangeWatch:
+        """Something that calls ``wake`` soon after anyone writes, once started (the app's live updates)."""
         ...
 
     def tidy(self) -> None:

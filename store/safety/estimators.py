@@ -1,7 +1,7 @@
 """Saving scikit-learn estimators and describing them as plain JSON.
 
 scikit-learn and joblib are imported inside the functions: ``import store`` stays light.
-``describe_file`` loads with the restricted loader in a separate worker with a timeout, so
+``store.safety.inspector.describe_file`` loads with the restricted loader in a separate worker with a timeout, so
 a slow or crashing file never takes the caller (the watcher, the app) down with it.
 
 Run as ``python -m store.safety.estimators PATH`` it prints the description of PATH as JSON.
@@ -86,17 +86,6 @@ def describe(estimator: Any) -> dict[str, Any]:
     if isinstance(steps, list) and all(isinstance(s, tuple) and len(s) == 2 for s in steps):
         info["steps"] = [{"name": str(n), "class": _class_name(s)} for n, s in steps]
     return info
-
-
-def describe_file(path: str | os.PathLike[str], timeout: float = 30.0) -> dict[str, Any] | None:
-    """Describe the estimator in a joblib/pickle file, loaded by the restricted loader in a
-    separate worker process (``store.safety.inspector``). None when it is refused, fails, or takes
-    longer than ``timeout`` seconds; the caller records that as "not described"."""
-    from store.safety.inspector import Inspector
-
-    with Inspector(timeout=timeout) as inspector:
-        info = inspector.inspect(path).get("estimator")
-    return info if isinstance(info, dict) else None
 
 
 # -- helpers --------------------------------------------------------------------------------

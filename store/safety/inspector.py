@@ -140,6 +140,16 @@ def _cpu_budget(seconds: int) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
+def describe_file(path: str | os.PathLike[str], timeout: float = 30.0) -> dict[str, Any] | None:
+    """Describe the estimator in a joblib/pickle file, loaded by the restricted loader in a
+    separate worker process (this module, run as ``python -m store.safety.inspector``). None when it is refused, fails, or takes
+    longer than ``timeout`` seconds; the caller records that as "not described"."""
+    with Inspector(timeout=timeout) as inspector:
+        info = inspector.inspect(path).get("estimator")
+    return info if isinstance(info, dict) else None
+
+
+
 def answer(path: str) -> dict[str, Any]:
     from store.safety.estimators import describe
     from store.safety.loader import inspect_file

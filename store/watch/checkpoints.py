@@ -181,6 +181,15 @@ def is_model_file(path: PathLike, rules: CheckpointRules = DEFAULT_RULES) -> boo
     return bool(rules._include.match(name)) and not _TEMPORARY.match(name) and not rules._ignore_names.match(name)
 
 
+def is_sidecar(path: str | os.PathLike[str], rules: CheckpointRules | None = None) -> bool:
+    """True for ``modelreg.json``, ``metadata.json``, and ``X.json`` / ``X.meta.json`` where X is a model file name."""
+    path = Path(path)
+    if path.name in FOLDER_SIDECARS:
+        return True
+    subject = sidecar_subject(path)
+    return subject is not None and is_model_file(subject, rules or CheckpointRules())
+
+
 def _holds_checkpoint(files: Sequence[str], rules: CheckpointRules) -> bool:
     """Whether a folder with these regular files is a checkpoint folder."""
     return any(name in MARKERS for name in files) and any(is_model_file(name, rules) for name in files)

@@ -52,15 +52,12 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from store.errors import BadMetadata, BadVersion
 from store.lifecycle import STATUSES
 from store.values import NAME
 from store.versions import validate as validate_version
-
-if TYPE_CHECKING:
-    from store.watch.checkpoints import CheckpointRules
 
 MAX_BYTES = 1 << 20
 MAX_TEXT = 10_000
@@ -89,7 +86,7 @@ KNOWN_KEYS = frozenset({
 # or an extra key could pose as a safety scan, an artifact list or a registration time.
 RESERVED_KEYS = frozenset({
     "artifacts", "estimator", "scan", "source", "problems", "bump", "hash_artifacts",
-    "created_at", "registered_by", "missing", "ref", "self",
+    "created_at", "registered_by", "missing", "ref", "self", "content_key",
 })
 # "deployed" comes only from a deploy, which also switches the live link.
 SIDECAR_STATUSES = tuple(status for status in STATUSES if status != "deployed")
@@ -176,17 +173,6 @@ def sidecar_subject(path: str | os.PathLike[str]) -> Path | None:
         if name.endswith(suffix) and len(name) > len(suffix):
             return path.with_name(name[: -len(suffix)])
     return None
-
-
-def is_sidecar(path: str | os.PathLike[str], rules: CheckpointRules | None = None) -> bool:
-    """True for ``modelreg.json``, ``metadata.json``, and ``X.json`` / ``X.meta.json`` where X is a model file name."""
-    from store.watch.checkpoints import CheckpointRules, is_model_file  # checkpoints imports this module
-
-    path = Path(path)
-    if path.name in FOLDER_SIDECARS:
-        return True
-    subject = sidecar_subject(path)
-    return subject is not None and is_model_file(subject, rules or CheckpointRules())
 
 
 def sidecar_for(checkpoint: str | os.PathLike[str]) -> Path | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from store.backends.index import VersionIndex
 from store.backends.local.journal import RegistryDB, nonfinite_documents
-from store.backends.protocol import Changes, Doc, Token
+from store.backends.protocol import Changes, ChangeWatch, Doc, Token
 from store.errors import DeployConflict, DuplicateVersion
 
 MODELS, VERSIONS, LIVE, HISTORY = "models", "versions", "live", "history"
@@ -118,7 +118,7 @@ class LocalBackend:
             if key is not None:
                 table = self.storage.table(VERSIONS)
                 for doc_id in known.values():
-                    if table[doc_id].get("key") == key:
+                    if table[doc_id].get("content_key") == key:
                         return table[doc_id]
             if version is None:
                 if next_version is None:
@@ -131,7 +131,7 @@ class LocalBackend:
                 )
             stored = {"model": model, "version": version, **doc}
             if key is not None:
-                stored["key"] = key
+                stored["content_key"] = key
             # owned: the caller built doc for the store alone, from fresh containers
             self.storage.put(VERSIONS, str(self.storage.next_id(VERSIONS)), stored, owned=True)
         return stored
@@ -192,6 +192,12 @@ class LocalBackend:
         if doc_id is None:
             raise KeyError(f"{model}:{version}")  # the registry resolves references before writing
         return doc_id
+
+    def watch(self, wake: Callable[[], None]) -> ChangeWatch:
+        # Here, not at the top: watchdog is heavy, and only the app watches (``import store`` stays light).
+        from store.backends.local.journal_watch import JournalWatch
+
+        return JournalWatch(self.location, wake)
 
     def tidy(self) -> None:
         self.storage.tidy()
