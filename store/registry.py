@@ -66,12 +66,19 @@ def _locked(method: F) -> F:
 class Registry:
     """A model registry in a directory (see :func:`store.backends.local.location.find_registry`)."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True,
+                 backend: Backend | None = None) -> None:
+        """Open the registry in ``path``; its documents are kept by ``backend`` (default: the local
+        journal in ``path``). ``path`` always holds config.json, saved estimators and deploy links."""
         self.path = find_registry(path)
         try:
             if not create and not self.path.is_dir():
                 raise RegistryNotFound(f"no registry at {self.path}: run 'modelreg init' or pass --registry PATH")
-            self._backend: Backend = LocalBackend(self.path, create=create)
+            if backend is None:
+                backend = LocalBackend(self.path, create=create)
+            elif create:
+                self.path.mkdir(parents=True, exist_ok=True)
+            self._backend: Backend = backend
         except OSError as error:  # e.g. a folder we may not read: one line, never a traceback
             raise RegistryAccessError(f"cannot open the registry at {self.path}: {error.strerror or error}") from None
         self._index = self._backend.index

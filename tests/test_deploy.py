@@ -67,7 +67,7 @@ def test_deploy_switches_link_records_history_and_statuses(registry: Registry, t
     [one, two] = registry.history("m")
     assert one["seq"] < two["seq"] and set(two) >= {"seq", "env", "model", "from", "to", "action", "by", "at", "hook", "ok", "reason"}
     assert "@" in two["by"] and two["hook"] is None
-    live = next(iter(registry.backend.storage.table("live").values()))
+    live = next(iter(registry.live_entries()))
     assert Path(live["path"]).read_bytes() == b"weights-2" * 100 and Path(live["path"]).name == "model.bin"
 
 
@@ -440,11 +440,10 @@ def test_cli_deploy_rollback_history_check(tmp_path: Path, capsys: pytest.Captur
 def test_imported_history_does_not_steer_rollback(registry: Registry, tmp_path: Path) -> None:
     register(registry, tmp_path, 2)
     registry.deploy("m:v2")
-    with registry.backend.storage.transaction():  # what importing another registry's bundle adds
-        seq = registry.backend.storage.next_id("history")
-        registry.backend.storage.put("history", str(seq), {"seq": seq, "env": "production", "model": "m", "from": None, "to": "v1",
-                                                   "action": "deploy", "by": "x@y", "at": "2025-01-01", "hook": None,
-                                                   "ok": True, "reason": None, "imported": True})
+    # What importing another registry's bundle adds.
+    registry.append_history({"seq": None, "env": "production", "model": "m", "from": None, "to": "v1",
+                             "action": "deploy", "by": "x@y", "at": "2025-01-01", "hook": None,
+                             "ok": True, "reason": None, "imported": True})
     with pytest.raises(DeployError, match="no earlier version"):
         registry.rollback("m")
 

@@ -255,7 +255,8 @@ def test_summary_and_markdown(registry: Registry) -> None:
     assert "| m | 2 | v2 | v2 (accuracy=0.95) |" in markdown
 
 
-def test_a_second_registry_object_sees_changes_without_reopening(registry: Registry) -> None:
+def test_a_second_registry_object_sees_changes_without_reopening(local_registry: Registry) -> None:
+    registry = local_registry
     other = Registry(registry.path)
     registry.register("m", metrics={"acc": 0.5})
     assert other.get("m:v1").metrics == {"acc": 0.5}
@@ -280,7 +281,8 @@ def test_changes_since_names_exactly_what_changed(tmp_path: Path) -> None:
     assert not changes.reset and len(changes.versions) == 1
 
 
-def test_state_survives_reopening_and_plain_tinydb_reads_it(registry: Registry, artifact: Path) -> None:
+def test_state_survives_reopening_and_plain_tinydb_reads_it(local_registry: Registry, artifact: Path) -> None:
+    registry = local_registry
     registry.register("m", [artifact], metrics={"acc": 0.5})
     registry.tag("m:v1", "x")
     path = registry.path
