@@ -9,6 +9,14 @@ Reads never go to the backend's far end: each backend keeps a replica in memory 
 last seen, and a :class:`~store.backends.index.VersionIndex` over them) and brings it up to date in
 :meth:`Backend.refresh`, from its own change feed. The local backend's replica is the journal's own
 tables; a remote backend fills its replica from a snapshot and then from ``changes_since``.
+
+A remote registry fits as follows: a server that numbers versions itself answers ``create_version``
+with ``version=None`` by its own number (``next_version`` is only a rule it may ignore); exactly-once
+creation looks the content key up on the server first; ``switch_live`` is a conditional update of
+an alias with the history entry written in the same request, ``DeployConflict`` when the alias moved.
+
+Not yet behind the seam: artifacts. They are files under the registry's directory (``Registry.path``),
+with config.json and the deploy links; an artifact store is the next backend's to add.
 """
 
 from __future__ import annotations
