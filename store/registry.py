@@ -1,18 +1,20 @@
 """The registry: models, their versions, and every operation on them.
 
 One ``Registry`` object is safe to share between threads, and any number of
-processes may open the same registry directory at once.
+processes may open the same registry directory at once. The class is assembled from
+parts, one module each: :mod:`store.references` (lookups), :mod:`store.editing`,
+:mod:`store.questions` and :mod:`store.documents`; registering and the way to the
+feature modules (deploy, lineage, compare, summary) are here.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from store import artifacts as artifact_files
 from store import compare as comparing
@@ -21,49 +23,33 @@ from store import summary as summaries
 from store import versions as version_rules
 from store.backends.local.backend import LocalBackend
 from store.backends.local.location import find_registry
-from store.backends.protocol import Backend, Changes, ChangeWatch, Feed
+from store.backends.protocol import Backend, Changes, ChangeWatch
 from store.config import Config
 from store.deploy import deploy as deploys
 from store.deploy import loading
+from store.documents import Documents
+from store.editing import Editing
 from store.errors import (
     BadMetadata,
-    BadReference,
     DuplicateVersion,
     LineageError,
     ModelregError,
     RegistryAccessError,
     RegistryNotFound,
-    UnknownModel,
-    UnknownVersion,
 )
-from store.filters import compile_filter
-from store.lifecycle import check_status, check_transition
-from store.metrics import clean_metrics, lower_is_better, to_number
+from store.lifecycle import check_status
+from store.metrics import clean_metrics
+from store.questions import Questions
+from store.reading import caught_up
 from store.records import Model, Version, copy_json
-from store.references import split_ref
+from store.references import Resolving, split_ref
 from store.safety.loader import scan_paths, scannable_files
 from store.stamps import now, whoami
 from store.values import check_name, jsonable, string_list, text
 
 TRAINING_FIELDS = ("framework", "base_model", "samples", "epochs", "batch_size", "learning_rate", "duration", "cost", "hardware")
 
-F = TypeVar("F", bound=Callable[..., Any])
-_GONE = object()
-
-
-def _locked(method: F) -> F:
-    """Run a method under the registry's thread lock, caught up with other processes."""
-
-    @functools.wraps(method)
-    def wrapper(self: Registry, *args: Any, **kwargs: Any) -> Any:
-        with self._backend.lock:
-            self._backend.refresh()
-            return method(self, *args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-class Registry:
+class Registry(Resolving, Editing, Questions, Documents):
     """A model registry in a directory (see :func:`store.backends.local.location.find_registry`)."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True,
@@ -115,7 +101,7 @@ class Registry:
 
     # -- keeping up ------------------------------------------------------------------------------
 
-    @_locked
+    @caught_up
     def problems(self) -> list[str]:
         """What the registry holds but cannot use, one line each: documents written by
         someone else that are not versions or models, and NaN/Infinity written by hand."""
@@ -148,95 +134,28 @@ class Registry:
         """Group writes: all of them are kept or none is, and no other writer comes in between."""
         return self._backend.transaction()
 
-    # -- lookups ------------------------------------------------------------------------------
-
-    def _model_doc(self, name: str) -> tuple[str, dict[str, Any]] | None:
-        doc_id = self._index.models.get(name)
-        return None if doc_id is None else (doc_id, self._backend.models()[doc_id])
-
-    def _require_model(self, name: str) -> tuple[str, dict[str, Any]]:
-        found = self._model_doc(name)
-        if found is None:
-            known = sorted(self._index.models)
-            hint = f"; known models: {', '.join(known[:8])}" + ("…" if len(known) > 8 else "") if known else ""
-            raise UnknownModel(f"unknown model '{name}'{hint} (see 'modelreg list')")
-        return found
-
-    def _version_doc(self, model: str, version: str) -> tuple[str, dict[str, Any]]:
-        doc_id = self._index.by_model.get(model, {}).get(version)
-        if doc_id is None:
-            self._require_model(model)
-            known = self._sorted_versions(model)
-            shown = ", ".join(known[-6:])
-            raise UnknownVersion(
-                f"unknown version {model}:{version}; it has {shown or 'no versions'} (see 'modelreg versions {model}')"
-            )
-        return doc_id, self._backend.versions()[doc_id]
-
-    def _sorted_versions(self, model: str) -> list[str]:
-        return sorted(self._index.by_model.get(model, {}), key=version_rules.sort_key)
-
-    def _resolve(self, ref: str, default: str | None = "latest") -> tuple[str, dict[str, Any]]:
-        model, version = split_ref(ref)
-        if version is None:
-            if default is None:
-                raise BadReference(f"'{ref}' names a model, not a version: write {model}:VERSION or {model}:latest")
-            version = default
-        if version == "latest":
-            latest = self._index.latest.get(model)
-            if latest is None:
-                self._require_model(model)
-                raise UnknownVersion(f"model '{model}' has no versions yet")
-            return self._version_doc(model, latest)
-        if version == "best":
-            return self._version_doc(model, self._best_version(model, None))
-        if version in self._environments(model):
-            live = self._live_doc(model, version)
-            if live is None:
-                self._require_model(model)
-                raise UnknownVersion(f"nothing of '{model}' is live in {version}; deploy a version there first")
-            return self._version_doc(model, live["version"])
-        if version_rules.is_constraint(version):
-            match = version_rules.resolve_constraint(version, self._index.by_model.get(model, {}))
-            if match is None:
-                self._require_model(model)
-                raise UnknownVersion(f"no version of '{model}' matches '{version}' (see 'modelreg versions {model}')")
-            return self._version_doc(model, match)
-        return self._version_doc(model, version)
-
-    def _environments(self, model: str) -> set[str]:
-        envs = set(self.config.environments)
-        envs.update(doc["env"] for doc in self._backend.live().values() if doc["model"] == model)
-        return envs
-
-    def _live_doc(self, model: str, env: str) -> dict[str, Any] | None:
-        for doc in self._backend.live().values():
-            if doc["model"] == model and doc["env"] == env:
-                return doc
-        return None
-
-    @_locked
+    @caught_up
     def resolve(self, ref: str) -> str:
         """The concrete ``MODEL:VERSION`` a reference points at now."""
         _, doc = self._resolve(ref)
         return f"{doc['model']}:{doc['version']}"
 
-    @_locked
+    @caught_up
     def get(self, ref: str) -> Version:
         """The version a reference points at: ``m:v3``, ``m:latest``, ``m:best``, ``m:production``, ``m:^1.2``."""
         return Version.from_doc(self._resolve(ref)[1])
 
-    @_locked
+    @caught_up
     def model(self, name: str) -> Model:
         return Model.from_doc(self._require_model(name)[1])
 
-    @_locked
+    @caught_up
     def models(self) -> list[Model]:
         table = self._backend.models()
         docs = sorted((table[i] for i in self._index.models.values()), key=lambda d: d["name"].lower())
         return [Model.from_doc(d) for d in docs]
 
-    @_locked
+    @caught_up
     def versions(self, model: str) -> list[Version]:
         """A model's versions in version order (oldest first)."""
         self._require_model(model)
@@ -244,14 +163,14 @@ class Registry:
         ids = self._index.by_model.get(model, {})
         return [Version.from_doc(table[ids[v]]) for v in self._sorted_versions(model)]
 
-    @_locked
+    @caught_up
     def versions_with_artifact(self, path: str | os.PathLike[str]) -> list[Version]:
         """Versions that hold an artifact at ``path`` (absolute), oldest first."""
         table = self._backend.versions()
         ids = self._index.by_path.get(str(Path(path).absolute()), set())
         return sorted((Version.from_doc(table[i]) for i in ids), key=lambda v: v.created_at)
 
-    @_locked
+    @caught_up
     def children(self, ref: str) -> list[Version]:
         _, doc = self._resolve(ref, default=None)
         table = self._backend.versions()
@@ -400,357 +319,6 @@ class Registry:
         model, version = split_ref(ref)
         doc_id = self._index.by_model.get(model, {}).get(version or "")
         return self._backend.versions()[doc_id].get("parent") if doc_id else None
-
-    # -- changing versions ------------------------------------------------------------------------
-
-    def _change(self, ref: str, change: Callable[[dict[str, Any]], None]) -> Version:
-        with self._backend.transaction():
-            _, doc = self._resolve(ref, default=None)
-            updated = {**doc}
-            change(updated)  # replaces fields with fresh values, never edits nested ones in place
-            fresh = {k: v for k, v in updated.items() if doc.get(k, _GONE) is not v}
-            gone = [k for k in doc if k not in updated]
-            stored = self._backend.update_version(doc["model"], doc["version"], set=fresh, unset=gone)
-        return Version.from_doc(stored)
-
-    def score(self, ref: str, **metrics: Any) -> Version:
-        """Add or update metrics after the fact."""
-        clean = clean_metrics(metrics)
-        if not clean:
-            raise BadMetadata("give at least one metric, e.g. accuracy=0.93")
-        return self._change(ref, lambda d: d.__setitem__("metrics", {**d.get("metrics", {}), **clean}))
-
-    def tag(self, ref: str, *tags: str) -> Version:
-        new = string_list(tags, "tags")
-        return self._change(ref, lambda d: d.__setitem__("tags", string_list([*d.get("tags", []), *new], "tags")))
-
-    def untag(self, ref: str, *tags: str) -> Version:
-        return self._change(ref, lambda d: d.__setitem__("tags", [t for t in d.get("tags", []) if t not in tags]))
-
-    def set_status(self, ref: str, status: str) -> Version:
-        """Move a version through its lifecycle; refused transitions say which are allowed."""
-        check_status(status)
-        if status == "deployed":
-            raise BadMetadata(f"use 'modelreg deploy {ref}' to deploy: it switches what is live, not just the status")
-
-        def change(doc: dict[str, Any]) -> None:
-            ref_now = f"{doc['model']}:{doc['version']}"
-            if doc["status"] == "deployed" and self._live_envs(ref_now):
-                raise BadMetadata(f"{ref_now} is live in {', '.join(self._live_envs(ref_now))}; roll back or deploy another version first")
-            check_transition(ref_now, doc["status"], status)
-            doc["status"] = status
-
-        return self._change(ref, change)
-
-    def update(
-        self,
-        ref: str,
-        *,
-        metrics: Mapping[str, Any] | None = None,
-        params: Mapping[str, Any] | None = None,
-        training: Mapping[str, Any] | None = None,
-        extra: Mapping[str, Any] | None = None,
-        **fields: Any,
-    ) -> Version:
-        """Merge new metadata into a version (what a late sidecar does).
-
-        ``metrics``, ``params``, ``training`` and ``extra`` are merged; other
-        fields (notes, tags, training_data, git_commit, parent, artifacts,
-        estimator, scan, missing, problems, source) are replaced.
-        """
-        clean = clean_metrics(metrics)
-        allowed = {"notes", "tags", "training_data", "git_commit", "parent", "artifacts", "estimator", "scan", "missing", "problems", "source", "status"}
-        unknown = set(fields) - allowed
-        if unknown:
-            raise BadMetadata(f"cannot update {', '.join(sorted(unknown))}: use one of {', '.join(sorted(allowed))}")
-
-        def change(doc: dict[str, Any]) -> None:
-            for key, value in (("metrics", clean), ("params", jsonable(dict(params or {}))), ("training", self._training(training)), ("extra", jsonable(dict(extra or {})))):
-                if value:
-                    doc[key] = {**doc.get(key, {}), **value}
-            for key, value in fields.items():
-                if key == "parent" and value:
-                    value = self._check_parent(f"{doc['model']}:{doc['version']}", value)
-                elif key == "status":
-                    check_transition(f"{doc['model']}:{doc['version']}", doc["status"], value)
-                elif key in ("tags", "training_data"):
-                    value = string_list(value, key)
-                elif key == "notes":
-                    value = text(value, key)
-                else:
-                    value = jsonable(value)
-                if value in (None, "", [], {}, False) and key != "status":
-                    doc.pop(key, None)
-                else:
-                    doc[key] = value
-
-        return self._change(ref, change)
-
-    def update_model(
-        self,
-        name: str,
-        *,
-        description: str | None = None,
-        owner: str | None = None,
-        tags: Iterable[str] | None = None,
-        notes: str | None = None,
-        primary_metric: str | None = None,
-        directions: Mapping[str, str] | None = None,
-    ) -> Model:
-        """Change a model's own metadata; None leaves a field as it is."""
-        for metric, direction in (directions or {}).items():
-            if direction not in ("min", "max"):
-                raise BadMetadata(f"direction of '{metric}' must be 'min' or 'max', got {direction!r}")
-        with self._backend.transaction():
-            _, doc = self._require_model(name)
-            doc = {**doc}
-            for key, value in (("description", description), ("owner", owner), ("notes", notes)):
-                if value is not None:
-                    doc[key] = text(value, key)
-            if tags is not None:
-                doc["tags"] = string_list(tags, "tags")
-            if primary_metric is not None:
-                doc["primary_metric"] = primary_metric or None
-            if directions:
-                doc["directions"] = {**doc.get("directions", {}), **directions}
-            doc = self._backend.put_model(name, {k: v for k, v in doc.items() if k != "name"})
-        return Model.from_doc(doc)
-
-    def remove(self, ref: str, *, force: bool = False) -> Version:
-        """Remove a version registered by mistake. Its files on disk are never deleted."""
-        with self._backend.transaction():
-            _, doc = self._resolve(ref, default=None)
-            exact = f"{doc['model']}:{doc['version']}"
-            if not force:
-                if envs := self._live_envs(exact):
-                    raise BadMetadata(f"{exact} is live in {', '.join(envs)}; deploy another version first, or pass --force")
-                if kids := self._index.children.get(exact):
-                    names = sorted(f"{self._backend.versions()[k]['model']}:{self._backend.versions()[k]['version']}" for k in kids)
-                    raise LineageError(f"{exact} is the parent of {', '.join(names)}; pass --force to remove it anyway")
-            self._backend.remove_version(doc["model"], doc["version"])
-        return Version.from_doc(doc)
-
-    def _live_envs(self, ref: str) -> list[str]:
-        model, version = split_ref(ref)
-        return sorted(d["env"] for d in self._backend.live().values() if d["model"] == model and d["version"] == version)
-
-    # -- questions ----------------------------------------------------------------------------------
-
-    @_locked
-    def find(
-        self,
-        where: str | Callable[[dict[str, Any]], bool] | None = None,
-        *,
-        model: str | None = None,
-        tags: Iterable[str] = (),
-        status: str | None = None,
-        limit: int | None = None,
-    ) -> list[Version]:
-        """Versions across models matching a filter expression (or a callable over the document)."""
-        predicate = compile_filter(where) if isinstance(where, str) else where
-        wanted_tags = set(tags)
-        if status is not None:
-            check_status(status)
-        if model is not None:
-            self._require_model(model)
-            table = self._backend.versions()
-            docs = [table[i] for i in self._index.by_model.get(model, {}).values()]
-        else:
-            docs = self._backend.version_docs()
-        found = [
-            d
-            for d in docs
-            if (status is None or d.get("status", "completed") == status)
-            and (not wanted_tags or wanted_tags.issubset(d.get("tags", ())))
-            and (predicate is None or predicate(d))
-        ]
-        found.sort(key=lambda d: (d["model"], version_rules.sort_key(d["version"])))
-        return [Version.from_doc(d) for d in found[:limit]]
-
-    def directions(self, model: str) -> dict[str, str]:
-        found = self._model_doc(model)
-        return dict(found[1].get("directions", {})) if found else {}
-
-    def primary_metric(self, model: str) -> str | None:
-        """The model's primary metric: set explicitly, else the first metric its versions report."""
-        found = self._model_doc(model)
-        if found and found[1].get("primary_metric"):
-            return found[1]["primary_metric"]
-        table = self._backend.versions()
-        for version in self._sorted_versions(model):
-            metrics = table[self._index.by_model[model][version]].get("metrics")
-            if metrics:
-                return next(iter(metrics))
-        return None
-
-    def _best_version(self, model: str, metric: str | None) -> str:
-        self._require_model(model)
-        metric = metric or self.primary_metric(model)
-        if metric is None:
-            raise UnknownVersion(f"no version of '{model}' has metrics; add some with 'modelreg score'")
-        lower = lower_is_better(metric, self.directions(model))
-        table = self._backend.versions()
-        scored = []
-        for version in self._sorted_versions(model):
-            value = to_number(table[self._index.by_model[model][version]].get("metrics", {}).get(metric))
-            if value is not None:
-                scored.append((-value if lower else value, version))
-        if not scored:
-            raise UnknownVersion(f"no version of '{model}' has the metric '{metric}'")
-        # max() keeps the first of equals; the later version should win a tie.
-        return max(reversed(scored), key=lambda pair: pair[0])[1]
-
-    @_locked
-    def best(self, model: str, metric: str | None = None) -> Version:
-        """The best version by ``metric`` (default: the model's primary metric), respecting its direction."""
-        return Version.from_doc(self._version_doc(model, self._best_version(model, metric))[1])
-
-    # -- what is live -----------------------------------------------------------------------------------
-
-    @_locked
-    def live(self, model: str, env: str | None = None) -> Version | None:
-        """The version of ``model`` live in ``env`` (default environment if None), or None."""
-        self._require_model(model)
-        doc = self._live_doc(model, env or self.config.default_environment)
-        if doc is None:
-            return None
-        return Version.from_doc(self._version_doc(model, doc["version"])[1])
-
-    @_locked
-    def live_map(self, model: str | None = None) -> dict[str, Any]:
-        """{env: version} for one model, or {model: {env: version}} for all."""
-        result: dict[str, dict[str, str]] = {}
-        for doc in self._backend.live().values():
-            result.setdefault(doc["model"], {})[doc["env"]] = doc["version"]
-        return dict(sorted(result.get(model, {}).items())) if model else result
-
-    # -- documents, for the app, the watcher, deploys and transfers ------------------------------------
-    # The stored documents themselves, read-only by contract (they are replaced on change, never edited
-    # in place): copying 100,000 of them on every look would make the app and the watcher crawl.
-
-    def model_names(self) -> list[str]:
-        """Every model's name, case-insensitively sorted."""
-        with self.reading(refresh=False):
-            return sorted(self._index.models, key=str.lower)
-
-    def model_docs(self) -> list[dict[str, Any]]:
-        """Every model's document, in no particular order."""
-        with self.reading(refresh=False):
-            table = self._backend.models()
-            return [table[i] for i in self._index.models.values()]
-
-    def version_docs(self, model: str) -> list[dict[str, Any]]:
-        """A model's version documents, oldest first (none for an unknown model)."""
-        with self.reading(refresh=False):
-            table, ids = self._backend.versions(), self._index.by_model.get(model, {})
-            return [table[ids[v]] for v in sorted(ids, key=version_rules.sort_key) if ids[v] in table]
-
-    def all_version_docs(self) -> list[dict[str, Any]]:
-        """Every version document, in no particular order."""
-        with self.reading(refresh=False):
-            return list(self._backend.version_docs())
-
-    def version_doc(self, ref: str) -> dict[str, Any]:
-        """The document of the version ``ref`` names now."""
-        with self.reading():
-            return self._resolve(ref, default=None)[1]
-
-    def docs_holding(self, path: str) -> list[dict[str, Any]]:
-        """Documents of the versions with an artifact at exactly ``path``."""
-        with self.reading(refresh=False):
-            table = self._backend.versions()
-            return [table[i] for i in self._index.by_path.get(path, ()) if i in table]
-
-    def artifact_paths(self) -> list[str]:
-        """Every artifact path some version holds."""
-        with self.reading(refresh=False):
-            return list(self._index.by_path)
-
-    def holds(self, path: str) -> bool:
-        """Whether some version holds an artifact at exactly ``path`` (one dict lookup)."""
-        return path in self._index.by_path
-
-    def live_entries(self) -> list[dict[str, Any]]:
-        """Every live entry: ``{"model", "env", "version", ...}``."""
-        with self.reading(refresh=False):
-            return list(self._backend.live().values())
-
-    def history_entries(self) -> list[dict[str, Any]]:
-        """Every deploy history entry as stored, in no particular order (see :meth:`history`)."""
-        with self.reading(refresh=False):
-            return list(self._backend.history().values())
-
-    def last_version_id(self) -> int:
-        """The highest version document id so far: a version with a higher one arrived after."""
-        with self.reading(refresh=False):
-            return max((int(i) for i in self._backend.versions() if i.isdigit()), default=0)
-
-    def feed(self, token: Any) -> Feed:
-        """What changed since ``token``, with the documents as they are now: the app's live updates."""
-        with self._backend.lock:
-            changes = self._backend.changes_since(token)
-            if changes.reset:
-                return Feed(changes.token, reset=True)
-
-            def docs(ids: frozenset[str], table: Mapping[str, dict[str, Any]]) -> tuple[tuple[str, dict[str, Any] | None], ...]:
-                return tuple((i, table.get(i)) for i in sorted(ids, key=lambda i: int(i) if i.isdigit() else 0))
-
-            backend = self._backend
-            return Feed(changes.token, False, docs(changes.models, backend.models()), docs(changes.versions, backend.versions()),
-                        docs(changes.live, backend.live()), docs(changes.history, backend.history()))
-
-    # -- writes for deploys and transfers ----------------------------------------------------------------
-
-    def set_fields(self, ref: str, *, set: Mapping[str, Any], unset: Iterable[str] = (),
-                   if_unchanged: Mapping[str, Any] | None = None) -> Version | None:
-        """Set raw fields of a version (what deploys learn: hashes, missing files).
-
-        With ``if_unchanged``, only if those fields still hold those values; None if not (or if
-        the version is gone). For modelreg's own modules: users want :meth:`update`.
-        """
-        with self._backend.transaction():
-            model, version = split_ref(ref)
-            doc_id = self._index.by_model.get(model, {}).get(version or "")
-            if doc_id is None:
-                return None
-            doc = self._backend.versions()[doc_id]
-            if if_unchanged is not None and any(doc.get(k) != v for k, v in if_unchanged.items()):
-                return None
-            return Version.from_doc(self._backend.update_version(model, version or "", set=copy_json(dict(set)), unset=unset))
-
-    def switch_live(self, model: str, env: str, *, expected: str | None, to: str | None, entry: Mapping[str, Any],
-                    previous_status: str | None = None, live_fields: Mapping[str, Any] = {}) -> dict[str, Any]:
-        """Record a switch of what is live (deploy's entry point): compare-and-swap, history, statuses.
-
-        ``to`` becomes ``deployed``; ``expected`` (what was live) becomes ``previous_status`` if it was
-        ``deployed`` and is live nowhere else. Raises DeployConflict if ``expected`` is no longer live.
-        """
-        with self._backend.transaction():
-            statuses = {}
-            if to is not None:
-                statuses[to] = "deployed"
-            if previous_status and expected and expected != to:
-                elsewhere = [e for e in self._live_envs(f"{model}:{expected}") if e != env]
-                doc_id = self._index.by_model.get(model, {}).get(expected)
-                if not elsewhere and doc_id is not None and self._backend.versions()[doc_id]["status"] == "deployed":
-                    statuses[expected] = previous_status
-            return dict(self._backend.switch_live(model, env, expected=expected, to=to, entry=copy_json(dict(entry)),
-                                                  statuses=statuses, live_fields=copy_json(dict(live_fields))))
-
-    def append_history(self, entry: Mapping[str, Any]) -> dict[str, Any]:
-        """Append a history entry that switched nothing (a failed deploy, an imported one)."""
-        return dict(self._backend.append_history(copy_json(dict(entry))))
-
-    def add_documents(self, models: Iterable[Mapping[str, Any]], versions: Iterable[Mapping[str, Any]]) -> None:
-        """Store model and version documents as they are (an import keeps created_at, status...).
-
-        Call inside :meth:`transaction` with documents already checked (``store.transfer``).
-        """
-        with self._backend.transaction():
-            for doc in models:
-                self._backend.put_model(doc["name"], copy_json({k: v for k, v in doc.items() if k != "name"}))
-            for doc in versions:
-                self._backend.create_version(doc["model"], copy_json(dict(doc)), version=doc["version"])
 
     # -- deploying, rolling back, loading (store/deploy.py, store/loading.py) ---------------------------
 

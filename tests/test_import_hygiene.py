@@ -59,11 +59,16 @@ def _above_the_seam() -> list[Path]:
 
 
 def _registry_privates() -> set[str]:
-    tree = ast.parse((ROOT / "store" / "registry.py").read_text())
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Registry")
-    names = {n.name for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    names |= {t.attr for n in ast.walk(cls) if isinstance(n, ast.Assign) for t in n.targets
-              if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"}
+    """Private names of Registry and of the parts it inherits (store/references.py, editing.py...)."""
+    classes = {n.name: n for path in _sources("store") for n in ast.parse(path.read_text()).body if isinstance(n, ast.ClassDef)}
+    registry = classes["Registry"]
+    parts = [registry, *(classes[b.id] for b in registry.bases if isinstance(b, ast.Name))]
+    names: set[str] = set()
+    for cls in parts:
+        names |= {n.name for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        targets = [t for n in ast.walk(cls) if isinstance(n, ast.Assign) for t in n.targets]
+        targets += [n.target for n in ast.walk(cls) if isinstance(n, ast.AnnAssign)]
+        names |= {t.attr for t in targets if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"}
     return {n for n in names if n.startswith("_") and not n.startswith("__")}
 
 
@@ -79,7 +84,7 @@ def _seam_violations(path: Path, privates: set[str]) -> list[str]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute):
-            own = isinstance(node.value, ast.Name) and node.value.id == "self" and path.name == "registry.py"
+            own = isinstance(node.value, ast.Name) and node.value.id == "self"  # Registry and its parts
             if node.attr == "storage" or (node.attr in BELOW_THE_SEAM and _names_registry(node.value)):
                 found.append(f"{where}:{node.lineno} reaches .{node.attr}")
             elif node.attr in privates and not own:
@@ -100,7 +105,7 @@ def _seam_violations(path: Path, privates: set[str]) -> list[str]:
 
 def test_nothing_above_the_seam_touches_storage_registry_privates_or_tables() -> None:
     privates = _registry_privates()
-    assert {"_resolve", "_require_model", "_version_doc"} <= privates  # the rule still knows what to look for
+    assert {"_resolve", "_require_model", "_version_doc", "_backend", "_change"} <= privates  # it knows what to look for
     violations = [v for path in _above_the_seam() for v in _seam_violations(path, privates)]
     assert violations == []
 
@@ -204,7 +209,7 @@ def test_the_circle_check_finds_a_circle() -> None:
 # Modules still over the size a reader takes in at one sitting: each may only shrink, and
 # leaves this list once it is split (store/backends/local/journal.py is one concept, kept whole).
 OVERSIZE = {
-    "store/registry.py": 900, "store/backends/local/journal.py": 930, "store/safety/loader.py": 1160,
+    "store/backends/local/journal.py": 930, "store/safety/loader.py": 1160,
     "store/watch/watcher.py": 710, "store/transfer/bundle.py": 660, "store/deploy/deploy.py": 545,
     "store/watch/checkpoints.py": 515, "store/filters.py": 490, "store/transfer/importers.py": 485,
     "store/watch/sidecar.py": 480, "store/watch/intake.py": 465, "store/demo/training.py": 425,
