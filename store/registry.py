@@ -17,16 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from store import artifacts as artifact_files
-from store import compare as comparing
-from store import lineage
-from store import summary as summaries
 from store import versions as version_rules
 from store.backends.local.backend import LocalBackend
 from store.backends.local.location import find_registry
 from store.backends.protocol import Backend, Changes, ChangeWatch
 from store.config import Config
-from store.deploy import deploy as deploys
-from store.deploy import loading
 from store.documents import Documents
 from store.editing import Editing
 from store.errors import (
@@ -70,6 +65,8 @@ class Registry(Resolving, Editing, Questions, Documents):
         self._index = self._backend.index
         try:
             self.config = Config.load(self.path)
+            from store.deploy import deploy as deploys  # see "the way to the feature modules" below
+
             deploys.repair_if_interrupted(self)
         except BaseException as error:
             self._backend.close()
@@ -320,7 +317,13 @@ class Registry(Resolving, Editing, Questions, Documents):
         doc_id = self._index.by_model.get(model, {}).get(version or "")
         return self._backend.versions()[doc_id].get("parent") if doc_id else None
 
-    # -- deploying, rolling back, loading (store/deploy.py, store/loading.py) ---------------------------
+    # -- the way to the feature modules ----------------------------------------------------------------
+    # Each method imports its module when called, for weight only: ``import store`` stays light (deploy
+    # pulls in subprocess, pinning and the hook runner). There is no circle to hide: the feature modules
+    # take a Registry and import this module only for type checking (tests/test_import_hygiene.py
+    # follows function-level imports too).
+
+    # deploying, rolling back, loading (store/deploy/)
 
     def deploy(self, ref: str, env: str | None = None, *, verify: bool = False, trust: bool = False) -> dict[str, Any]:
         """Make ``ref`` live in ``env`` (default environment if None); returns the history entry.
@@ -330,40 +333,62 @@ class Registry(Resolving, Editing, Questions, Documents):
         safe unless ``trust=True`` (recorded in the history); raises DeployError if the
         deploy hook fails.
         """
+        from store.deploy import deploy as deploys
+
         return deploys.deploy(self, ref, env, verify=verify, trust=trust)
 
     def rollback(self, model: str, env: str | None = None) -> dict[str, Any]:
         """Switch ``model`` in ``env`` back to the version live before the current one; returns the history entry."""
+        from store.deploy import deploy as deploys
+
         return deploys.rollback(self, model, env)
 
     def history(self, model: str | None = None, env: str | None = None) -> list[dict[str, Any]]:
         """The deploy history, oldest first, optionally for one model and/or environment."""
+        from store.deploy import deploy as deploys
+
         return copy_json(deploys.history(self, model, env))  # entries nest dicts (the hook's outcome): the caller's own
 
     def check_artifacts(self, model: str | None = None, *, verify: bool = False) -> list[dict[str, Any]]:
         """Mark versions whose artifacts vanished or changed as missing (never removing them)."""
+        from store.deploy import deploy as deploys
+
         return deploys.check_artifacts(self, model, verify=verify)
 
     def load(self, ref: str, trust: bool = False) -> Any:
         """The model object of a scikit-learn/joblib version (scanned first), else its artifact paths."""
+        from store.deploy import loading
+
         return loading.load(self, ref, trust=trust)
 
-    # -- related reports live in their own modules ------------------------------------------------------
+    # related reports (store/compare.py, store/lineage.py, store/summary.py)
 
     def compare(self, refs: Iterable[str]) -> dict[str, Any]:
+        from store import compare as comparing
+
         return comparing.compare(self, list(refs))
 
     def ancestors(self, ref: str) -> list[Version]:
+        from store import lineage
+
         return lineage.ancestors(self, ref)
 
     def descendants(self, ref: str) -> list[Version]:
+        from store import lineage
+
         return lineage.descendants(self, ref)
 
     def tree(self, model: str) -> list[dict[str, Any]]:
+        from store import lineage
+
         return lineage.tree(self, model)
 
     def data_lineage(self, ref: str) -> list[dict[str, Any]]:
+        from store import lineage
+
         return lineage.data_lineage(self, ref)
 
     def summary(self, model: str | None = None) -> dict[str, Any]:
+        from store import summary as summaries
+
         return summaries.summary(self, model)
