@@ -88,6 +88,10 @@ class DeployError(ModelregError):
     pass
 
 
+class DeployConflict(DeployError):
+    """What is live changed between looking and switching (another deploy got there first)."""
+
+
 class UnsafeArtifact(ModelregError):
     pass
 

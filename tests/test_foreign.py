@@ -96,7 +96,7 @@ def test_nan_written_into_registry_json_by_hand_is_left_out_on_adoption_and_kept
     done = cli(registry_path, "register", "m", "--metric", "acc=0.7")
     assert done.returncode == 0 and "Registered m:v" in done.stdout and done.stderr == ""
     reg = Registry(registry_path)
-    reg.storage.compact()
+    reg.backend.storage.compact()
     reg.close()
     assert cli(registry_path, "doctor").stdout.startswith("ok: no problems found")
 
@@ -104,7 +104,7 @@ def test_nan_written_into_registry_json_by_hand_is_left_out_on_adoption_and_kept
 def test_nan_written_into_the_journal_by_hand_never_breaks_a_write_or_a_compaction(registry_path: Path) -> None:
     reg = Registry(registry_path)
     reg.score("m:v1", acc=0.25)
-    reg.storage.close()  # not reg.close(), which would fold the journal into registry.json
+    reg.backend.storage.close()  # not reg.close(), which would fold the journal into registry.json
     path = registry_path / "journal.jsonl"
     raw = path.read_bytes()
     assert b'"acc":0.25' in raw
@@ -122,7 +122,7 @@ def test_nan_written_into_the_journal_by_hand_never_breaks_a_write_or_a_compacti
 
     reg = Registry(registry_path)
     with pytest.raises(NotCompactable, match="versions/1 hold NaN or Infinity"):
-        reg.storage.compact()
+        reg.backend.storage.compact()
     assert [v.version for v in reg.versions("m")] == ["v1", "v2"]
     reg.close()
     with Registry(registry_path) as again:
@@ -130,7 +130,7 @@ def test_nan_written_into_the_journal_by_hand_never_breaks_a_write_or_a_compacti
 
 
 def test_the_app_catalog_skips_a_foreign_document_that_arrives_live(registry_path: Path) -> None:
-    from store.journal import RegistryDB
+    from store.backends.local.journal import RegistryDB
     from tui.catalog import Catalog
 
     reg = Registry(registry_path)

@@ -11,9 +11,10 @@ import humanize
 
 from store.errors import ModelregError
 from store.lineage import render_tree
-from store.location import init_registry, is_registry
+from store.backends.local.location import init_registry, is_registry
 from store.records import Version
-from store.registry import Registry, split_ref
+from store.references import split_ref
+from store.registry import Registry
 from store.summary import to_markdown, to_text
 from tui.commands import open_registry, parse_pairs
 from tui.output import emit, emit_json, plural, size, table

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from store.adopt import adopt
-from store.doctor import examine
+from store.backends.local.adopt import adopt
+from store.backends.local.doctor import examine
 from store.errors import RegistryNotFound
-from store.location import explicit_location, find_registry, is_registry, require_registry
+from store.backends.local.location import explicit_location, find_registry, is_registry, require_registry
 from tui.output import emit
 
 
