@@ -31,8 +31,17 @@ class StoreWriteError(ModelregError):
     """A write failed (disk full, permission denied); nothing was changed."""
 
 
+class OutsideEdit(StoreWriteError):
+    """registry.json was changed by another program; writes wait for 'modelreg doctor --adopt'."""
+
+
 class NotCompactable(ModelregError):
-    """The journal cannot be folded into registry.json (NaN/Infinity written by hand)."""
+    """The journal cannot be folded into registry.json now (NaN/Infinity written by hand,
+    or the file is open in another program)."""
+
+
+class SnapshotBusy(NotCompactable):
+    """registry.json is open for writing in another program: compaction waits."""
 
 
 class UnknownModel(ModelregError):
@@ -77,6 +86,10 @@ class BadMetadata(ModelregError):
 
 class DeployError(ModelregError):
     pass
+
+
+class DeployConflict(DeployError):
+    """What is live changed between looking and switching (another deploy got there first)."""
 
 
 class UnsafeArtifact(ModelregError):

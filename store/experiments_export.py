@@ -1,5 +1,5 @@
 """Writing a model's versions as an ``experiment_history.jsonl``: the format
-``store.importers.experiments_plan`` reads, so an export imports back to the same versions."""
+``store.transfer.importers.experiments_plan`` reads, so an export imports back to the same versions."""
 
 from __future__ import annotations
 

@@ -14,9 +14,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from store.errors import FilterError
+from store.filter_fields import Predicate, artifact_role, framework_of, in_list, parent_is
 from store.lifecycle import STATUSES
-
-Predicate = Callable[[Mapping[str, Any]], bool]
 
 # The whole language, as users read it; the README and help screens copy it.
 SYNTAX = """\
@@ -310,12 +309,12 @@ def _shorthand(token: _Token, prefix: str, value: str) -> Predicate:
     if prefix == "status" and not _is_glob(value) and value.lower() not in STATUSES:
         raise token.fail(f"unknown status '{value}', use one of {', '.join(STATUSES)}")
     if prefix in ("data", "tag"):
-        return _in_list("training_data" if prefix == "data" else "tags", _text_matcher(value, prefix == "data"))
+        return in_list("training_data" if prefix == "data" else "tags", _text_matcher(value, prefix == "data"))
     same = _text_matcher(value, substring=False)
     if prefix == "role":
-        return _artifact_role(same)
+        return artifact_role(same)
     if prefix == "parent":
-        return _parent(value, same)
+        return parent_is(value, same)
     field = prefix  # status, model
 
     def shorthand(doc: Mapping[str, Any]) -> bool:
@@ -325,41 +324,12 @@ def _shorthand(token: _Token, prefix: str, value: str) -> Predicate:
     return shorthand
 
 
-def _artifact_role(same: Callable[[str], bool]) -> Predicate:
-    def artifact_role(doc: Mapping[str, Any]) -> bool:
-        return any(isinstance(a, Mapping) and a.get("role").__class__ is str and same(a["role"]) for a in doc.get("artifacts") or ())
-
-    return artifact_role
-
-
-def _in_list(field: str, matches: Callable[[str], bool]) -> Predicate:
-    def in_list(doc: Mapping[str, Any]) -> bool:
-        for item in doc.get(field) or ():
-            if item.__class__ is str and matches(item):
-                return True
-        return False
-
-    return in_list
-
-
 _EXAMPLES = {"tag": "baseline", "status": "deployed", "model": "sent*", "data": "imdb", "parent": "sentiment:v2", "role": "gguf"}
-
-
-def _parent(value: str, same: Callable[[str], bool]) -> Predicate:
-    whole_ref = ":" in value  # else only the parent's version part is compared
-
-    def parent(doc: Mapping[str, Any]) -> bool:
-        ref = doc.get("parent")
-        if ref.__class__ is not str:
-            return False
-        return same(ref if whole_ref else ref.rpartition(":")[2])
-
-    return parent
 
 
 def _word(text: str) -> Predicate:
     contains = _text_matcher(text, substring=True)
-    in_tags = _in_list("tags", contains)
+    in_tags = in_list("tags", contains)
 
     def word(doc: Mapping[str, Any]) -> bool:
         for field in ("model", "version", "notes"):
@@ -431,7 +401,7 @@ def _field_predicate(name: str, test: Callable[[Any], bool], numeric: tuple[Call
     if name in _TEXT_FIELDS:
         return lambda doc: test(doc.get(name, _MISSING))
     if name == "framework":
-        return _framework(test)
+        return framework_of(test)
     return _in_sections(_BARE_SECTIONS, name, test, numeric)
 
 
@@ -483,18 +453,3 @@ def _walk(node: Any, key: str) -> Any:
             return _MISSING
         node = node.get(head, _MISSING)
     return _MISSING
-
-
-def _framework(test: Callable[[Any], bool]) -> Predicate:
-    """Any of training.framework and each artifact's framework passes ``test``."""
-
-    def framework(doc: Mapping[str, Any]) -> bool:
-        training = doc.get("training")
-        if isinstance(training, dict) and "framework" in training and test(training["framework"]):
-            return True
-        for artifact in doc.get("artifacts") or ():
-            if isinstance(artifact, dict) and "framework" in artifact and test(artifact["framework"]):
-                return True
-        return False
-
-    return framework

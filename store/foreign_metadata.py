@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from store.errors import BadMetadata
-from store.importers import TRAINING_ALIASES, DURATION_UNITS, split_metrics, training_fields
+from store.transfer.importers import TRAINING_ALIASES, DURATION_UNITS, split_metrics, training_fields
 from store.metrics import to_number
 from store.registry import TRAINING_FIELDS
-from store.sidecar import load_json
+from store.watch.sidecar import load_json
 from store.values import jsonable
 
 _METRIC_SECTIONS = ("metrics", "evaluation_scores", "evaluation", "scores", "eval_results")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from store import artifacts as artifact_files
 from store.errors import ArtifactError, BadMetadata
 from store.records import Version, copy_json
-from store.safety import scan_paths, scannable_files
+from store.safety.loader import scan_paths, scannable_files
 from store.values import check_name, jsonable
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def _unique(name: str, taken: Mapping[str, Any]) -> str:
 
 def save_objects(registry_path: Path, model: str, objects: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Save each object with joblib into the registry and return their artifact records."""
-    from store import estimators  # joblib and sklearn load only when an object is saved
+    from store.safety import estimators  # joblib and sklearn load only when an object is saved
 
     records = []
     folder = Path(registry_path) / "artifacts" / model

@@ -1,116 +1,93 @@
 """The registry: models, their versions, and every operation on them.
 
 One ``Registry`` object is safe to share between threads, and any number of
-processes may open the same registry directory at once.
+processes may open the same registry directory at once. The class is assembled from
+parts, one module each: :mod:`store.references` (lookups), :mod:`store.editing`,
+:mod:`store.questions` and :mod:`store.documents`; registering and the way to the
+feature modules (deploy, lineage, compare, summary) are here.
 """
 
 from __future__ import annotations
 
-import functools
-import getpass
 import os
-import socket
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from store import artifacts as artifact_files
 # Leaf modules (they never import the registry), loaded up front: a process that lives for a
 # few writes should not pay for an import inside its first one.
-from store import metric_history, signatures, source_script
+from store import registering, signatures
 from store import versions as version_rules
+from store.backends.local.backend import LocalBackend
+from store.backends.local.location import find_registry
+from store.backends.protocol import Backend, Changes, ChangeWatch
 from store.config import Config
+from store.documents import Documents
+from store.editing import Editing
 from store.errors import (
     BadMetadata,
-    BadReference,
     DuplicateVersion,
     LineageError,
     ModelregError,
     RegistryAccessError,
     RegistryNotFound,
-    UnknownModel,
-    UnknownVersion,
 )
-from store.filters import compile_filter
-from store.index import VersionIndex
-from store.journal import Changes, RegistryDB
-from store.lifecycle import check_status, check_transition
-from store.location import find_registry
-from store.metrics import clean_metrics, lower_is_better, to_number
+from store.lifecycle import check_status
+from store.metrics import clean_metrics
+from store.questions import Questions
+from store.reading import caught_up
 from store.records import Model, Version, copy_json
-from store.safety import scan_paths, scannable_files
+from store.references import Resolving, split_ref
+from store.safety.loader import scan_paths, scannable_files
+from store.stamps import now, whoami
 from store.values import check_name, jsonable, strict_json, string_list, text
 
-MODELS, VERSIONS, LIVE, HISTORY = "models", "versions", "live", "history"
 TRAINING_FIELDS = ("framework", "base_model", "samples", "epochs", "batch_size", "learning_rate", "duration", "cost", "hardware")
 
-F = TypeVar("F", bound=Callable[..., Any])
+class Registry(Resolving, Editing, Questions, Documents):
+    """A model registry in a directory (see :func:`store.backends.local.location.find_registry`)."""
 
-
-def _locked(method: F) -> F:
-    """Run a method under the registry's thread lock, caught up with other processes."""
-
-    @functools.wraps(method)
-    def wrapper(self: Registry, *args: Any, **kwargs: Any) -> Any:
-        with self.storage.lock:
-            self.storage.refresh()
-            return method(self, *args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat()
-
-
-def whoami() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
-
-
-def split_ref(ref: str) -> tuple[str, str | None]:
-    """``MODEL:VERSION`` -> (model, version); a bare ``MODEL`` has no version part."""
-    if not isinstance(ref, str) or not ref.strip():
-        raise BadReference(f"bad reference {ref!r}: write MODEL:VERSION, e.g. sentiment:v3 or sentiment:latest")
-    model, sep, version = ref.strip().partition(":")
-    if sep and not version:
-        raise BadReference(f"bad reference '{ref}': nothing after ':'; write MODEL:VERSION, e.g. {model}:latest")
-    if not model:
-        raise BadReference(f"bad reference '{ref}': no model name before ':'")
-    return model, (version if sep else None)
-
-
-class Registry:
-    """A model registry in a directory (see :func:`store.location.find_registry`)."""
-
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True,
+                 backend: Backend | None = None) -> None:
+        """Open the registry in ``path``; its documents are kept by ``backend`` (default: the local
+        journal in ``path``). ``path`` always holds config.json, saved estimators and deploy links."""
         self.path = find_registry(path)
         try:
             if not create and not self.path.is_dir():
                 raise RegistryNotFound(f"no registry at {self.path}: run 'modelreg init' or pass --registry PATH")
-            self.db = RegistryDB(self.path, create=create)
+            if backend is None:
+                backend = LocalBackend(self.path, create=create)
+            elif create:
+                self.path.mkdir(parents=True, exist_ok=True)
+            self._backend: Backend = backend
         except OSError as error:  # e.g. a folder we may not read: one line, never a traceback
             raise RegistryAccessError(f"cannot open the registry at {self.path}: {error.strerror or error}") from None
-        self.storage = self.db.journal
+        self._index = self._backend.index
         try:
             self.config = Config.load(self.path)
-            self.index = VersionIndex()
-            self.storage.subscribe(self._on_change, self._on_reset)
-            self._on_reset()
-            self._repair_interrupted_deploy()
+            from store.deploy import deploy as deploys  # see "the way to the feature modules" below
+
+            deploys.repair_if_interrupted(self)
         except BaseException as error:
-            self.storage.close()
+            self._backend.close()
             if isinstance(error, OSError):
                 raise RegistryAccessError(f"cannot open the registry at {self.path}: {error.strerror or error}") from None
             raise
 
     def close(self) -> None:
-        self.storage.tidy()
-        self.storage.close()
+        self._backend.tidy()
+        self._backend.close()
+
+    def release(self) -> None:
+        """Close without tidying up: for a read-only registry (a tidy-up is a write)."""
+        self._backend.close()
+
+    @property
+    def backend(self) -> Backend:
+        """The backend the documents are kept in (see :mod:`store.backends.protocol`)."""
+        return self._backend
 
     def __enter__(self) -> Registry:
         return self
@@ -121,153 +98,82 @@ class Registry:
     def __repr__(self) -> str:
         return f"Registry({str(self.path)!r})"
 
-    # -- keeping the indexes current ---------------------------------------------------------
+    # -- keeping up ------------------------------------------------------------------------------
 
-    def _on_change(self, table: str, doc_id: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
-        if table == VERSIONS:
-            self.index.on_change(doc_id, old, new)
-        elif table == MODELS:
-            self.index.on_model_change(doc_id, old, new)
-
-    def _on_reset(self) -> None:
-        self.index.rebuild(self.storage.table(VERSIONS), self.storage.table(MODELS))
-
-    @_locked
+    @caught_up
     def problems(self) -> list[str]:
         """What the registry holds but cannot use, one line each: documents written by
         someone else that are not versions or models, and NaN/Infinity written by hand."""
-        lines = []
-        for table, ids in sorted(self.index.foreign.items()):
-            if ids:
-                shown = ", ".join(sorted(ids, key=int)[:5]) + ("…" if len(ids) > 5 else "")
-                lines.append(f"{len(ids)} document(s) in '{table}' are not {table} (id {shown}); they are ignored")
-        if self.storage.saw_nonfinite:
-            from store.journal import nonfinite_documents
-
-            found = nonfinite_documents({name: self.storage.table(name) for name in self.storage.read_names()})
-            if found:
-                lines.append(f"{', '.join(found[:5])}{'…' if len(found) > 5 else ''} hold NaN or Infinity, which JSON cannot hold")
-        return lines
+        return self._backend.problems()
 
     def refresh(self) -> bool:
         """Catch up with other processes' writes; True if anything changed."""
-        return self.storage.refresh()
+        return self._backend.refresh()
 
-    def token(self) -> tuple[int, int]:
-        return self.storage.token()
+    def token(self) -> Any:
+        return self._backend.token()
 
-    def changes_since(self, token: tuple[int, int]) -> Changes:
+    def changes_since(self, token: Any) -> Changes:
         """What changed since ``token``: cheap enough to call several times a second."""
-        return self.storage.changes_since(token)
+        return self._backend.changes_since(token)
 
-    # -- lookups ------------------------------------------------------------------------------
+    @contextmanager
+    def reading(self, *, refresh: bool = True) -> Iterator[None]:
+        """Hold the registry still while several reads must agree (caught up first, unless told not to)."""
+        with self._backend.lock:
+            if refresh:
+                self._backend.refresh()
+            yield
 
-    def _model_doc(self, name: str) -> tuple[str, dict[str, Any]] | None:
-        doc_id = self.index.models.get(name)
-        return None if doc_id is None else (doc_id, self.storage.table(MODELS)[doc_id])
+    def watch_changes(self, wake: Callable[[], None]) -> ChangeWatch:
+        """A watch that calls ``wake`` soon after any process writes the registry (start it; stop it)."""
+        return self._backend.watch(wake)
 
-    def _require_model(self, name: str) -> tuple[str, dict[str, Any]]:
-        found = self._model_doc(name)
-        if found is None:
-            known = sorted(self.index.models)
-            hint = f"; known models: {', '.join(known[:8])}" + ("…" if len(known) > 8 else "") if known else ""
-            raise UnknownModel(f"unknown model '{name}'{hint} (see 'modelreg list')")
-        return found
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group writes: all of them are kept or none is, and no other writer comes in between."""
+        return self._backend.transaction()
 
-    def _version_doc(self, model: str, version: str) -> tuple[str, dict[str, Any]]:
-        doc_id = self.index.by_model.get(model, {}).get(version)
-        if doc_id is None:
-            self._require_model(model)
-            known = self._sorted_versions(model)
-            shown = ", ".join(known[-6:])
-            raise UnknownVersion(
-                f"unknown version {model}:{version}; it has {shown or 'no versions'} (see 'modelreg versions {model}')"
-            )
-        return doc_id, self.storage.table(VERSIONS)[doc_id]
-
-    def _sorted_versions(self, model: str) -> list[str]:
-        return sorted(self.index.by_model.get(model, {}), key=version_rules.sort_key)
-
-    def _resolve(self, ref: str, default: str | None = "latest") -> tuple[str, dict[str, Any]]:
-        model, version = split_ref(ref)
-        if version is None:
-            if default is None:
-                raise BadReference(f"'{ref}' names a model, not a version: write {model}:VERSION or {model}:latest")
-            version = default
-        if version == "latest":
-            latest = self.index.latest.get(model)
-            if latest is None:
-                self._require_model(model)
-                raise UnknownVersion(f"model '{model}' has no versions yet")
-            return self._version_doc(model, latest)
-        if version == "best":
-            return self._version_doc(model, self._best_version(model, None))
-        if version in self._environments(model):
-            live = self._live_doc(model, version)
-            if live is None:
-                self._require_model(model)
-                raise UnknownVersion(f"nothing of '{model}' is live in {version}; deploy a version there first")
-            return self._version_doc(model, live["version"])
-        if version_rules.is_constraint(version):
-            match = version_rules.resolve_constraint(version, self.index.by_model.get(model, {}))
-            if match is None:
-                self._require_model(model)
-                raise UnknownVersion(f"no version of '{model}' matches '{version}' (see 'modelreg versions {model}')")
-            return self._version_doc(model, match)
-        return self._version_doc(model, version)
-
-    def _environments(self, model: str) -> set[str]:
-        envs = set(self.config.environments)
-        envs.update(doc["env"] for doc in self.storage.table(LIVE).values() if doc["model"] == model)
-        return envs
-
-    def _live_doc(self, model: str, env: str) -> dict[str, Any] | None:
-        for doc in self.storage.table(LIVE).values():
-            if doc["model"] == model and doc["env"] == env:
-                return doc
-        return None
-
-    @_locked
+    @caught_up
     def resolve(self, ref: str) -> str:
         """The concrete ``MODEL:VERSION`` a reference points at now."""
         _, doc = self._resolve(ref)
         return f"{doc['model']}:{doc['version']}"
 
-    @_locked
+    @caught_up
     def get(self, ref: str) -> Version:
         """The version a reference points at: ``m:v3``, ``m:latest``, ``m:best``, ``m:production``, ``m:^1.2``."""
         return Version.from_doc(self._resolve(ref)[1])
 
-    @_locked
+    @caught_up
     def model(self, name: str) -> Model:
         return Model.from_doc(self._require_model(name)[1])
 
-    @_locked
+    @caught_up
     def models(self) -> list[Model]:
-        table = self.storage.table(MODELS)
-        docs = sorted((table[i] for i in self.index.models.values()), key=lambda d: d["name"].lower())
+        table = self._backend.models()
+        docs = sorted((table[i] for i in self._index.models.values()), key=lambda d: d["name"].lower())
         return [Model.from_doc(d) for d in docs]
 
-    @_locked
+    @caught_up
     def versions(self, model: str) -> list[Version]:
         """A model's versions in version order (oldest first)."""
         self._require_model(model)
-        table = self.storage.table(VERSIONS)
-        ids = self.index.by_model.get(model, {})
+        table = self._backend.versions()
+        ids = self._index.by_model.get(model, {})
         return [Version.from_doc(table[ids[v]]) for v in self._sorted_versions(model)]
 
-    @_locked
+    @caught_up
     def versions_with_artifact(self, path: str | os.PathLike[str]) -> list[Version]:
         """Versions that hold an artifact at ``path`` (absolute), oldest first."""
-        table = self.storage.table(VERSIONS)
-        ids = self.index.by_path.get(str(Path(path).absolute()), set())
+        table = self._backend.versions()
+        ids = self._index.by_path.get(str(Path(path).absolute()), set())
         return sorted((Version.from_doc(table[i]) for i in ids), key=lambda v: v.created_at)
 
-    @_locked
+    @caught_up
     def children(self, ref: str) -> list[Version]:
         _, doc = self._resolve(ref, default=None)
-        table = self.storage.table(VERSIONS)
-        kids = [table[i] for i in self.index.children.get(f"{doc['model']}:{doc['version']}", ())]
+        table = self._backend.versions()
+        kids = [table[i] for i in self._index.children.get(f"{doc['model']}:{doc['version']}", ())]
         return [Version.from_doc(d) for d in sorted(kids, key=lambda d: (d["model"], version_rules.sort_key(d["version"])))]
 
     # -- registering ---------------------------------------------------------------------------
@@ -295,6 +201,7 @@ class Registry:
         signature: Mapping[str, Any] | None = None,
         problems: Iterable[str] = (),
         scan: Mapping[str, Any] | None = None,
+        content_key: str | None = None,
         **extra: Any,
     ) -> Version:
         """Register a new version of ``model`` (created on first use) and return it.
@@ -307,11 +214,12 @@ class Registry:
         by name (``load(ref, name="rf")``). The user's ``params`` and ``training`` win over
         what is extracted from the object (which stays under ``estimator``).
         Pickle, joblib, PyTorch and safetensors artifacts are judged by the restricted
-        loader (``store.safety``) unless ``scan`` is given. ``source`` names the sidecar the
+        loader (``store.safety.loader``) unless ``scan`` is given. ``source`` names the sidecar the
         metadata came from; the calling script's path and sha256 are recorded as
         ``source_file``/``source_sha256`` unless ``source=False``. ``signature`` (inputs and
         outputs, see ``store.signatures``) is otherwise taken from the estimator or an MLflow
-        ``MLmodel`` among the artifacts.
+        ``MLmodel`` among the artifacts. ``content_key``
+        registers exactly once by content: a version registered earlier with the same key is returned instead.
         """
         check_name("model", model)
         if isinstance(artifacts, (str, os.PathLike)):
@@ -341,18 +249,7 @@ class Registry:
             "extra": extra,
             "problems": list(problems),
         }
-        if source:
-            doc["source"] = str(source)
-        if source is not False:
-            doc.update(source_script.calling_script() or {})
-        if live_objects:
-            saved = objects.registration_fields(self.path, model, records, live_objects)
-            doc["artifacts"] = saved["artifacts"]
-            doc["estimator"] = saved.get("estimator")
-            doc["params"] = {**saved.get("params", {}), **doc["params"]}  # the user's own win
-            doc["training"] = {**saved["training"], **doc["training"]}
-            doc["scan"] = saved["scan"]
-        doc["signature"] = given_signature or signatures.from_objects(doc["artifacts"]) or signatures.from_artifacts(doc["artifacts"])
+        registering.add_found_fields(doc, self.path, model, records, live_objects, source=source, signature=given_signature)
         if scan:
             doc["scan"] = jsonable(dict(scan))
         elif not live_objects and any(scannable_files(str(a["path"])) for a in records):
@@ -361,25 +258,23 @@ class Registry:
         doc = {k: v for k, v in doc.items() if v not in (None, "", [], {})} | {"status": doc["status"]}
         if version is not None:
             version = version_rules.validate(version)
-        with self.storage.transaction():
+        with self._backend.transaction():
             self._ensure_model(model)
-            known = self.index.by_model.get(model, {})
-            if version is None:
-                version = self._next_version(model, bump)
-            elif version in known:
+            if version is not None and version in self._index.by_model.get(model, {}):
                 raise DuplicateVersion(
                     f"{model}:{version} already exists; versions are never overwritten "
                     "(omit --version to get the next one, or pick another)"
                 )
-            doc = {"model": model, "version": version, **doc}
             if parent:
-                doc["parent"] = self._check_parent(f"{model}:{version}", parent)
-            # owned: built above from fresh containers (jsonable, string_list copy what they get)
-            self.storage.put(VERSIONS, str(self.storage.next_id(VERSIONS)), doc, owned=True)
+                # A new version has no children yet, so its parent cannot close a cycle: it must only exist.
+                doc["parent"] = self._check_parent(f"{model}:{version or self._next_version(model, bump)}", parent)
+            # built above from fresh containers (jsonable, string_list copy what they get): the store's own
+            doc = self._backend.create_version(model, doc, version=version, key=content_key,
+                                               next_version=lambda known: self._next_version(model, bump))
         return Version.from_doc(doc)
 
     def _next_version(self, model: str, bump: str) -> str:
-        latest = self.index.latest.get(model)
+        latest = self._index.latest.get(model)
         if latest is None and (found := self._model_doc(model)) and found[1].get("scheme"):
             return found[1]["scheme"]  # the first version, in the scheme the user named
         if latest is not None:
@@ -387,7 +282,7 @@ class Registry:
             candidate = version_rules.next_version([latest], bump)
             if version_rules.sort_key(candidate) > version_rules.sort_key(latest):
                 return candidate
-        return version_rules.next_version(self.index.by_model.get(model, {}), bump)
+        return version_rules.next_version(self._index.by_model.get(model, {}), bump)
 
     def _training(self, training: Mapping[str, Any] | None) -> dict[str, Any]:
         result = {}
@@ -398,17 +293,9 @@ class Registry:
                 result[key] = jsonable(value)
         return result
 
-    def ensure_model(self, name: str) -> Model:
-        """The model ``name``, created (with no versions) if it does not exist yet."""
-        check_name("model", name)
-        with self.storage.transaction():
-            self._ensure_model(name)
-            return Model.from_doc(self._require_model(name)[1])
-
     def _ensure_model(self, name: str) -> None:
         if self._model_doc(name) is None:
-            doc = {"name": name, "created_at": now()}
-            self.storage.put(MODELS, str(self.storage.next_id(MODELS)), doc)
+            self._backend.put_model(name, {"created_at": now()})
 
     def _check_parent(self, child: str, parent: str) -> str:
         try:
@@ -416,7 +303,7 @@ class Registry:
         except ModelregError as error:
             raise LineageError(f"parent {parent} of {child} does not exist: {error}") from None
         resolved = f"{doc['model']}:{doc['version']}"
-        if resolved != child and not self.index.children.get(child):
+        if resolved != child and not self._index.children.get(child):
             return resolved  # nothing descends from the child, so no ancestor can be it: no walk up long chains
         # Walk up from the parent: meeting the child again would close a cycle.
         seen, ref = set(), resolved
@@ -429,290 +316,16 @@ class Registry:
 
     def _parent_of(self, ref: str) -> str | None:
         model, version = split_ref(ref)
-        doc_id = self.index.by_model.get(model, {}).get(version or "")
-        return self.storage.table(VERSIONS)[doc_id].get("parent") if doc_id else None
+        doc_id = self._index.by_model.get(model, {}).get(version or "")
+        return self._backend.versions()[doc_id].get("parent") if doc_id else None
 
-    # -- changing versions ------------------------------------------------------------------------
+    # -- the way to the feature modules ----------------------------------------------------------------
+    # Each method imports its module when called, for weight only: ``import store`` stays light (deploy
+    # pulls in subprocess, pinning and the hook runner). There is no circle to hide: the feature modules
+    # take a Registry and import this module only for type checking (tests/test_import_hygiene.py
+    # follows function-level imports too).
 
-    def _change(self, ref: str, change: Callable[[dict[str, Any]], None]) -> Version:
-        with self.storage.transaction():
-            doc_id, doc = self._resolve(ref, default=None)
-            updated = {**doc}
-            change(updated)  # replaces fields with fresh values, never edits nested ones in place
-            self.storage.put(VERSIONS, doc_id, updated, owned=True)
-        return Version.from_doc(updated)
-
-    def score(self, ref: str, **metrics: Any) -> Version:
-        """Add or update metrics after the fact; each change is a new point of the metric's history."""
-        clean = clean_metrics(metrics)
-        if not clean:
-            raise BadMetadata("give at least one metric, e.g. accuracy=0.93")
-        return self._change(ref, self._metrics_change(clean, None))
-
-    def _metrics_change(self, clean: dict[str, float], data: str | None) -> Callable[[dict[str, Any]], None]:
-        at, by = now(), whoami()
-
-        def change(doc: dict[str, Any]) -> None:
-            doc[metric_history.FIELD] = metric_history.record(doc, clean, at, by, data)
-            doc["metrics"] = {**doc.get("metrics", {}), **clean}
-
-        return change
-
-    def tag(self, ref: str, *tags: str) -> Version:
-        new = string_list(tags, "tags")
-        return self._change(ref, lambda d: d.__setitem__("tags", string_list([*d.get("tags", []), *new], "tags")))
-
-    def untag(self, ref: str, *tags: str) -> Version:
-        return self._change(ref, lambda d: d.__setitem__("tags", [t for t in d.get("tags", []) if t not in tags]))
-
-    def set_status(self, ref: str, status: str) -> Version:
-        """Move a version through its lifecycle; refused transitions say which are allowed."""
-        check_status(status)
-        if status == "deployed":
-            raise BadMetadata(f"use 'modelreg deploy {ref}' to deploy: it switches what is live, not just the status")
-
-        def change(doc: dict[str, Any]) -> None:
-            ref_now = f"{doc['model']}:{doc['version']}"
-            if doc["status"] == "deployed" and self._live_envs(ref_now):
-                raise BadMetadata(f"{ref_now} is live in {', '.join(self._live_envs(ref_now))}; roll back or deploy another version first")
-            check_transition(ref_now, doc["status"], status)
-            doc["status"] = status
-
-        return self._change(ref, change)
-
-    def update(
-        self,
-        ref: str,
-        *,
-        metrics: Mapping[str, Any] | None = None,
-        params: Mapping[str, Any] | None = None,
-        training: Mapping[str, Any] | None = None,
-        extra: Mapping[str, Any] | None = None,
-        estimators: Mapping[str, Any] | Iterable[Any] | None = None,
-        data_sha256: str | None = None,
-        **fields: Any,
-    ) -> Version:
-        """Merge new metadata into a version (what a late sidecar does).
-
-        ``metrics``, ``params``, ``training`` and ``extra`` are merged; other
-        fields (notes, tags, training_data, git_commit, parent, artifacts,
-        estimator, scan, missing, problems, source) are replaced. A live object as
-        ``estimator=`` (or ``estimators={name: obj}``) and file paths as ``artifacts=``
-        are attached instead: saved or described, added to the version and scanned.
-        New metric values become points of each metric's history; ``data_sha256`` marks
-        them as an evaluation on that data (see ``store.metric_history``).
-        """
-        from store import objects
-
-        new_objects = fields.get("estimator")
-        paths = fields.get("artifacts")
-        attaching = estimators is not None or (new_objects is not None and (objects.is_object(new_objects) or objects.is_object_map(new_objects)))
-        adds_paths = isinstance(paths, (list, tuple)) and bool(paths) and all(isinstance(p, (str, os.PathLike)) for p in paths)
-        if not attaching and new_objects is not None and not isinstance(new_objects, Mapping):
-            raise BadMetadata(f"estimator must be a fitted model object (or its description), not {type(new_objects).__name__} {new_objects!r:.40}")
-        if attaching or adds_paths:
-            live = objects.named_objects(new_objects if attaching else None, estimators)
-            fields = {k: v for k, v in fields.items() if not (k == "estimator" and attaching) and not (k == "artifacts" and adds_paths)}
-            objects.attach(self, ref, paths if adds_paths else (), live)
-            if not (metrics or params or training or extra or fields):
-                return self.get(ref)
-        extra = strict_json(dict(extra or {}), "extra")
-        clean = clean_metrics(metrics)
-        allowed = {"notes", "tags", "training_data", "git_commit", "parent", "artifacts", "estimator", "scan", "missing", "problems", "source", "status", "signature"}
-        unknown = set(fields) - allowed
-        if unknown:
-            raise BadMetadata(f"cannot update {', '.join(sorted(unknown))}: use one of {', '.join(sorted(allowed))}")
-
-        metrics_change = self._metrics_change(clean, data_sha256) if clean else None
-
-        def change(doc: dict[str, Any]) -> None:
-            if metrics_change is not None:
-                metrics_change(doc)
-            for key, value in (("params", jsonable(dict(params or {}))), ("training", self._training(training)), ("extra", extra)):
-                if value:
-                    doc[key] = {**doc.get(key, {}), **value}
-            for key, value in fields.items():
-                if key == "parent" and value:
-                    value = self._check_parent(f"{doc['model']}:{doc['version']}", value)
-                elif key == "status":
-                    check_transition(f"{doc['model']}:{doc['version']}", doc["status"], value)
-                elif key in ("tags", "training_data"):
-                    value = string_list(value, key)
-                elif key == "notes":
-                    value = text(value, key)
-                elif key == "signature" and value is not None:
-                    value = signatures.checked(value, f"{doc['model']}:{doc['version']} signature")
-                else:
-                    value = jsonable(value)
-                if value in (None, "", [], {}, False) and key != "status":
-                    doc.pop(key, None)
-                else:
-                    doc[key] = value
-
-        return self._change(ref, change)
-
-    def update_model(
-        self,
-        name: str,
-        *,
-        description: str | None = None,
-        owner: str | None = None,
-        tags: Iterable[str] | None = None,
-        notes: str | None = None,
-        primary_metric: str | None = None,
-        directions: Mapping[str, str] | None = None,
-        scheme: str | None = None,
-    ) -> Model:
-        """Change a model's own metadata; None leaves a field as it is. ``scheme`` is the first
-        version a model without versions gets (``v1.0``, ``1.0.0``); the next follow from it."""
-        for metric, direction in (directions or {}).items():
-            if direction not in ("min", "max"):
-                raise BadMetadata(f"direction of '{metric}' must be 'min' or 'max', got {direction!r}")
-        if scheme is not None:
-            scheme = version_rules.validate(scheme)
-        with self.storage.transaction():
-            doc_id, doc = self._require_model(name)
-            doc = {**doc}
-            for key, value in (("description", description), ("owner", owner), ("notes", notes)):
-                if value is not None:
-                    doc[key] = text(value, key)
-            if tags is not None:
-                doc["tags"] = string_list(tags, "tags")
-            if primary_metric is not None:
-                doc["primary_metric"] = primary_metric or None
-            if directions:
-                doc["directions"] = {**doc.get("directions", {}), **directions}
-            if scheme is not None:
-                if self.index.by_model.get(name):
-                    raise BadMetadata(f"'{name}' already has versions, which set its scheme; name the next one with --version")
-                doc["scheme"] = scheme
-            self.storage.put(MODELS, doc_id, doc)
-        return Model.from_doc(doc)
-
-    def remove(self, ref: str, *, force: bool = False) -> Version:
-        """Remove a version registered by mistake. Its files on disk are never deleted."""
-        with self.storage.transaction():
-            doc_id, doc = self._resolve(ref, default=None)
-            exact = f"{doc['model']}:{doc['version']}"
-            if not force:
-                if envs := self._live_envs(exact):
-                    raise BadMetadata(f"{exact} is live in {', '.join(envs)}; deploy another version first, or pass --force")
-                if kids := self.index.children.get(exact):
-                    names = sorted(f"{self.storage.table(VERSIONS)[k]['model']}:{self.storage.table(VERSIONS)[k]['version']}" for k in kids)
-                    raise LineageError(f"{exact} is the parent of {', '.join(names)}; pass --force to remove it anyway")
-            self.storage.delete(VERSIONS, doc_id)
-            for live_id, live in list(self.storage.table(LIVE).items()):
-                if live["model"] == doc["model"] and live["version"] == doc["version"]:
-                    self.storage.delete(LIVE, live_id)
-        return Version.from_doc(doc)
-
-    def _live_envs(self, ref: str) -> list[str]:
-        model, version = split_ref(ref)
-        return sorted(d["env"] for d in self.storage.table(LIVE).values() if d["model"] == model and d["version"] == version)
-
-    # -- questions ----------------------------------------------------------------------------------
-
-    @_locked
-    def find(
-        self,
-        where: str | Callable[[dict[str, Any]], bool] | None = None,
-        *,
-        model: str | None = None,
-        tags: Iterable[str] = (),
-        status: str | None = None,
-        limit: int | None = None,
-    ) -> list[Version]:
-        """Versions across models matching a filter expression (or a callable over the document)."""
-        predicate = compile_filter(where) if isinstance(where, str) else where
-        wanted_tags = set(tags)
-        if status is not None:
-            check_status(status)
-        table = self.storage.table(VERSIONS)
-        if model is not None:
-            self._require_model(model)
-            docs = [table[i] for i in self.index.by_model.get(model, {}).values()]
-        else:
-            foreign = self.index.foreign[VERSIONS]
-            docs = [d for i, d in table.items() if i not in foreign] if foreign else table.values()
-        found = [
-            d
-            for d in docs
-            if (status is None or d.get("status", "completed") == status)
-            and (not wanted_tags or wanted_tags.issubset(d.get("tags", ())))
-            and (predicate is None or predicate(d))
-        ]
-        found.sort(key=lambda d: (d["model"], version_rules.sort_key(d["version"])))
-        return [Version.from_doc(d) for d in found[:limit]]
-
-    def directions(self, model: str) -> dict[str, str]:
-        found = self._model_doc(model)
-        return dict(found[1].get("directions", {})) if found else {}
-
-    def primary_metric(self, model: str) -> str | None:
-        """The model's primary metric: set explicitly, else the first metric its versions report."""
-        found = self._model_doc(model)
-        if found and found[1].get("primary_metric"):
-            return found[1]["primary_metric"]
-        table = self.storage.table(VERSIONS)
-        for version in self._sorted_versions(model):
-            metrics = table[self.index.by_model[model][version]].get("metrics")
-            if metrics:
-                return next(iter(metrics))
-        return None
-
-    def _best_version(self, model: str, metric: str | None) -> str:
-        self._require_model(model)
-        metric = metric or self.primary_metric(model)
-        if metric is None:
-            raise UnknownVersion(f"no version of '{model}' has metrics; add some with 'modelreg score'")
-        lower = lower_is_better(metric, self.directions(model))
-        table = self.storage.table(VERSIONS)
-        scored = []
-        for version in self._sorted_versions(model):
-            value = to_number(table[self.index.by_model[model][version]].get("metrics", {}).get(metric))
-            if value is not None:
-                scored.append((-value if lower else value, version))
-        if not scored:
-            raise UnknownVersion(f"no version of '{model}' has the metric '{metric}'")
-        # max() keeps the first of equals; the later version should win a tie.
-        return max(reversed(scored), key=lambda pair: pair[0])[1]
-
-    @_locked
-    def best(self, model: str, metric: str | None = None) -> Version:
-        """The best version by ``metric`` (default: the model's primary metric), respecting its direction;
-        ``training.cost`` or ``params.X`` choose by another section's number (lower cost and duration win)."""
-        if metric and metric.partition(".")[0] in ("training", "params", "extra", "metrics"):
-            from store.choosing import best_in_model
-
-            return best_in_model(self, model, metric)
-        return Version.from_doc(self._version_doc(model, self._best_version(model, metric))[1])
-
-    def best_overall(self, metric: str | None = None) -> Version:
-        """The best version across all models by ``metric`` (default: the most common primary metric)."""
-        from store.choosing import best_overall
-
-        return best_overall(self, metric)
-
-    # -- what is live -----------------------------------------------------------------------------------
-
-    @_locked
-    def live(self, model: str, env: str | None = None) -> Version | None:
-        """The version of ``model`` live in ``env`` (default environment if None), or None."""
-        self._require_model(model)
-        doc = self._live_doc(model, env or self.config.default_environment)
-        if doc is None:
-            return None
-        return Version.from_doc(self._version_doc(model, doc["version"])[1])
-
-    @_locked
-    def live_map(self, model: str | None = None) -> dict[str, Any]:
-        """{env: version} for one model, or {model: {env: version}} for all."""
-        result: dict[str, dict[str, str]] = {}
-        for doc in self.storage.table(LIVE).values():
-            result.setdefault(doc["model"], {})[doc["env"]] = doc["version"]
-        return dict(sorted(result.get(model, {}).items())) if model else result
-
-    # -- deploying, rolling back, loading (store/deploy.py, store/loading.py) ---------------------------
+    # deploying, rolling back, loading (store/deploy/)
 
     def deploy(self, ref: str, env: str | None = None, *, verify: bool = False, trust: bool = False) -> dict[str, Any]:
         """Make ``ref`` live in ``env`` (default environment if None); returns the history entry.
@@ -722,69 +335,64 @@ class Registry:
         safe unless ``trust=True`` (recorded in the history); raises DeployError if the
         deploy hook fails.
         """
-        from store.deploy import deploy
+        from store.deploy import deploy as deploys
 
-        return deploy(self, ref, env, verify=verify, trust=trust)
+        return deploys.deploy(self, ref, env, verify=verify, trust=trust)
 
     def rollback(self, model: str, env: str | None = None) -> dict[str, Any]:
         """Switch ``model`` in ``env`` back to the version live before the current one; returns the history entry."""
-        from store.deploy import rollback
+        from store.deploy import deploy as deploys
 
-        return rollback(self, model, env)
+        return deploys.rollback(self, model, env)
 
     def history(self, model: str | None = None, env: str | None = None) -> list[dict[str, Any]]:
         """The deploy history, oldest first, optionally for one model and/or environment."""
-        from store.deploy import history
+        from store.deploy import deploy as deploys
 
-        return copy_json(history(self, model, env))  # entries nest dicts (the hook's outcome): the caller's own
+        return copy_json(deploys.history(self, model, env))  # entries nest dicts (the hook's outcome): the caller's own
 
     def check_artifacts(self, model: str | None = None, *, verify: bool = False) -> list[dict[str, Any]]:
         """Mark versions whose artifacts vanished or changed as missing (never removing them)."""
-        from store.deploy import check_artifacts
+        from store.deploy import deploy as deploys
 
-        return check_artifacts(self, model, verify=verify)
+        return deploys.check_artifacts(self, model, verify=verify)
 
     def load(self, ref: str, trust: bool = False, *, name: str | None = None, check: Any = None) -> Any:
         """The model object of a scikit-learn/joblib version (scanned first), else its artifact paths;
         ``name`` picks one of several objects saved in the version; ``check`` (input data) is refused
         first if its columns or width do not match the version's signature."""
-        from store.loading import load
+        from store.deploy import loading
 
-        return load(self, ref, trust=trust, name=name, check=check)
+        return loading.load(self, ref, trust=trust, name=name, check=check)
 
-    def _repair_interrupted_deploy(self) -> None:
-        from store.deploy import repair_if_interrupted
-
-        repair_if_interrupted(self)
-
-    # -- related reports live in their own modules ------------------------------------------------------
+    # related reports (store/compare.py, store/lineage.py, store/summary.py)
 
     def compare(self, refs: Iterable[str]) -> dict[str, Any]:
-        from store.compare import compare
+        from store import compare as comparing
 
-        return compare(self, list(refs))
+        return comparing.compare(self, list(refs))
 
     def ancestors(self, ref: str) -> list[Version]:
-        from store.lineage import ancestors
+        from store import lineage
 
-        return ancestors(self, ref)
+        return lineage.ancestors(self, ref)
 
     def descendants(self, ref: str) -> list[Version]:
-        from store.lineage import descendants
+        from store import lineage
 
-        return descendants(self, ref)
+        return lineage.descendants(self, ref)
 
     def tree(self, model: str) -> list[dict[str, Any]]:
-        from store.lineage import tree
+        from store import lineage
 
-        return tree(self, model)
+        return lineage.tree(self, model)
 
     def data_lineage(self, ref: str) -> list[dict[str, Any]]:
-        from store.lineage import data_lineage
+        from store import lineage
 
-        return data_lineage(self, ref)
+        return lineage.data_lineage(self, ref)
 
     def summary(self, model: str | None = None) -> dict[str, Any]:
-        from store.summary import summary
+        from store import summary as summaries
 
-        return summary(self, model)
+        return summaries.summary(self, model)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from store import journal
+from store.backends.local import journal
+from store.backends.memory import MemoryBackend
 from store.registry import Registry
 
 
@@ -31,15 +32,32 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
 
 
-@pytest.fixture(params=["journal", "snapshot"])
+BACKENDS = ["journal", "snapshot", "memory"]
+
+
+@pytest.fixture(params=BACKENDS)
 def registry(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
-    """A registry on disk, run two ways: changes kept in the journal, or folded into
-    the snapshot after every write (so every test also exercises compaction)."""
-    if request.param == "snapshot":
-        monkeypatch.setattr(journal, "MIN_COMPACT_BYTES", 0)
-    reg = Registry(tmp_path / "registry")
+    """A registry over every backend, as TinyDB's tests run over every storage: the local one
+    two ways (changes kept in the journal, or folded into the snapshot after every write, so
+    every test also exercises compaction), and the in-memory one. A test about the journal's
+    files or about other processes asks for ``local_registry`` instead."""
+    reg = _open(request.param, tmp_path, monkeypatch)
     yield reg
     reg.close()
+
+
+@pytest.fixture(params=["journal", "snapshot"])
+def local_registry(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
+    """A registry on the local backend only: for tests of its files and of other processes."""
+    reg = _open(request.param, tmp_path, monkeypatch)
+    yield reg
+    reg.close()
+
+
+def _open(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
+    if kind == "snapshot":
+        monkeypatch.setattr(journal, "MIN_COMPACT_BYTES", 0)
+    return Registry(tmp_path / "registry", backend=MemoryBackend() if kind == "memory" else None)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from store.deploy import deploy_lock  # noqa: E402
+from store.deploy.deploy import deploy_lock  # noqa: E402
 from store.errors import DeployError  # noqa: E402
 from store.registry import Registry  # noqa: E402
 
@@ -44,7 +44,7 @@ def read(registry: str, model: str, ready: str, stop: str) -> dict:
 def agreement(reg: Registry, model: str) -> str | None:
     """Why the history tail, the live table and the link disagree, or None."""
     reg.refresh()
-    entries = [e for e in reg.storage.table("history").values() if e["model"] == model and e["env"] == "production" and e["ok"]]
+    entries = [e for e in reg.backend.storage.table("history").values() if e["model"] == model and e["env"] == "production" and e["ok"]]
     tail = max(entries, key=lambda e: e["seq"])["to"] if entries else None
     live = reg.live_map(model).get("production")
     link = reg.path / "deploy" / "production" / model

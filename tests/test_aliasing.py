@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 from tinydb import Query, TinyDB
 
-from store.journal import RegistryDB
+from store.backends.local.journal import RegistryDB
 from store.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
 FRESH_TINYDB = """
 import json, sys
-from store.journal import RegistryDB
+from store.backends.local.journal import RegistryDB
 db = RegistryDB(sys.argv[1], create=False)
 print(json.dumps({name: {str(d.doc_id): d for d in db.table(name).all()} for name in sorted(db.tables())}))
 """
@@ -109,7 +109,7 @@ def test_records_from_the_registry_are_read_only_copies(tmp_path: Path, compact:
     assert reg.get("m:v1").to_dict()["params"] == want and type(reg.get("m:v1").to_dict()["params"]) is dict
     json.dumps(reg.get("m:v1").to_dict())
     if compact:
-        reg.storage.compact()
+        reg.backend.storage.compact()
     reg.close()
     seen = fresh(FRESH_REGISTRY, tmp_path / "reg")
     assert seen["v1"]["params"] == want and seen["v1"]["extra"] == {"run": {"id": "abc"}}

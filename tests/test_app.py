@@ -25,7 +25,7 @@ from tui.widgets.versions import VersionsPane
 ROOT = Path(__file__).resolve().parents[1]
 SMALL, LARGE = (80, 24), (160, 48)
 EVIL = "[bold red]x\x1b[31m"
-# The record 'modelreg scan' leaves on a safe file: without one, a pickle may not be deployed (store.gate).
+# The record 'modelreg scan' leaves on a safe file: without one, a pickle may not be deployed (store.deploy.gate).
 SCANNED = {"safe": True, "verdict": "safe", "reason": "scanned: 0 imports, all on the allow-list"}
 
 
@@ -370,10 +370,10 @@ async def test_a_registration_from_another_process_appears_live(reg: Registry) -
 @pilot_test
 async def test_names_and_notes_are_shown_literally(reg: Registry, size: tuple[int, int]) -> None:
     # Names are validated on register, so plant one as a hand-edited (or foreign) registry would hold it.
-    with reg.storage.transaction():
-        reg.storage.put("models", str(reg.storage.next_id("models")), {"name": EVIL, "created_at": "2026-01-01T00:00:00+00:00"})
-        reg.storage.put(
-            "versions", str(reg.storage.next_id("versions")),
+    with reg.backend.storage.transaction():
+        reg.backend.storage.put("models", str(reg.backend.storage.next_id("models")), {"name": EVIL, "created_at": "2026-01-01T00:00:00+00:00"})
+        reg.backend.storage.put(
+            "versions", str(reg.backend.storage.next_id("versions")),
             {"model": EVIL, "version": "v1", "status": "completed", "notes": EVIL, "tags": [EVIL], "metrics": {EVIL: 1.0}},
         )
     app = ModelregApp(reg)

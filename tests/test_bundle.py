@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from store.bundle import export_bundle, import_bundle
+from store.transfer.bundle import export_bundle, import_bundle
 from store.errors import BundleError
-from store.registry import HISTORY, LIVE, VERSIONS, Registry
+from store.backends.local.backend import HISTORY, LIVE, VERSIONS
+from store.registry import Registry
 from tui.cli import main
 
 # What an import may change on a version: where its artifacts live, and the import marker.
@@ -42,16 +43,16 @@ def source(tmp_path: Path) -> Iterator[Registry]:
     reg.register("chat", runs / "chat-v2.gguf", "v2", parent="chat:v1", metrics={"eval_loss": 1.71})
     reg.set_status("chat:v1", "deprecated")
     # Deploy history and a live link, as the deploy code writes them.
-    with reg.storage.transaction():
+    with reg.backend.storage.transaction():
         reg.update("chat:v2", status="deployed")
         for seq, (old, new) in enumerate([(None, "v1"), ("v1", "v2")], start=1):
-            reg.storage.put(HISTORY, str(seq), {"seq": seq, "env": "production", "model": "chat", "from": old, "to": new,
+            reg.backend.storage.put(HISTORY, str(seq), {"seq": seq, "env": "production", "model": "chat", "from": old, "to": new,
                                                 "action": "deploy", "by": "ana@gpu1", "at": f"2026-11-2{seq}T10:00:00+00:00",
                                                 "hook": None, "ok": True, "reason": None})
-        reg.storage.put(HISTORY, "3", {"seq": 3, "env": "production", "model": "other", "from": None, "to": "v9",
+        reg.backend.storage.put(HISTORY, "3", {"seq": 3, "env": "production", "model": "other", "from": None, "to": "v9",
                                        "action": "deploy", "by": "x@y", "at": "2026-11-23T00:00:00+00:00", "hook": None,
                                        "ok": True, "reason": None})
-        reg.storage.put(LIVE, "1", {"model": "chat", "env": "production", "version": "v2", "path": str(runs / "chat-v2.gguf")})
+        reg.backend.storage.put(LIVE, "1", {"model": "chat", "env": "production", "version": "v2", "path": str(runs / "chat-v2.gguf")})
     yield reg
     reg.close()
 
@@ -65,7 +66,7 @@ def target(tmp_path: Path) -> Iterator[Registry]:
 
 def docs(reg: Registry, table: str = VERSIONS) -> dict[str, dict]:
     reg.refresh()
-    return {f"{d['model']}:{d.get('version', d.get('seq'))}": d for d in reg.storage.table(table).values()}
+    return {f"{d['model']}:{d.get('version', d.get('seq'))}": d for d in reg.backend.storage.table(table).values()}
 
 
 def files_under(folder: Path) -> set[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from store.checkpoints import (
+from store.watch.checkpoints import (
     MODEL_EXTENSIONS,
     CheckpointRules,
     checkpoint_for,

@@ -14,12 +14,12 @@ import joblib
 import pytest
 from sklearn.utils.validation import check_is_fitted
 
-from store import demo_training
-from store.checkpoints import model_name_for, scan_tree
+from store.demo import training as demo_training
+from store.watch.checkpoints import model_name_for, scan_tree
 from store.config import Config
-from store.demo_training import evaluate, load_split, plan, populate, train
+from store.demo.training import evaluate, load_split, plan, populate, train
 from store.registry import Registry
-from store.sidecar import read_sidecar, sidecar_for
+from store.watch.sidecar import read_sidecar, sidecar_for
 from tui.cli import main
 
 

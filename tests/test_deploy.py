@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from store import deploy as deploy_module
+from store.deploy import deploy as deploy_module
 from store.errors import BadTransition, DeployError, UnknownVersion
 from store.registry import Registry
 from tui.cli import main
@@ -67,7 +67,7 @@ def test_deploy_switches_link_records_history_and_statuses(registry: Registry, t
     [one, two] = registry.history("m")
     assert one["seq"] < two["seq"] and set(two) >= {"seq", "env", "model", "from", "to", "action", "by", "at", "hook", "ok", "reason"}
     assert "@" in two["by"] and two["hook"] is None
-    live = next(iter(registry.storage.table("live").values()))
+    live = next(iter(registry.live_entries()))
     assert Path(live["path"]).read_bytes() == b"weights-2" * 100 and Path(live["path"]).name == "model.bin"
 
 
@@ -440,11 +440,10 @@ def test_cli_deploy_rollback_history_check(tmp_path: Path, capsys: pytest.Captur
 def test_imported_history_does_not_steer_rollback(registry: Registry, tmp_path: Path) -> None:
     register(registry, tmp_path, 2)
     registry.deploy("m:v2")
-    with registry.storage.transaction():  # what importing another registry's bundle adds
-        seq = registry.storage.next_id("history")
-        registry.storage.put("history", str(seq), {"seq": seq, "env": "production", "model": "m", "from": None, "to": "v1",
-                                                   "action": "deploy", "by": "x@y", "at": "2025-01-01", "hook": None,
-                                                   "ok": True, "reason": None, "imported": True})
+    # What importing another registry's bundle adds.
+    registry.append_history({"seq": None, "env": "production", "model": "m", "from": None, "to": "v1",
+                             "action": "deploy", "by": "x@y", "at": "2025-01-01", "hook": None,
+                             "ok": True, "reason": None, "imported": True})
     with pytest.raises(DeployError, match="no earlier version"):
         registry.rollback("m")
 
@@ -455,7 +454,7 @@ def test_a_relative_registry_path_gives_absolute_live_paths(tmp_path: Path, monk
     reg = configure(Path("reg"), deploy_hook=dump_env_hook(seen))
     register(reg, tmp_path, 1)
     reg.deploy("m:v1")
-    live = next(iter(reg.storage.table("live").values()))
+    live = next(iter(reg.backend.storage.table("live").values()))
     assert Path(live["path"]).is_absolute() and json.loads(seen.read_text())["content"] == "weights-1" * 100
     reg.close()
 

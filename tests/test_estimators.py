@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from store import estimators
+from store.safety import estimators, inspector
 
 
 def test_describe_a_forest_with_named_features() -> None:
@@ -69,13 +69,13 @@ def test_describe_file_in_a_subprocess_and_its_timeout(tmp_path: Path) -> None:
     forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
     path = estimators.save(forest, tmp_path / "sub" / "forest.joblib")
     assert path.exists() and not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
-    info = estimators.describe_file(path)
+    info = inspector.describe_file(path)
     assert info is not None and info == json.loads(json.dumps(estimators.describe(forest)))
 
     # Starting Python and importing scikit-learn alone takes longer than this: the child is killed.
     started = time.monotonic()
-    assert estimators.describe_file(path, timeout=0.05) is None
+    assert inspector.describe_file(path, timeout=0.05) is None
     assert time.monotonic() - started < 5
 
     (tmp_path / "broken.joblib").write_bytes(path.read_bytes()[:100])
-    assert estimators.describe_file(tmp_path / "broken.joblib") is None
+    assert inspector.describe_file(tmp_path / "broken.joblib") is None

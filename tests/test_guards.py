@@ -18,7 +18,7 @@ import pytest
 from test_app import opened, pilot_test, screen_text, until, writes_done
 from test_screens import Host
 
-from store.loading import scan_version
+from store.deploy.loading import scan_version
 from store.registry import Registry
 from tui.app import ModelregApp
 from tui.main_screen import MainScreen

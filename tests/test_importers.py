@@ -11,16 +11,19 @@ from pathlib import Path
 import pytest
 
 from store.errors import BundleError, ModelregError
-from store.importers import detect, import_file
-from store.registry import HISTORY, LIVE, Registry
+from store.transfer.importers import detect, import_file
+from store.backends.memory import MemoryBackend
+from store.registry import Registry
+from tests.conftest import BACKENDS
 from tui.cli import main
 
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.fixture
-def reg(tmp_path: Path) -> Iterator[Registry]:
-    registry = Registry(tmp_path / "reg")
+@pytest.fixture(params=BACKENDS)
+def reg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
+    """Imports go through Registry's public API only, so they run over every backend."""
+    registry = Registry(tmp_path / "reg", backend=MemoryBackend() if request.param == "memory" else None)
     yield registry
     registry.close()
 
@@ -44,7 +47,9 @@ def afs(tmp_path: Path) -> Path:
 
 def state(reg: Registry) -> dict:
     reg.refresh()
-    return {name: dict(reg.storage.table(name)) for name in ("models", "versions", HISTORY, LIVE)}
+    backend = reg.backend
+    return {"models": dict(backend.models()), "versions": dict(backend.versions()), "history": dict(backend.history()),
+            "live": dict(backend.live())}
 
 
 def test_afs_registry_and_lineage(reg: Registry, afs: Path) -> None:
@@ -175,7 +180,8 @@ def test_a_malformed_line_is_named_and_nothing_is_imported(reg: Registry, tmp_pa
         import_file(reg, path, model="sentiment")
 
 
-def test_formats_that_are_not_ours_are_named(reg: Registry, tmp_path: Path) -> None:
+def test_formats_that_are_not_ours_are_named(tmp_path: Path) -> None:
+    reg = Registry(tmp_path / "reg")  # the local backend's own registry.json
     reg.register("m", [], "v1")
     reg.close()
     with pytest.raises(ModelregError, match="modelreg registry's own file; export it"):

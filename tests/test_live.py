@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from store import journal_watch
+from store.backends.local import journal_watch
 from store.registry import Registry
 from tests.test_app import ROOT, SMALL, LARGE, cursor_ref, opened, pilot_test, reg, screen_text, until  # noqa: F401
 from tui import main_screen

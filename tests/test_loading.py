@@ -14,7 +14,7 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 
-from store import loading
+from store.deploy import loading
 from store.errors import ArtifactError, UnsafeArtifact
 from store.registry import Registry
 from tui.cli import main

@@ -12,7 +12,7 @@ from tui.app import ModelregApp
 @pytest.fixture
 def many(reg: Registry) -> Registry:
     """alpha gets v4..v60: far more rows than fit at 80x24."""
-    with reg.storage.transaction():
+    with reg.backend.storage.transaction():
         for i in range(4, 61):
             reg.register("alpha", version=f"v{i}", metrics={"accuracy": i / 100})
     return reg

@@ -52,7 +52,8 @@ def test_object_and_files_in_one_version_user_fields_win(registry: Registry, tmp
     assert type(loaded) is RandomForestClassifier and loaded.n_estimators == 5
 
 
-def test_several_objects_each_saved_described_and_loadable_by_name(registry: Registry, fitted, capsys) -> None:
+def test_several_objects_each_saved_described_and_loadable_by_name(local_registry: Registry, fitted, capsys) -> None:
+    registry = local_registry  # the CLI opens it again: a registry on disk
     rf, lr = fitted
     v = registry.register("iris", estimators={"rf_model": rf, "lr_model": lr})
     named = {a["name"]: a for a in v.artifacts}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from store.errors import BadMetadata
-from store.importers import import_file
+from store.transfer.importers import import_file
 from store.quantities import parse_cost, parse_duration
 from store.registry import Registry
 from tui.cli import main

@@ -20,7 +20,7 @@ from store.errors import (
     UnknownModel,
     UnknownVersion,
 )
-from store.location import find_registry
+from store.backends.local.location import find_registry
 from store.summary import to_markdown
 
 
@@ -255,7 +255,8 @@ def test_summary_and_markdown(registry: Registry) -> None:
     assert "| m | 2 | v2 | v2 (accuracy=0.95) |" in markdown
 
 
-def test_a_second_registry_object_sees_changes_without_reopening(registry: Registry) -> None:
+def test_a_second_registry_object_sees_changes_without_reopening(local_registry: Registry) -> None:
+    registry = local_registry
     other = Registry(registry.path)
     registry.register("m", metrics={"acc": 0.5})
     assert other.get("m:v1").metrics == {"acc": 0.5}
@@ -272,15 +273,16 @@ def test_changes_since_names_exactly_what_changed(tmp_path: Path) -> None:
     writer.tag("m:v1", "x")
     changes = reader.changes_since(token)
     assert not changes.reset
-    assert {reader.storage.table(t)[d]["version"] for t, d in changes.changed} == {"v1", "v2"}
-    assert reader.changes_since(changes.token).changed == frozenset()
-    writer.storage.compact()  # another process folding the journal is followed, not reloaded
+    assert {reader.backend.versions()[d]["version"] for d in changes.versions} == {"v1", "v2"}
+    assert not reader.changes_since(changes.token)
+    writer.backend.storage.compact()  # another process folding the journal is followed, not reloaded
     writer.register("m")
     changes = reader.changes_since(changes.token)
-    assert not changes.reset and len(changes.changed) == 1
+    assert not changes.reset and len(changes.versions) == 1
 
 
-def test_state_survives_reopening_and_plain_tinydb_reads_it(registry: Registry, artifact: Path) -> None:
+def test_state_survives_reopening_and_plain_tinydb_reads_it(local_registry: Registry, artifact: Path) -> None:
+    registry = local_registry
     registry.register("m", [artifact], metrics={"acc": 0.5})
     registry.tag("m:v1", "x")
     path = registry.path

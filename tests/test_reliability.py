@@ -51,9 +51,9 @@ def table_dump(path: Path) -> dict[str, dict[str, Any]]:
     """Every table of the registry as a fresh process sees it."""
     reg = Registry(path, create=False)
     try:
-        return {name: dict(reg.storage.table(name)) for name in ("models", "versions", "live", "history")}
+        return {name: dict(reg.backend.storage.table(name)) for name in ("models", "versions", "live", "history")}
     finally:
-        reg.storage.close()
+        reg.backend.storage.close()
 
 
 def file_bytes(path: Path) -> dict[str, bytes]:
@@ -76,7 +76,7 @@ def test_eight_processes_register_2000_versions_into_one_model(tmp_path: Path) -
     reg = Registry(path)
     assert [v.version for v in reg.versions("m")] == [f"v{i}" for i in range(1, 2001)]
     assert len(reg.models()) == 1
-    reg.storage.compact()
+    reg.backend.storage.compact()
     reg.close()
     docs = TinyDB(path / "registry.json", access_mode="r").table("versions").all()
     assert sorted(d["version"] for d in docs) == sorted(expected)
@@ -182,7 +182,7 @@ def test_writers_killed_at_random_points_lose_no_acknowledged_write(tmp_path: Pa
             seen = _observe(reg, model)
             _check(model, expected, inflight, seen)
             state[model] = seen
-        reg.storage.close()
+        reg.backend.storage.close()
     elapsed = time.monotonic() - started
     print(f"{kills} kills, {acknowledged} acknowledged writes, {leftovers} rounds left temporary files, "
           f"{stale} left a half-done compaction, {elapsed:.1f}s")
@@ -224,9 +224,9 @@ def test_readers_during_writes_see_consistent_growing_states(tmp_path: Path) -> 
 
     # The long-lived reader here never reopened, yet sees everything, and is told what changed.
     changes = follower.changes_since(token)
-    versions = follower.storage.table("versions")
+    versions = follower.backend.storage.table("versions")
     assert len(versions) == total and not changes.reset
-    assert {doc_id for table, doc_id in changes.changed if table == "versions"} == set(versions) - {"1"}
+    assert set(changes.versions) == set(versions) - {"1"}
     assert {d["model"] for d in versions.values()} == {"seed", "a", "b"}
     follower.close()
 
@@ -245,7 +245,7 @@ def small_registry(tmp_path: Path) -> Path:
     reg = Registry(path)
     for i in range(3):
         reg.register("m", metrics={"acc": i / 10}, notes="n" * 100)
-    reg.storage.close()
+    reg.backend.storage.close()
     return path
 
 
@@ -277,7 +277,7 @@ def test_a_write_whose_compaction_fails_still_holds(tmp_path: Path) -> None:
     with Registry(path) as reg:
         for i in range(30):
             reg.register("m", notes="n" * 200)
-        reg.storage.compact()
+        reg.backend.storage.compact()
     before = table_dump(path)
     limit = (path / "journal.jsonl").stat().st_size + 2000  # the line fits, the snapshot does not
     assert (path / "registry.json").stat().st_size > limit
@@ -302,7 +302,7 @@ def _read_only_registry(shared_dir: Path) -> Path:
     path = shared_dir / "registry"
     reg = Registry(path)
     reg.register("m", metrics={"acc": 0.5})
-    reg.storage.close()
+    reg.backend.storage.close()
     return path  # owned by root: nobody may read it, not write it
 
 

@@ -16,9 +16,9 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from store import loading
+from store.deploy import loading
 from store.errors import DeployError, UnsafeArtifact
-from store.inspector import Inspector
+from store.safety.inspector import Inspector
 from store.registry import Registry
 from tests.test_watch import wait_until
 

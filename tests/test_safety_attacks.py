@@ -1,4 +1,4 @@
-"""Hostile files against the restricted loader (``store.safety``).
+"""Hostile files against the restricted loader (``store.safety.loader``).
 
 Every payload is a real file on disk, built by hand from pickle opcodes (or, for joblib
 framing and compression, by pickling an object whose ``__reduce__`` *names* the target:
@@ -691,7 +691,7 @@ def test_a_fifo_named_like_a_model_does_not_hang_the_scan(tmp_path: Path) -> Non
     # would hang forever). Runs in a child with a deadline.
     fifo = tmp_path / "model.pkl"
     os.mkfifo(fifo)
-    script = ("import sys\nfrom store.safety import load_file, scan_file\n"
+    script = ("import sys\nfrom store.safety.loader import load_file, scan_file\n"
               "print('SCAN', scan_file(sys.argv[1]).verdict, flush=True)\n"
               "try:\n    load_file(sys.argv[1])\nexcept Exception as e:\n    print('LOAD', type(e).__name__, flush=True)\n")
     try:

@@ -1,4 +1,4 @@
-"""Second hostile pass against the restricted loader (``store.safety``) and the watcher's worker.
+"""Second hostile pass against the restricted loader (``store.safety.loader``) and the watcher's worker.
 
 Every payload is a real file on disk, built by hand from pickle opcodes or by pickling a real
 model and editing only the values its state holds. Each test checks what the README's "Safe
@@ -451,7 +451,7 @@ def test_paths_that_are_not_regular_files(tmp_path: Path) -> None:
     (tmp_path / "dangling.pkl").symlink_to(tmp_path / "nowhere")
     (tmp_path / "environ.pkl").symlink_to("/proc/self/environ")
     (tmp_path / "stdin.pt").symlink_to("/proc/self/fd/0")
-    script = ("import sys\nfrom store.safety import load_file, scan_file\n"
+    script = ("import sys\nfrom store.safety.loader import load_file, scan_file\n"
               "for p in sys.argv[1:]:\n"
               "    r = scan_file(p)\n"
               "    try:\n        load_file(p); l = 'LOADED'\n    except Exception as e:\n        l = type(e).__name__\n"
@@ -486,7 +486,7 @@ def test_worker_survives_crashes_stalls_and_memory_and_attributes_verdicts(tmp_p
     # A file that stalls the worker past its wall clock, one that asks for more memory than
     # its limit (bytes(n) is a called class: an int is plain data), then a payload and a model:
     # each verdict belongs to its own file, and nothing after a bad file is "safe" by mistake.
-    from store.inspector import Inspector
+    from store.safety.inspector import Inspector
 
     marker = tmp_path / "pwned"
     slow = write(tmp_path, "slow.pkl", pkl(NONE + (NONE + POP) * 6_000_000))  # seconds of pure-Python unpickling

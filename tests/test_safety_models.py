@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from store.errors import UnsafeArtifact
-from store.pickle_allowlist import CALLED_CLASSES, CLASSES, FUNCTIONS, NEW_HELPERS
-from store.pickle_allowlist_gen import datasets, fit_one, plain_objects, sample_estimators
+from store.safety.pickle_allowlist import CALLED_CLASSES, CLASSES, FUNCTIONS, NEW_HELPERS
+from store.safety.pickle_allowlist_gen import datasets, fit_one, plain_objects, sample_estimators
 from store.safety import load_file, scan_file
 
 FORMATS = ["joblib", "zlib", "gzip", "bz2", "lzma", "xz", "pickle2", "pickle3", "pickle4", "pickle5"]

@@ -23,7 +23,7 @@ from tui.screens.lineage import LineageScreen, LineageTree
 from tui.screens.prompts import EnvironmentPicker, StatusPicker, TagEdit, TagPrompt
 
 SIZE = (80, 24)
-# The record 'modelreg scan' leaves on a safe file: without one, a pickle may not be deployed (store.gate).
+# The record 'modelreg scan' leaves on a safe file: without one, a pickle may not be deployed (store.deploy.gate).
 SCANNED = {"safe": True, "verdict": "safe", "reason": "scanned: 0 imports, all on the allow-list"}
 
 

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-import store.sidecar
+import store.watch.sidecar
 from store.errors import BadMetadata
 from store.registry import Registry
-from store.sidecar import (
+from store.watch.checkpoints import is_sidecar
+from store.watch.sidecar import (
     KNOWN_KEYS,
     MAX_BYTES,
     MAX_TEXT,
     RESERVED_KEYS,
     Sidecar,
-    is_sidecar,
     read_sidecar,
     sidecar_for,
     sidecar_subject,
@@ -29,7 +29,7 @@ from store.sidecar import (
 
 def documented_example() -> str:
     """The full example from store/sidecar.py's docstring (the one the README shows)."""
-    doc = store.sidecar.__doc__ or ""
+    doc = store.watch.sidecar.__doc__ or ""
     body = doc.split("A full example::\n", 1)[1]
     lines = []
     for line in body.splitlines()[1:]:

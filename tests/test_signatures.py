@@ -14,7 +14,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from store.errors import BadMetadata
 from store.registry import Registry
-from store.sidecar import read_sidecar
+from store.watch.sidecar import read_sidecar
 from tui.cli import main
 from tui.screens.confirm import DeployConfirm
 
@@ -74,7 +74,8 @@ def test_read_from_a_sidecar(registry: Registry, tmp_path: Path) -> None:
     assert read.signature is None and "signature must be an object" in read.problems[0]
 
 
-def test_read_from_an_mlflow_mlmodel(registry: Registry, tmp_path: Path, capsys) -> None:
+def test_read_from_an_mlflow_mlmodel(local_registry: Registry, tmp_path: Path, capsys) -> None:
+    registry = local_registry  # the CLI opens it again: a registry on disk
     folder = tmp_path / "mlruns" / "model"
     folder.mkdir(parents=True)
     (folder / "MLmodel").write_text(MLMODEL)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from store.registry import Registry
-from store.watch_observers import filesystem_type, needs_polling
+from store.watch.observers import filesystem_type, needs_polling
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from watchdog.events import DirCreatedEvent, FileClosedEvent, FileCreatedEvent, FileMovedEvent, FileSystemEvent
 
-from store.demo_training import create_demo, train
+from store.demo.training import create_demo, train
 from store.registry import Registry
-from store.sidecar import read_sidecar
+from store.watch.sidecar import read_sidecar
 from store.watch import Watcher
 from tests.test_watch import MODES, SETTLE, Events, make_registry, quiesce, versions, wait_until
 

@@ -107,7 +107,7 @@ class ModelregApp(App[int]):
         return self.registry
 
     def start_watcher(self, registry: Registry, on_event: Callable[[Any], None]) -> None:
-        """Run ``store.watch.Watcher`` over ``--watch`` dirs (from a worker thread: the first scan may be long)."""
+        """Run ``store.watch.watcher.Watcher`` over ``--watch`` dirs (from a worker thread: the first scan may be long)."""
         if not self.watch_dirs:
             return
         if self.read_only:
@@ -116,7 +116,7 @@ class ModelregApp(App[int]):
         try:
             from store.watch import Watcher
         except ImportError:
-            self.call_from_thread(self.notify, "watching is not available in this build (store.watch missing)", severity="error", markup=False)
+            self.call_from_thread(self.notify, "watching is not available in this build (store.watch.watcher missing)", severity="error", markup=False)
             return
         try:
             self.watcher = Watcher(registry, [str(d) for d in self.watch_dirs], poll=self.poll, on_event=on_event)

@@ -1,7 +1,7 @@
 """What the app shows, read from the registry off the UI thread.
 
 The app never touches the registry from its event loop: a :class:`Catalog`
-runs in worker threads, reads under the storage lock, and hands back plain,
+runs in worker threads, reads through the registry's public API, and hands back plain,
 immutable values (:class:`ModelSummary`, :class:`VersionRow`, :class:`Update`)
 that the widgets render. Nothing here imports Textual.
 """
@@ -16,6 +16,7 @@ from store.metrics import lower_is_better, to_number
 from store.versions import sort_key
 
 if TYPE_CHECKING:
+    from store.backends.protocol import Feed
     from store.registry import Registry
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -120,86 +121,75 @@ class Catalog:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        self.storage = registry.storage
         self.token = registry.token()
         self._max_version_id = 0
 
     # -- first look -------------------------------------------------------------------------
 
     def model_names(self) -> list[str]:
-        with self.storage.lock:
-            self.storage.refresh()
+        with self.registry.reading():
             self.token = self.registry.token()
-            self._max_version_id = max(map(int, self.storage.table("versions")), default=0)
-            return sorted(self.registry.index.models, key=str.lower)
+            self._max_version_id = self.registry.last_version_id()
+            return self.registry.model_names()
 
     def environments(self) -> list[str]:
-        with self.storage.lock:
+        with self.registry.reading(refresh=False):
             envs = list(self.registry.config.environments)
-            envs += sorted({d["env"] for d in self.storage.table("live").values()} - set(envs))
+            envs += sorted({d["env"] for d in self.registry.live_entries()} - set(envs))
             return envs
 
     def view(self, model: str) -> ModelView:
-        with self.storage.lock:
-            known = model in self.registry.index.models
-            primary = self.registry.primary_metric(model) if known else None
-            directions = self.registry.directions(model) if known else {}
+        with self.registry.reading(refresh=False):
+            primary = self.registry.primary_metric(model)  # None for an unknown model
+            directions = self.registry.directions(model)
             return ModelView(model, self.rows(model), primary, directions)
 
     def rows(self, model: str) -> list[VersionRow]:
         """The model's versions, oldest first (an unknown model has none)."""
-        with self.storage.lock:
-            table = self.storage.table("versions")
-            ids = self.registry.index.by_model.get(model, {})
+        with self.registry.reading(refresh=False):
             live: dict[str, list[str]] = {}
-            for doc in self.storage.table("live").values():
+            for doc in self.registry.live_entries():
                 if doc["model"] == model:
                     live.setdefault(doc["version"], []).append(doc["env"])
-            return [
-                VersionRow(table[ids[v]], tuple(sorted(live.get(v, ()))))
-                for v in sorted(ids, key=sort_key)
-                if ids[v] in table
-            ]
+            return [VersionRow(doc, tuple(sorted(live.get(doc["version"], ())))) for doc in self.registry.version_docs(model)]
 
     def summaries(self, names: Iterable[str]) -> dict[str, ModelSummary]:
-        with self.storage.lock:
+        with self.registry.reading(refresh=False):
             live: dict[str, dict[str, str]] = {}
-            for doc in self.storage.table("live").values():
+            for doc in self.registry.live_entries():
                 live.setdefault(doc["model"], {})[doc["env"]] = doc["version"]
             return {name: self._summary(name, live.get(name, {})) for name in names}
 
     def _summary(self, name: str, live: dict[str, str]) -> ModelSummary:
-        table = self.storage.table("versions")
-        ids = self.registry.index.by_model.get(name, {})
-        metric = self.registry.primary_metric(name) if name in self.registry.index.models else None
+        docs = self.registry.version_docs(name)
+        metric = self.registry.primary_metric(name)  # None for an unknown model
         values: list[float | int | None] = []
         best = best_version = None
         if metric is not None:
             lower = lower_is_better(metric, self.registry.directions(name))
-            for version in sorted(ids, key=sort_key):
-                value = to_number(table[ids[version]].get("metrics", {}).get(metric)) if ids[version] in table else None
+            for doc in docs:
+                value = to_number(doc.get("metrics", {}).get(metric))
                 values.append(value)
                 if value is not None and (best is None or (value <= best if lower else value >= best)):
-                    best, best_version = value, version
-        return ModelSummary(name, len(ids), dict(sorted(live.items())), metric, best, best_version, sparkline(values))
+                    best, best_version = value, doc["version"]
+        return ModelSummary(name, len(docs), dict(sorted(live.items())), metric, best, best_version, sparkline(values))
 
     # -- keeping up ------------------------------------------------------------------------------
 
     def poll(self, selected: str | None, force_rows: bool = False) -> Update | None:
         """Changes from any process since the last poll, as one batched :class:`Update`."""
-        with self.storage.lock:
-            changes = self.registry.changes_since(self.token)
-            if not changes.changed and not changes.reset and not force_rows:
+        with self.registry.reading(refresh=False):
+            changes = self.registry.feed(self.token)
+            if not changes and not force_rows:
                 return None
             self.token = changes.token
             if changes.reset:
                 names = self.model_names()
                 view = self.view(selected) if selected else None
                 return Update(names, self.summaries(names), view, events=[Activity("info", "registry reloaded")], history_changed=True)
-            return self._update(changes.changed, selected, force_rows)
+            return self._update(changes, selected, force_rows)
 
-    def _update(self, changed: frozenset[tuple[str, str]], selected: str | None, force_rows: bool) -> Update:
-        versions, live, history = self.storage.table("versions"), self.storage.table("live"), self.storage.table("history")
+    def _update(self, feed: Feed, selected: str | None, force_rows: bool) -> Update:
         dirty: set[str] = set()
         new_refs: set[str] = set()
         events: list[Activity] = []
@@ -207,11 +197,11 @@ class Catalog:
         # The selected model's changed version documents, while nothing else about it changed
         # (a deploy, a new primary metric or a removal shows it all again).
         patched: dict[str, dict[str, Any]] | None = {}
-        for table, doc_id in sorted(changed, key=lambda c: (c[0], int(c[1]) if c[1].isdigit() else 0)):
-            if table in ("versions", "models") and doc_id in self.registry.index.foreign[table]:
-                continue  # not a version or model (written with plain TinyDB): the registry reports it
+        # Each kind in document order (history, live, models, versions: as the feed has always been read).
+        changed = [("history", *c) for c in feed.history] + [("live", *c) for c in feed.live]
+        changed += [("models", *c) for c in feed.models] + [("versions", *c) for c in feed.versions]
+        for table, doc_id, doc in changed:
             if table == "versions":
-                doc = versions.get(doc_id)
                 if doc is None:
                     everything = True  # removed: we no longer know whose it was
                     events.append(Activity("removed", "a version was removed"))
@@ -228,13 +218,11 @@ class Catalog:
                     events.append(Activity("updated", f"updated {ref}", ref))
             elif table == "models":
                 names_changed = True
-                doc = self.storage.table("models").get(doc_id)
                 if doc is not None:
                     dirty.add(doc["name"])
                 if doc is None or doc["name"] == selected:
                     patched = None
             elif table == "live":
-                doc = live.get(doc_id)
                 if doc is None:
                     everything = True
                 else:
@@ -243,12 +231,11 @@ class Catalog:
                     patched = None
             elif table == "history":
                 history_changed = True
-                doc = history.get(doc_id)
                 if doc is not None:
                     events.append(_history_activity(doc))
-        names = sorted(self.registry.index.models, key=str.lower) if names_changed or everything else None
+        names = self.registry.model_names() if names_changed or everything else None
         if everything:
-            dirty = set(self.registry.index.models)
+            dirty = set(names or ())
         summaries = self.summaries(dirty)
         patch = None
         if selected and patched and not (everything or force_rows):
@@ -258,7 +245,7 @@ class Catalog:
 
     def _patch(self, model: str, docs: dict[str, dict[str, Any]]) -> RowsPatch:
         live: dict[str, list[str]] = {}
-        for doc in self.storage.table("live").values():
+        for doc in self.registry.live_entries():
             if doc["model"] == model and doc["version"] in docs:
                 live.setdefault(doc["version"], []).append(doc["env"])
         rows = [VersionRow(docs[v], tuple(sorted(live.get(v, ())))) for v in sorted(docs, key=sort_key)]

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from store.errors import ModelregError, RegistryNotFound
-from store.location import explicit_location, find_registry, require_registry
+from store.backends.local.location import explicit_location, find_registry, require_registry
 from store.registry import Registry
 
 
@@ -40,7 +40,7 @@ def open_app(args: argparse.Namespace) -> int:
     registry = app.registry
     if registry is not None:
         if read_only:
-            registry.storage.close()  # close() would tidy the journal: a write
+            registry.release()  # close() would tidy the journal: a write
         else:
             registry.close()
     if app.error:

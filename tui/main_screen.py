@@ -229,9 +229,7 @@ class MainScreen(Screen[None]):
     # -- live ------------------------------------------------------------------------------------
 
     def watch_journal(self, registry: Registry) -> None:
-        from store.journal_watch import JournalWatch
-
-        watch = JournalWatch(registry.path, self.wake.set)
+        watch = registry.watch_changes(self.wake.set)
         if watch.start() == "inotify":
             self.journal_watch, self.wait_every = watch, CHECK_EVERY
         else:

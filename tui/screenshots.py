@@ -95,8 +95,8 @@ def frozen() -> Iterator[None]:
     patches = [
         mock.patch("store.registry.now", clock),
         mock.patch("store.registry.whoami", lambda: USER),
-        mock.patch("store.deploy.now", clock),
-        mock.patch("store.deploy.whoami", lambda: USER),
+        mock.patch("store.deploy.deploy.now", clock),
+        mock.patch("store.deploy.deploy.whoami", lambda: USER),
         mock.patch("tui.widgets.versions.datetime", _FrozenDatetime),
         mock.patch("tui.widgets.activity.time", fixed_time),
     ]

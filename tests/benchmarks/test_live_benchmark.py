@@ -25,7 +25,7 @@ from textual.widgets import Static
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
 from store import Registry
-from store.watch_observers import make_observer
+from store.watch.observers import make_observer
 from tests.benchmarks.conftest import summarize
 from tests.benchmarks.test_store_benchmark import version_doc
 
@@ -136,12 +136,12 @@ def floor_latencies(folder: Path) -> list[float]:
 
 def registry_with(path: Path, versions: int) -> Path:
     registry = Registry(path)
-    with registry.storage.transaction():
+    with registry.backend.storage.transaction():
         for i in range(versions):
             registry.register("big", version=f"v{i}", **version_doc(i))
         for i in range(20):
             registry.register(f"other-{i:02d}", version="v1", **version_doc(i))
-    registry.storage.compact()
+    registry.backend.storage.compact()
     registry.close()
     return path
 

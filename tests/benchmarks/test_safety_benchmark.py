@@ -17,7 +17,7 @@ from pathlib import Path
 import joblib
 import pytest
 
-from store.inspector import Inspector
+from store.safety.inspector import Inspector
 from store.safety import load_file
 from tests.benchmarks.conftest import summarize
 
@@ -77,7 +77,7 @@ def test_worker_describes_small_checkpoints_against_one_interpreter_per_file(tmp
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     started = time.perf_counter()
     for path in files[:12]:
-        subprocess.run([sys.executable, "-m", "store.estimators", str(path)], check=True, capture_output=True, env=env, cwd=ROOT)
+        subprocess.run([sys.executable, "-m", "store.safety.estimators", str(path)], check=True, capture_output=True, env=env, cwd=ROOT)
     one_each_rate = 12 / (time.perf_counter() - started)
     record("judge + describe small checkpoints", worker_per_s=worker_rate, interpreter_per_file_per_s=one_each_rate,
            ratio=worker_rate / one_each_rate)

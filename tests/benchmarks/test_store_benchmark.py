@@ -43,10 +43,10 @@ def version_doc(i: int) -> dict:
 
 def fill(path: Path, count: int) -> Registry:
     registry = Registry(path)
-    with registry.storage.transaction():
+    with registry.backend.storage.transaction():
         for i in range(count):
             registry.register(f"model-{i % MODELS:03d}", **version_doc(i))
-    registry.storage.compact()
+    registry.backend.storage.compact()
     return registry
 
 

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from store.errors import BadMetadata
-from store.location import explicit_location, require_registry
+from store.backends.local.location import explicit_location, require_registry
 from store.registry import Registry
 
 

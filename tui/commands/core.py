@@ -15,9 +15,10 @@ from store.compare import to_csv as compare_csv
 from store.compare import to_markdown as compare_markdown
 from store.errors import ModelregError
 from store.lineage import render_tree
-from store.location import init_registry, is_registry
+from store.backends.local.location import init_registry, is_registry
 from store.records import Version
-from store.registry import Registry, split_ref
+from store.references import split_ref
+from store.registry import Registry
 from store.metric_history import all_series, drift, live_drift
 from store.signatures import describe as describe_signature
 from store.summary import to_markdown, to_text

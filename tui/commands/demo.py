@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from store import demo_training
+from store.demo import training as demo_training
 from store.errors import ModelregError
 from store.registry import Registry
 from tui.output import emit, plural

@@ -69,7 +69,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         entries = registry.history(args.model, args.env)
         if args.env is not None and not entries and args.env not in registry.config.environments:
             # As deploy refuses it: a typo must not read as "no deploys yet".
-            from store.deploy import environment
+            from store.deploy.deploy import environment
 
             environment(registry, args.env)
     if args.json:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from store.doctor import examine
+from store.backends.local.adopt import adopt
+from store.backends.local.doctor import examine
 from store.errors import RegistryNotFound
-from store.location import explicit_location, find_registry, is_registry, require_registry
+from store.backends.local.location import explicit_location, find_registry, is_registry, require_registry
 from tui.output import emit
 
 
@@ -16,6 +17,10 @@ def add_commands(commands: Any) -> None:
     p = commands.add_parser("doctor", help=help, description=help)
     p.set_defaults(run=cmd_doctor)
     p.add_argument("--fix", action="store_true", help="repair (damaged bytes are kept in FILE.damaged)")
+    p.add_argument(
+        "--adopt", action="store_true",
+        help="take changes another program (a plain TinyDB, an editor) made to registry.json in as journaled writes",
+    )
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -23,10 +28,32 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     path = require_registry(named) if named is not None else find_registry(None)
     if named is None and not is_registry(path):
         raise RegistryNotFound(f"no registry at {path}: nothing to check (pass --registry PATH)")
+    if args.adopt:
+        return _adopt(path)
     report = examine(path, fix=args.fix)
     for finding in report.findings:
         mark = "ok" if finding.message == "no problems found" else "fixed" if finding.fixed else "problem"
         emit(f"{mark}: {finding.message}")
-    if not report.healthy and not args.fix:
+    if report.outside_edit:
+        emit("run 'modelreg doctor --adopt' to take the outside changes in; nothing was changed")
+    elif not report.healthy and not args.fix:
         emit("run 'modelreg doctor --fix' to repair what can be repaired; nothing was changed")
     return 0 if report.healthy else 1
+
+
+def _adopt(path: Any) -> int:
+    result = adopt(path)
+    if not result.resealed:
+        emit("nothing to adopt: registry.json is as modelreg last wrote it")
+        return 0
+    if not result.adopted and not result.rejected:
+        emit("registry.json was rewritten by another program but no document changed; sealed again")
+        return 0
+    for line in result.adopted:
+        emit(f"adopted: {line}")
+    for line in result.rejected:
+        emit(f"left out: {line}")
+    if result.kept_in is not None:
+        emit(f"what was left out is kept in {result.kept_in}; correct it and add it again")
+    emit("registry.json is sealed again: modelreg writes to it as before")
+    return 1 if result.rejected else 0

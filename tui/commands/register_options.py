@@ -8,7 +8,7 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from store.checkpoints import checkpoint_metadata
+from store.watch.checkpoint_info import checkpoint_metadata
 from store.errors import BadMetadata
 from store.foreign_metadata import read_metadata
 from store.quantities import parse_cost, parse_duration

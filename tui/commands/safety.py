@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from store import loading
+from store.deploy import loading
 from store.errors import ArtifactError
 from store.safety import ScanResult, scan_file, scan_paths
 from tui.commands import open_registry
@@ -63,7 +63,7 @@ def _print_scan(path: Path, result: ScanResult, ref: str | None) -> None:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from store.estimators import describe
+    from store.safety.estimators import describe
 
     with open_registry(args) as registry:
         ref = registry.resolve(args.ref)

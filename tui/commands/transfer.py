@@ -6,10 +6,10 @@ import argparse
 from typing import Any
 
 
-from store.bundle import ImportResult, export_bundle
+from store.transfer.bundle import ImportResult, export_bundle
 from store.errors import BundleError
 from store.experiments_export import export_experiments
-from store.importers import FORMATS, import_file
+from store.transfer.importers import FORMATS, import_file
 from tui.commands import open_registry
 from tui.output import emit, emit_json, size
 

@@ -24,7 +24,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 
 from store.errors import ModelregError
-from store.gate import deploy_refusal
+from store.deploy.gate import deploy_refusal
 from store.records import Version
 from store.signatures import differences
 from tui.safe_text import literal
@@ -287,7 +287,7 @@ def change_line(now_label: str, now: Version | None, new_label: str, new: Versio
 
 
 def _warnings(version: Version) -> list[Text]:
-    """What store.gate does not refuse but the user should see (the deploy itself checks the files)."""
+    """What store.deploy.gate does not refuse but the user should see (the deploy itself checks the files)."""
     found = []
     if version.missing:
         found.append(literal("⚠ artifact files are missing on disk", "bold red"))
@@ -333,15 +333,14 @@ def metric_deltas(registry: Registry, old: Version | None, new: Version) -> Rend
 def rollback_target(registry: Registry, model: str, env: str, current: Version | None) -> tuple[Version | None, str]:
     """The version a rollback of ``model`` in ``env`` returns to, and a line saying why (or why none).
 
-    Asks :func:`store.deploy.previous_version`, the rule the rollback itself follows,
+    Asks :func:`store.deploy.deploy.previous_version`, the rule the rollback itself follows,
     so the dialog shows exactly what ``y`` will do.
     """
-    from store.deploy import previous_version
+    from store.deploy.deploy import previous_version
 
     if current is None:
         return None, f"nothing of {model} is live in {env}"
-    with registry.storage.lock:
-        registry.refresh()
+    with registry.reading():
         previous = previous_version(registry, model, env, current.version)
     if previous is None:
         return None, f"no earlier version was live in {env} before {current.version}"

@@ -83,7 +83,7 @@ def bar(value: float, top: float, width: int = BAR_WIDTH) -> Text:
 
 def importances(estimator: Mapping[str, Any]) -> list[tuple[str, float]]:
     """Feature importances (or coefficient magnitudes) as (feature, value), largest first,
-    from whatever shape ``store.estimators.describe`` recorded."""
+    from whatever shape ``store.safety.estimators.describe`` recorded."""
     raw = estimator.get("feature_importances")
     if raw is None:
         raw = estimator.get("coef") or estimator.get("coefficients")
