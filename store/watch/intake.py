@@ -195,7 +195,8 @@ class Intake:
                 plan.sidecar = read_sidecar(sidecar)
             except BadMetadata as error:
                 # A sidecar still being written fails to parse: not a problem yet, only unread.
-                if job.sidecar_ok:
+                # An empty one is a file just created (its close brings it again), never a verdict.
+                if job.sidecar_ok and sidecar_fp and sidecar_fp[0] > 0:
                     plan.sidecar_error = str(error)
         plan.sidecar_read = sidecar is None or plan.sidecar is not None or plan.sidecar_error is not None
         # Only the fingerprint of applied content is remembered: one recorded for a sidecar
