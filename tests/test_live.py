@@ -249,3 +249,32 @@ async def test_a_changed_summary_repaints_one_row_of_the_models_pane(reg: Regist
         await other_process(reg.path, 'registry.register("alpha", version="v4", metrics={"accuracy": 0.95})')
         await until(pilot, lambda: main.models.summaries["alpha"].count == 4)
         assert repainted and all(regions and all(r.height == 1 for r in regions) for regions in repainted), repainted
+
+
+@pilot_test
+async def test_the_activity_log_says_what_changed(reg: Registry, inotify_only: None) -> None:
+    app = ModelregApp(reg)
+    async with app.run_test(size=LARGE) as pilot:
+        main = await opened(pilot)
+        await other_process(reg.path, 'registry.set_status("sentiment:v2", "deprecated")\nregistry.tag("alpha:v1", "best")')
+        messages = lambda: [event.message for _, event in main.activity.log_entries]  # noqa: E731
+        await until(pilot, lambda: any("alpha:v1" in m for m in messages()))
+        assert "updated sentiment:v2: status completed → deprecated" in messages()
+        assert "updated alpha:v1: tags +best" in messages()
+
+
+@pilot_test
+async def test_the_apps_watcher_registration_is_logged_once(reg: Registry, tmp_path: Path) -> None:
+    runs = tmp_path / "watched"
+    runs.mkdir()
+    app = ModelregApp(reg, watch=[runs])
+    async with app.run_test(size=LARGE) as pilot:
+        main = await opened(pilot)
+        await until(pilot, lambda: app.watcher is not None)
+        assert await asyncio.to_thread(app.watcher.idle, 20)
+        (runs / "resnet-epoch3.pt").write_bytes(b"weights" * 100)
+        await until(pilot, lambda: any(e.kind == "registered" for _, e in main.activity.log_entries), timeout=20)
+        await until(pilot, lambda: main.models.summaries.get("resnet") is not None, timeout=20)
+        await pilot.pause(0.3)
+        registered = [e for _, e in main.activity.log_entries if e.kind == "registered"]
+        assert len(registered) == 1, registered

@@ -30,6 +30,32 @@ def column_width(label: str, values: Sequence[str]) -> int:
     return max([cell_len(label), *map(cell_len, values)]) + GAP
 
 
+def decimal_layout(values: Sequence[str]) -> tuple[int, int]:
+    """Cells before and from the decimal point across a column of numbers (see :func:`align_decimal`)."""
+    parts = [_split_decimal(v) for v in values if v]
+    return max((cell_len(i) for i, _ in parts), default=0), max((cell_len(f) for _, f in parts), default=0)
+
+
+def align_decimal(value: str, layout: tuple[int, int]) -> str:
+    """``value`` padded so that its decimal point sits where the column's others do."""
+    if not value:
+        return ""
+    whole, fraction = _split_decimal(value)
+    return whole.rjust(layout[0]) + fraction.ljust(layout[1])
+
+
+def fits_layout(value: str, layout: tuple[int, int]) -> bool:
+    whole, fraction = _split_decimal(value)
+    return len(whole) <= layout[0] and len(fraction) <= layout[1]
+
+
+def _split_decimal(value: str) -> tuple[str, str]:
+    if "." in value and "e" not in value:
+        whole, _, fraction = value.partition(".")
+        return whole, "." + fraction
+    return value, ""
+
+
 def ellipsize(value: str, width: int, *, middle: bool = False) -> str:
     """``value`` cut to ``width`` cells with a … when it does not fit: at the end, or in
     the middle so that names sharing a prefix (``digits-knn``, ``digits-svc``) stay apart."""
