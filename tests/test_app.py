@@ -718,4 +718,4 @@ async def test_detail_scan_line_spaces_the_dash(reg: Registry) -> None:
     async with app.run_test(size=LARGE) as pilot:
         await opened(pilot)
         await until(pilot, lambda: "scan:" in screen_text(app))
-        assert "✔ safe — scanned" in screen_text(app)
+        assert "✓ safe — scanned" in screen_text(app)  # ✓, not ✔: fonts draw ✔ wide, over the space

@@ -73,6 +73,26 @@ def ellipsize(value: str, width: int, *, middle: bool = False) -> str:
     return text.plain
 
 
+class _Lines:
+    """DataTable's ``_y_offsets`` (each line's row) for rows one line high: looked up, not a list
+    of every line that DataTable builds again after each change (O(rows) per live row)."""
+
+    def __init__(self, table: PaneTable) -> None:
+        self.table = table
+
+    def __len__(self) -> int:
+        return self.table.row_count
+
+    def __getitem__(self, y: int) -> tuple[RowKey, int]:
+        key = self.table._row_locations.get_key(y) if y >= 0 else None
+        if key is None:
+            raise IndexError(y)
+        return key, 0
+
+    def clear(self) -> None:
+        pass
+
+
 class PaneTable(DataTable):
     """Row-cursor table whose rows are replaced wholesale on every change, keeping the
     cursor on the same row (by key) and the scroll position where it was.
@@ -99,6 +119,7 @@ class PaneTable(DataTable):
         self._widths: tuple[int, ...] = ()
         self._line_style = Style()
         self._header_version = 0
+        self._lines = _Lines(self)
 
     # Home and End mean the first and last row here (DataTable's scroll sideways).
     def action_scroll_home(self) -> None:
@@ -155,10 +176,25 @@ class PaneTable(DataTable):
         self.refresh_row(self._row_locations.get(key))
 
     def add_row(self, *cells: Any, height: int | None = 1, key: str | None = None, label: Any = None) -> RowKey:
+        """A row, always one line high (see _Lines)."""
         # A key that comes back (a row moved by delete and insert) must not find its old lines.
         if key is not None:
             self._row_versions[RowKey(key)] = self._row_versions.get(RowKey(key), 0) + 1
-        return super().add_row(*cells, height=height, key=key, label=label)
+        return super().add_row(*cells, height=1, key=key, label=label)
+
+    @property
+    def _y_offsets(self) -> Any:  # type: ignore[override]
+        return self._lines
+
+    @property
+    def _total_row_height(self) -> int:
+        return self.row_count
+
+    def _get_row_region(self, row_index: int) -> Region:
+        if not self.is_valid_row_index(row_index):
+            return Region(0, 0, 0, 0)
+        width = sum(column.get_render_width(self) for column in self.columns.values()) + self._row_label_column_width
+        return Region(0, row_index + (self.header_height if self.show_header else 0), max(self.size.width, width), 1)
 
     def clear(self, columns: bool = False) -> Any:
         self._header_version += columns
@@ -314,7 +350,7 @@ class PaneTable(DataTable):
         index = min(index, self.row_count - 1)
         if index < self.row_count - 1:
             # What DataTable.sort does: move the row by renumbering, without touching the others' cells.
-            locations = {k: (i + 1 if i >= index else i) for k, i in ((k, self._row_locations.get(k)) for k in self._row_locations) if k != new}
+            locations = {k: (i + 1 if i >= index else i) for k, i in self._row_locations._forward.items()}
             locations[new] = index
             self._row_locations = TwoWayDict(locations)
             self._update_count += 1

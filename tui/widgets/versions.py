@@ -157,7 +157,9 @@ class VersionsPane(Vertical):
         self.best: dict[str, float | int] = {}  # best value of each shown metric, worked out per refill
         self.forms: dict[str, str] = {}  # how the status and age columns are written now
         self.layouts: dict[str, tuple[tuple[int, int], int]] = {}
-        self.tags_width: int | None = None  # the Tags column's width when its tags are cut to fit  # metric column: decimal layout, width
+        self.tags_width: int | None = None  # the Tags column's width when its tags are cut to fit
+        self._versions_of: list[VersionRow] | None = None  # the rows _versions was built from
+        self._versions: set[str] = set()  # metric column: decimal layout, width
         self._labels: list[str] = []
         self.refills = 0  # full refills so far (live changes patch rows instead)
         self._expiry: Any = None
@@ -340,7 +342,11 @@ class VersionsPane(Vertical):
         index = {r.ref: i for i, r in enumerate(self.rows)} if len(rows) > 1 else None
         merged = list(self.rows)
         for row in rows:
-            at = index.get(row.ref) if index is not None else next((i for i in range(len(merged) - 1, -1, -1) if merged[i].ref == row.ref), None)
+            if index is not None:
+                at = index.get(row.ref)
+            else:  # one row (the common case): a new version is no search at all
+                version = row.doc["version"]
+                at = next((i for i in range(len(merged) - 1, -1, -1) if merged[i].doc["version"] == version), None) if self._known(version) else None
             if at is not None:
                 if merged[at].doc.get("metrics") != row.doc.get("metrics"):
                     return False  # a changed metric may take the best from another row
@@ -384,6 +390,9 @@ class VersionsPane(Vertical):
             for ref in new:
                 self.new_until.pop(ref, None)
             return False
+        if self._versions_of is self.rows:  # keep the set of versions without building it again
+            self._versions.update(row.doc["version"] for row in rows)
+            self._versions_of = merged
         self.rows = merged
         table = self.table
         changed = {row.ref for row in rows}
@@ -391,7 +400,7 @@ class VersionsPane(Vertical):
             if row.ref not in changed:
                 table.replace_cells(row.ref, self.row_cells(row, now))
         for row, cells in planned:
-            shown_at = next((i for i, r in enumerate(self.shown_rows) if r.ref == row.ref), None)
+            shown_at = table.get_row_index(row.ref) if table.has_row(row.ref) else None  # the table's order is shown_rows' order
             visible = self.predicate is None or self.predicate(row.doc)
             if shown_at is not None:
                 del self.shown_rows[shown_at]
@@ -411,6 +420,12 @@ class VersionsPane(Vertical):
         self._schedule_expiry()
         self.update_status()
         return True
+
+    def _known(self, version: str) -> bool:
+        """Whether the model already has ``version`` (shown or filtered out)."""
+        if self._versions_of is not self.rows:
+            self._versions_of, self._versions = self.rows, {r.doc["version"] for r in self.rows}
+        return version in self._versions
 
     def row_cells(self, row: VersionRow, now: datetime) -> list[Text]:
         """One row's cells under the table's current columns and forms."""
