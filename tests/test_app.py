@@ -319,7 +319,7 @@ async def test_read_only_hides_and_refuses_every_write(reg: Registry) -> None:
         for key in ("d", "r", "t", "s"):
             await pilot.press(key)
             assert app.screen is main, f"{key} opened a screen in read-only mode"
-        notices = [n.message for n in app._notifications]
+        notices = list(main.activity.notices)
         assert sum("refused" in message for message in notices) == 4
         assert "read-only" in screen_text(app)
     assert registry_files(reg.path) == before
@@ -613,3 +613,109 @@ def test_sparkline_scales_between_lowest_and_highest() -> None:
     assert sparkline(range(20), points=3) == "▁▅█"  # only the last points
     assert len(sparkline(range(20), points=None)) == 20
     assert sparkline([None, None]) == ""
+
+
+# -- readable at 80x24 and without colour ----------------------------------------------------------------
+
+
+@pilot_test
+async def test_long_tags_on_one_version_cut_the_tags_column_instead_of_dropping_it(reg: Registry) -> None:
+    reg.register("sentiment", version="v6", metrics={"accuracy": 0.5}, tags=["a-very-long-tag-" + "x" * 40, "another-long-one" * 3])
+    app = ModelregApp(reg)
+    async with app.run_test(size=LARGE) as pilot:
+        main = await opened(pilot)
+        await pilot.press("h", "j")
+        await until(pilot, lambda: main.versions.model == "sentiment" and main.versions.table.row_count == 6)
+        table = main.versions.table
+        assert "tags" in table.column_keys
+        assert table.get_cell("sentiment:v6", "tags").plain.rstrip().endswith("…")
+        assert table.get_cell("sentiment:v5", "tags").plain.strip() == "nightly"  # short tags whole
+        assert "Tags" in screen_text(app)
+
+
+@pilot_test
+async def test_the_focused_pane_is_marked_in_its_title_without_colour(reg: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        await opened(pilot)
+        top = screen_text(app).splitlines()[0]
+        assert "▸ Versions · alpha" in top and "▸ Models" not in top
+        await pilot.press("h")
+        top = screen_text(app).splitlines()[0]
+        assert "▸ Models" in top and "▸ Versions" not in top
+    async with ModelregApp(reg).run_test(size=LARGE) as pilot:
+        await opened(pilot)
+        await pilot.press("right")
+        top = screen_text(pilot.app).splitlines()[0]
+        assert "▸ Detail" in top and "▸ Versions" not in top and "▸ Models" not in top
+
+
+@pilot_test
+async def test_notices_show_in_the_activity_line_not_over_the_panes(reg: Registry) -> None:
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        await pilot.press("y")
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        assert "copied alpha:v3" in lines[-2]  # the activity line
+        assert not app.screen.query("Toast") and not app._notifications
+        assert lines[-3].startswith("╰") and lines[-3].endswith("╯")  # the borders stay whole
+        assert "copied alpha:v3" in main.activity.notices
+
+
+@pilot_test
+async def test_decimal_points_line_up_and_the_last_column_keeps_off_the_border(reg: Registry) -> None:
+    reg.register("alpha", version="v4", metrics={"accuracy": 1})
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        await until(pilot, lambda: main.versions.table.row_count == 4)
+        lines = screen_text(app).splitlines()
+        one = next(line for line in lines if " v4 " in line)
+        point = next(line for line in lines if " v3 " in line)
+        # 1 stands in the units place of 0.8: the points line up.
+        assert one.index(" 1 ", one.index("v4")) + 1 == point.index("0.8", point.index("v3"))
+        # The Models pane: Best never touches the pane's right border.
+        width = main.models.size.width
+        for line in lines[2:5]:
+            assert line[width - 3 : width - 1] == "  ", line[:width]
+
+
+@pilot_test
+async def test_the_environment_picker_lines_up_its_columns(reg: Registry) -> None:
+    reg.deploy("alpha:v3", "staging")
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        await opened(pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        lines = [line for line in screen_text(app).splitlines() if "live" in line and ("production" in line or "staging" in line)]
+        assert len(lines) == 2
+        assert lines[0].index(" model") == lines[1].index(" model")
+
+
+def test_help_wraps_under_each_description_at_80_columns() -> None:
+    from rich.console import Console
+
+    from tui.screens.help import help_text
+
+    console = Console(width=76, color_system=None, record=True)
+    console.print(help_text(False))
+    lines = console.export_text().splitlines()
+    section = lines[next(i for i, line in enumerate(lines) if line.startswith("Filter language")) + 1 :]
+    body = [line for line in section if line.strip() and not line.startswith(("Comparisons", "Shorthands", "escape"))]
+    assert body and all(line.startswith("  ") for line in body)  # nothing wraps back to the margin
+    continued = [line for line in body if line.startswith(" " * 34)]
+    assert continued  # descriptions wrap under themselves
+    assert all(len(line) <= 76 for line in lines)
+
+
+@pilot_test
+async def test_detail_scan_line_spaces_the_dash(reg: Registry) -> None:
+    app = ModelregApp(reg)
+    async with app.run_test(size=LARGE) as pilot:
+        await opened(pilot)
+        await until(pilot, lambda: "scan:" in screen_text(app))
+        assert "✓ safe — scanned" in screen_text(app)  # ✓, not ✔: fonts draw ✔ wide, over the space

@@ -167,3 +167,114 @@ def test_the_watch_wakes_on_another_process_write_and_not_on_reads(tmp_path: Pat
     finally:
         watch.stop()
         registry.close()
+
+
+def long_model(tmp_path: Path, count: int = 60) -> Registry:
+    registry = Registry(tmp_path / "long")
+    with registry.transaction():
+        for i in range(1, count + 1):
+            registry.register("long", version=f"v{i}", metrics={"accuracy": i / 1000})
+    return registry
+
+
+@pilot_test
+async def test_at_the_top_of_a_long_table_a_new_version_shows_at_the_top(tmp_path: Path, inotify_only: None) -> None:
+    registry = long_model(tmp_path)
+    app = ModelregApp(registry)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        table = main.versions.table
+        assert table.max_scroll_y > 0 and table.scroll_y == 0 and cursor_ref(main) == "long:v60"
+        await other_process(registry.path, 'registry.register("long", version="v61", metrics={"accuracy": 0.5})')
+        await until(pilot, lambda: table.has_row("long:v61"))
+        await pilot.pause()
+        # Seen where it lands (the first row, the view still at the top), the cursor still on its version.
+        assert table.get_row_index("long:v61") == 0 and table.scroll_y == 0
+        assert cursor_ref(main) == "long:v60"
+        assert "v61" in screen_text(app)
+    registry.close()
+
+
+@pilot_test
+async def test_scrolled_down_a_new_version_leaves_the_view_still(tmp_path: Path, inotify_only: None) -> None:
+    registry = long_model(tmp_path)
+    app = ModelregApp(registry)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        table = main.versions.table
+        await pilot.press("G", "k", "k")
+        await pilot.pause()
+        scroll, line = table.scroll_y, table.cursor_row - table.scroll_y
+        assert scroll > 0 and cursor_ref(main) == "long:v3"
+        await other_process(registry.path, 'registry.register("long", version="v61", metrics={"accuracy": 0.5})')
+        await until(pilot, lambda: table.has_row("long:v61"))
+        await pilot.pause()
+        assert cursor_ref(main) == "long:v3" and table.scroll_y == scroll + 1
+        assert table.cursor_row - table.scroll_y == line  # the cursor's row on the same screen line
+    registry.close()
+
+
+@pilot_test
+async def test_a_click_after_rows_moved_picks_the_row_under_the_mouse(tmp_path: Path, inotify_only: None) -> None:
+    # Lines are kept by row, not position, so a click must find its row by key, not a stale index.
+    registry = long_model(tmp_path, 5)
+    app = ModelregApp(registry)
+    async with app.run_test(size=LARGE) as pilot:
+        main = await opened(pilot)
+        table = main.versions.table
+        await other_process(registry.path, 'registry.register("long", version="v6", metrics={"accuracy": 0.5})')
+        await until(pilot, lambda: table.has_row("long:v6"))
+        await pilot.pause()
+        assert [row.key.value for row in table.ordered_rows][:3] == ["long:v6", "long:v5", "long:v4"]
+        await pilot.click(table, offset=(4, 3))  # the third row under the header: v4, which moved down
+        await pilot.pause()
+        assert cursor_ref(main) == "long:v4"
+    registry.close()
+
+
+@pilot_test
+async def test_a_changed_summary_repaints_one_row_of_the_models_pane(reg: Registry, inotify_only: None) -> None:
+    app = ModelregApp(reg)
+    async with app.run_test(size=LARGE) as pilot:
+        main = await opened(pilot)
+        models = main.models
+        repainted: list[Any] = []
+        original = models._set_dirty
+
+        def record(*regions: Any) -> None:
+            repainted.append(regions)
+            original(*regions)
+
+        models._set_dirty = record  # type: ignore[method-assign]
+        await other_process(reg.path, 'registry.register("alpha", version="v4", metrics={"accuracy": 0.95})')
+        await until(pilot, lambda: main.models.summaries["alpha"].count == 4)
+        assert repainted and all(regions and all(r.height == 1 for r in regions) for regions in repainted), repainted
+
+
+@pilot_test
+async def test_the_activity_log_says_what_changed(reg: Registry, inotify_only: None) -> None:
+    app = ModelregApp(reg)
+    async with app.run_test(size=LARGE) as pilot:
+        main = await opened(pilot)
+        await other_process(reg.path, 'registry.set_status("sentiment:v2", "deprecated")\nregistry.tag("alpha:v1", "best")')
+        messages = lambda: [event.message for _, event in main.activity.log_entries]  # noqa: E731
+        await until(pilot, lambda: any("alpha:v1" in m for m in messages()))
+        assert "updated sentiment:v2: status completed → deprecated" in messages()
+        assert "updated alpha:v1: tags +best" in messages()
+
+
+@pilot_test
+async def test_the_apps_watcher_registration_is_logged_once(reg: Registry, tmp_path: Path) -> None:
+    runs = tmp_path / "watched"
+    runs.mkdir()
+    app = ModelregApp(reg, watch=[runs])
+    async with app.run_test(size=LARGE) as pilot:
+        main = await opened(pilot)
+        await until(pilot, lambda: app.watcher is not None)
+        assert await asyncio.to_thread(app.watcher.idle, 20)
+        (runs / "resnet-epoch3.pt").write_bytes(b"weights" * 100)
+        await until(pilot, lambda: any(e.kind == "registered" for _, e in main.activity.log_entries), timeout=20)
+        await until(pilot, lambda: main.models.summaries.get("resnet") is not None, timeout=20)
+        await pilot.pause(0.3)
+        registered = [e for _, e in main.activity.log_entries if e.kind == "registered"]
+        assert len(registered) == 1, registered

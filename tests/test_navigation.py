@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from store.registry import Registry
-from tests.test_app import SMALL, cursor_ref, opened, pilot_test, reg, screen_text, until  # noqa: F401
+from tests.test_app import SCANNED, SMALL, cursor_ref, opened, pilot_test, reg, screen_text, until  # noqa: F401
 from tui.app import ModelregApp
 
 
@@ -228,3 +230,70 @@ async def test_detail_opens_each_version_at_the_top(many: Registry) -> None:
         await until(pilot, lambda: detail.row is not None and detail.row.ref == "sentiment:v4")
         await pilot.pause()
         assert detail.scroll_y == 0
+
+
+@pilot_test
+async def test_slash_in_the_models_pane_filters_model_names_and_escape_restores(reg: Registry) -> None:
+    reg.register("digits-knn", version="v1", metrics={"accuracy": 0.9})
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        await pilot.press("h", "slash", *"knn")  # letters are typed into the filter, not taken as keys
+        await pilot.pause()
+        assert main.models.names == ["digits-knn"] and "/knn" in screen_text(app)
+        await pilot.press("enter")
+        assert main.models.names == ["digits-knn"] and "1 of 3" in screen_text(app)
+        await pilot.press("slash", "backspace", "backspace", "backspace", *"alp")
+        assert main.models.names == ["alpha"]
+        await pilot.press("escape")  # back to the filter from before '/'
+        assert main.models.names == ["digits-knn"] and not main.models.filtering
+        await pilot.press("slash", *["backspace"] * 3, "enter")
+        assert main.models.names == ["alpha", "digits-knn", "sentiment"]
+
+
+def named_registry(tmp_path: Path, names: tuple[str, ...]) -> Registry:
+    registry = Registry(tmp_path / "names")
+    artifact = tmp_path / "model.pkl"
+    artifact.write_bytes(b"x" * 100)
+    for name in names:
+        registry.register(name, [artifact], "v1", metrics={"accuracy": 0.91}, scan=SCANNED)
+    registry.deploy(f"{names[-1]}:v1", "production")
+    registry.deploy(f"{names[-1]}:v1", "staging")
+    return registry
+
+
+@pilot_test
+async def test_names_come_first_in_the_models_pane(tmp_path: Path) -> None:
+    long = ("transformer-sentiment-imdb-finetune", "transformer-sentiment-imdb-distilled", "iris")
+    registry = named_registry(tmp_path, long)
+    async with ModelregApp(registry).run_test(size=(160, 48)) as pilot:
+        main = await opened(pilot)
+        text = screen_text(pilot.app)
+        # The pane grows to show each name whole; the sparkline and the other environment go first.
+        assert all(name in text for name in long)
+        assert main.models.column_keys == ["name", "count", "live:production", "best"]
+    async with ModelregApp(registry).run_test(size=(80, 24)) as pilot:
+        main = await opened(pilot)
+        await pilot.press("h", "j")
+        await until(pilot, lambda: main.versions.model == "transformer-sentiment-imdb-distilled")
+        text = screen_text(pilot.app)
+        # Narrow: cut in the middle, so names sharing a prefix still read apart; the pane title too.
+        rows = [line for line in text.splitlines() if "transfo" in line]
+        assert any("…" in row and "distilled" in row for row in rows) and any("…" in row and "inetune" in row for row in rows)
+        assert "Versions · transform…" in text and "imdb-distilled ─" in text and "…" in text.splitlines()[0]
+    registry.close()
+
+
+@pilot_test
+async def test_a_column_per_environment_where_something_is_live_at_120_columns(tmp_path: Path) -> None:
+    registry = named_registry(tmp_path, ("digits-knn", "wine-forest", "iris-logreg"))
+    for size in ((120, 40), (160, 48)):
+        async with ModelregApp(registry).run_test(size=size) as pilot:
+            main = await opened(pilot)
+            assert main.models.column_keys == ["name", "count", "live:production", "live:staging", "best", "spark"], size
+            header = screen_text(pilot.app).splitlines()[1]
+            assert "prod" in header and "stag" in header
+    async with ModelregApp(registry).run_test(size=(100, 30)) as pilot:  # narrow: the current one only
+        main = await opened(pilot)
+        assert main.models.column_keys == ["name", "count", "live:production", "best"]
+    registry.close()

@@ -67,6 +67,14 @@ class ModelregApp(App[int]):
             if command.title in KEEP_SYSTEM_COMMANDS:
                 yield command
 
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None, markup: bool = True) -> None:  # type: ignore[override]
+        """Notices go to the activity line (a toast would cover borders and that line at 80×24)."""
+        main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+        if main is None or not main.is_mounted:
+            super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+            return
+        main.activity.notice(f"{title}: {message}" if title else message, severity, timeout)
+
     @property
     def main(self) -> MainScreen:
         return next(s for s in self.screen_stack if isinstance(s, MainScreen))

@@ -123,6 +123,7 @@ class Catalog:
         self.registry = registry
         self.token = registry.token()
         self._max_version_id = 0
+        self._seen: dict[str, dict[str, Any]] = {}
 
     # -- first look -------------------------------------------------------------------------
 
@@ -130,6 +131,9 @@ class Catalog:
         with self.registry.reading():
             self.token = self.registry.token()
             self._max_version_id = self.registry.last_version_id()
+            # What each version was when last seen, to say what changed (documents are replaced on
+            # change, never edited in place, so these are references, not copies).
+            self._seen = {f"{d['model']}:{d['version']}": d for d in self.registry.all_version_docs()}
             return self.registry.model_names()
 
     def environments(self) -> list[str]:
@@ -215,7 +219,8 @@ class Catalog:
                     new_refs.add(ref)
                     events.append(Activity("registered", f"registered {ref}", ref))
                 else:
-                    events.append(Activity("updated", f"updated {ref}", ref))
+                    events.append(Activity("updated", f"updated {ref}: {what_changed(self._seen.get(ref), doc)}", ref))
+                self._seen[ref] = doc
             elif table == "models":
                 names_changed = True
                 if doc is not None:
@@ -250,6 +255,28 @@ class Catalog:
                 live.setdefault(doc["version"], []).append(doc["env"])
         rows = [VersionRow(docs[v], tuple(sorted(live.get(v, ())))) for v in sorted(docs, key=sort_key)]
         return RowsPatch(model, rows)
+
+
+def what_changed(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
+    """A version's change in a few words: "status completed → deployed", "tags +best −draft",
+    "accuracy 0.91 → 0.93"."""
+    if old is None:
+        return "changed"
+    parts = []
+    if old.get("status") != new.get("status"):
+        parts.append(f"status {old.get('status')} → {new.get('status')}")
+    before, after = set(old.get("tags", ())), set(new.get("tags", ()))
+    if before != after:
+        parts.append("tags " + " ".join([*(f"+{t}" for t in sorted(after - before)), *(f"−{t}" for t in sorted(before - after))]))
+    metrics_before, metrics_after = old.get("metrics", {}), new.get("metrics", {})
+    for name in sorted(set(metrics_before) | set(metrics_after)):
+        if metrics_before.get(name) != metrics_after.get(name):
+            parts.append(f"{name} {metrics_before.get(name, '—')} → {metrics_after.get(name, '—')}")
+    skip = {"status", "tags", "metrics"}
+    others = sorted(k for k in set(old) | set(new) if k not in skip and old.get(k) != new.get(k))
+    if others:
+        parts.append(", ".join(others) + " changed")
+    return "; ".join(parts) or "no visible change"
 
 
 def _history_activity(doc: dict[str, Any]) -> Activity:

@@ -34,7 +34,7 @@ KEYS: tuple[Key, ...] = (
     Key("tab", "focus_next", "Next pane", "tab / shift+tab", "cycle between the panes", footer=False, palette=False),
     Key("enter", "open", "Open", "enter", "open: a model's versions, a version's detail", footer=False),
     Key("escape", "back", "Back", "escape", "close the detail panel (narrow terminals), leave the filter as it was", footer=False, palette=False),
-    Key("slash", "filter", "Filter", "/", "filter versions (same language as 'modelreg find'); enter applies it, escape undoes the edit", narrow=True),
+    Key("slash", "filter", "Filter", "/", "filter versions (same language as 'modelreg find'); enter applies it, escape undoes the edit; in the Models pane: filter model names", narrow=True),
     Key("space", "mark", "Mark", "space", "mark or unmark the version (✓) for compare", narrow=True),
     Key("o", "sort", "Sort", "o", "sort the versions by the next column"),
     Key("O", "reverse_sort", "Reverse", "O", "reverse the sort order", footer=False),

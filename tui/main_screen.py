@@ -31,7 +31,7 @@ from tui.safe_text import clean, literal
 from tui.widgets.activity import ActivityLine
 from tui.widgets.detail import DetailPane, Extras
 from tui.widgets.models import ModelsTable
-from tui.widgets.table import PaneTable
+from tui.widgets.table import PaneTable, ellipsize
 from tui.widgets.versions import VersionsPane, VersionsTable
 
 if TYPE_CHECKING:
@@ -72,13 +72,14 @@ class MainScreen(Screen[None]):
         self.wake = threading.Event()
         self.watch_events: deque[Any] = deque()
         self.loaded = threading.Event()  # set once the first useful frame's data is shown
-        self._announced: deque[str] = deque(maxlen=2000)
+        self._announced: dict[tuple[str, str | None], str] = {}  # (kind, ref) -> who said it first
         self._detail_timer: Any = None
         self._rows_timer: Any = None
         self._gc_before: tuple[int, int, int] | None = None
         self.journal_watch: Any = None
         self.closing = False
         self.wait_every = POLL_EVERY
+        self.titles = {"models": "Models", "versions": "Versions", "detail": "Detail"}
 
     @property
     def modelreg(self) -> ModelregApp:
@@ -132,6 +133,25 @@ class MainScreen(Screen[None]):
 
     def on_resize(self, event: Resize) -> None:
         self.apply_size(event.size.width, event.size.height)
+        self.call_after_refresh(self.refresh_titles)  # the panes' new widths are known after layout
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_titles()
+
+    def on_descendant_blur(self) -> None:
+        self.call_after_refresh(self.refresh_titles)  # focus may have left the panes altogether
+
+    def refresh_titles(self) -> None:
+        """Each pane's title, cut in the middle to its width, with ▸ on the focused pane: the
+        focus must show without colour too (NO_COLOR, TERM=xterm)."""
+        focused = self.focused
+        for pane in (self.models, self.versions, self.detail):
+            mark = pane is focused or (pane is self.versions and focused is not None and focused in pane.walk_children())
+            text = ("▸ " if mark else "") + self.titles[pane.id or ""]
+            room = pane.size.width - 6  # the corners, the rules beside the title and its spaces
+            title = literal(ellipsize(clean(text, single_line=True), room, middle=True) if room > 8 else text, single_line=True)
+            if str(pane.border_title) != str(title):  # setting it repaints the whole pane
+                pane.border_title = title
 
     def apply_size(self, width: int, height: int) -> None:
         small = width < MIN_WIDTH or height < MIN_HEIGHT
@@ -148,6 +168,7 @@ class MainScreen(Screen[None]):
             # The footer keeps the keys that fit (the rest stay bound, listed by ? and the palette).
             self.use_bindings(narrow)
             self.refresh_bindings()
+        self.models.fit_pane(width)
         # The palette's hint only where it does not cut the last key short (ctrl+p always works).
         footer = self.query_one(Footer)
         if footer.show_command_palette != (width >= PALETTE_HINT_FROM):
@@ -205,7 +226,8 @@ class MainScreen(Screen[None]):
 
     def show_rows(self, view: ModelView | None, new: frozenset[str] = frozenset()) -> None:
         model = view.model if view else None
-        self.versions.border_title = literal(f"Versions · {model}", single_line=True) if model else "Versions"
+        self.titles["versions"] = f"Versions · {model}" if model else "Versions"
+        self.refresh_titles()
         if view is None:
             self.versions.show(None, [])
         else:
@@ -268,11 +290,25 @@ class MainScreen(Screen[None]):
             events.append(Activity(getattr(event, "kind", "info"), f"watch: {getattr(event, 'message', event)}", getattr(event, "ref", None)))
         return events
 
+    def once(self, events: list[Activity], source: str) -> list[Activity]:
+        """Events not already logged from the other source: the app's watcher and the registry
+        both report each registration and update it makes, in either order."""
+        kept = []
+        for event in events:
+            key = (event.kind, event.ref)
+            if event.ref is None or event.kind not in ("registered", "updated"):
+                kept.append(event)
+            elif self._announced.get(key, source) != source:
+                del self._announced[key]  # the other source said it: once is enough
+            else:
+                self._announced[key] = source
+                kept.append(event)
+        while len(self._announced) > 2000:
+            del self._announced[next(iter(self._announced))]
+        return kept
+
     def apply_update(self, update: Update | None, watched: list[Activity]) -> None:
-        events = list(watched)
-        for event in watched:
-            if event.ref:
-                self._announced.append(event.ref)
+        events = self.once(watched, "watcher")
         if update is not None:
             if update.names is not None:
                 self.models.show(update.names, update.summaries)
@@ -288,7 +324,7 @@ class MainScreen(Screen[None]):
                 self.show_rows(update.view, new=update.new_refs)
             elif update.history_changed:
                 self.load_extras()
-            events += [e for e in update.events if not (e.kind == "registered" and e.ref in self._announced)]
+            events += self.once(update.events, "registry")
         self.activity.add(events)
 
     # -- selection -------------------------------------------------------------------------------
@@ -454,6 +490,9 @@ class MainScreen(Screen[None]):
     # -- keys: the versions table ----------------------------------------------------------------
 
     def action_filter(self) -> None:
+        if self.focused is self.models:
+            self.models.start_filter()
+            return
         self.versions.add_class("-filtering")
         self.versions.filter_input.focus()
 
@@ -532,11 +571,18 @@ class MainScreen(Screen[None]):
         model = ref.partition(":")[0]
         self.pending_jump = ref
         if model != self.selected_model:
-            self.models.select_key(model)
+            self.select_model_row(model)
             self.selected_model = model
             self.load_rows(model)
         else:
             self.finish_jump()
+
+    def select_model_row(self, name: str) -> None:
+        """Put the Models cursor on ``name``, clearing a Models filter that hides it."""
+        if name not in self.models.names and self.models.filter_text:
+            self.say(f"cleared the models filter to show {clean(name, single_line=True)}", timeout=2)
+            self.models.set_filter("")
+        self.models.select_key(name)
 
     def finish_jump(self) -> None:
         ref, self.pending_jump = self.pending_jump, None
@@ -558,13 +604,13 @@ class MainScreen(Screen[None]):
 
         def chosen(name: str | None) -> None:
             if name and name != self.selected_model:
-                self.models.select_key(name)
+                self.select_model_row(name)
                 self.selected_model = name
                 self.load_rows(name)
             if name:
                 self.versions.table.focus()
 
-        self.app.push_screen(JumpPrompt(list(self.models.names)), callback=chosen)
+        self.app.push_screen(JumpPrompt(list(self.models.all_names)), callback=chosen)
 
     def action_copy_ref(self) -> None:
         ref = self.selected_ref("copy")
@@ -604,7 +650,8 @@ class MainScreen(Screen[None]):
         self.say(f"environment: {clean(env, single_line=True)}", timeout=1.5)
 
     def update_title(self) -> None:
-        self.models.border_title = literal(f"Models · {self.env}", single_line=True)
+        self.titles["models"] = f"Models · {self.env}"
+        self.refresh_titles()
         self.models.border_subtitle = "read-only" if self.read_only else ""
 
     def action_live_where(self) -> None:

@@ -87,8 +87,9 @@ class Floor(App[None]):
         self.observer.stop()
 
 
-async def measure(app: App[Any], mode: str, target: Path, shown: Any, ready: Any, values: list[str]) -> list[float]:
-    """Latency from each write's acknowledgement to the first frame where ``shown(value)`` holds."""
+async def measure(app: App[Any], mode: str, target: Path, shown: Any, ready: Any, values: list[str], prepare: Any = None) -> list[float]:
+    """Latency from each write's acknowledgement to the first frame where ``shown(value)`` holds
+    (``prepare()``, if given, runs on the app's loop before each write)."""
     seen: dict[str, float] = {}
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, mode, str(target)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -110,6 +111,9 @@ async def measure(app: App[Any], mode: str, target: Path, shown: Any, ready: Any
 
             app._display = display  # type: ignore[method-assign]
             for value in values:
+                if prepare is not None:
+                    prepare()
+                    await pilot.pause()
                 pending[:] = [value]
                 assert writer.stdin is not None and writer.stdout is not None
                 writer.stdin.write(value + "\n")
@@ -154,7 +158,12 @@ def app_latencies(path: Path) -> tuple[list[float], dict[str, int]]:
     facts: dict[str, int] = {}
 
     def shown(version: str) -> bool:
-        return app.main.versions.table.has_row(f"big:{version}")
+        # On screen: in the table and inside its visible window (a row below or above it is not seen).
+        table = app.main.versions.table
+        if not table.has_row(f"big:{version}"):
+            return False
+        index, top = table.get_row_index(f"big:{version}"), round(table.scroll_y)
+        return top <= index < top + table.scrollable_content_region.height - table.header_height
 
     def ready() -> bool:
         main = next(iter(s for s in app.screen_stack if s.id == "main"), None)
@@ -163,7 +172,15 @@ def app_latencies(path: Path) -> tuple[list[float], dict[str, int]]:
         facts["refills_before"] = getattr(main.versions, "refills", -1)
         return True
 
-    latencies = asyncio.run(measure(app, "register", path, shown, ready, [f"live{i}" for i in range(SAMPLES)]))
+    # Newer than every version there (v0 … v{n-1}): each lands at the top of the newest-first table, where
+    # the user looks, not below the end of a long table where it would never be on screen.
+    versions = len(registry.versions("big"))
+    # The cursor back on the newest row before each write, as a user watching versions arrive has it: each new
+    # row pushes the cursor down a line, and once it reached the bottom the view would follow it (new rows
+    # then arrive above the view, out of sight, and nothing would be left to measure).
+    latencies = asyncio.run(
+        measure(app, "register", path, shown, ready, [f"v{versions + i}" for i in range(SAMPLES)], lambda: app.main.versions.table.go_to(0))
+    )
     registry.close()
     return latencies, facts
 

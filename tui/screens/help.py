@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.console import Group
+import re
+import textwrap
+
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -13,6 +16,46 @@ from store.filters import SYNTAX
 from tui.keymap import KEYS
 from tui.screens.reading import ReadingScreen
 from tui.widgets.versions import BADGES, MARKS_LEGEND
+
+
+_COLUMN = re.compile(r"^(\s*\S.*?\s{2,})(?=\S)")
+
+
+class Hanging:
+    """Plain text laid out in columns (a term, two or more spaces, its description), wrapped
+    to the width it is shown at with each wrapped line under its description, not at the margin."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def lines(self) -> list[str]:
+        """The text's logical lines: a sentence the source broke across lines is one again."""
+        lines: list[str] = []
+        for line in self.text.splitlines():
+            previous = lines[-1] if lines else ""
+            match = _COLUMN.match(previous)
+            indent = len(match.group(1)) if match else len(previous) - len(previous.lstrip())
+            continues = (
+                previous.strip() and line.strip() and "->" not in line
+                and len(line) - len(line.lstrip()) == indent and not previous.rstrip().endswith((".", ";", ":", ")"))
+            )
+            if continues:
+                lines[-1] = previous.rstrip() + " " + line.strip()
+            else:
+                lines.append(line)
+        return lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = max(20, options.max_width)
+        for line in self.lines():
+            match = _COLUMN.match(line)
+            indent = len(match.group(1)) if match else len(line) - len(line.lstrip())
+            if indent > width // 2:  # a column too far right to wrap under: under the margin then
+                indent = len(line) - len(line.lstrip())
+            wrapped = textwrap.wrap(line, width=width, subsequent_indent=" " * indent, drop_whitespace=True) or [""]
+            for part in wrapped:
+                # textwrap keeps the first line's own leading spaces only when asked: put them back.
+                yield Text(part if part.startswith(" ") or part is not wrapped[0] else line[: len(line) - len(line.lstrip())] + part)
 
 
 def help_text(read_only: bool) -> Group:
@@ -33,7 +76,7 @@ def help_text(read_only: bool) -> Group:
         Text("\nStatus badges", style="bold underline"),
         badges,
         Text("\nFilter language (/)", style="bold underline"),
-        Text(SYNTAX),
+        Hanging(SYNTAX),
         Text("escape, q or ? closes this help.", style="dim"),
     )
 

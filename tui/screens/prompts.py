@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -21,7 +22,7 @@ from textual.widgets.option_list import Option, OptionDoesNotExist
 from store.errors import ModelregError
 from store.lifecycle import STATUSES, TRANSITIONS
 from store.records import Version
-from tui.safe_text import literal
+from tui.safe_text import clean, literal
 
 if TYPE_CHECKING:
     from store.registry import Registry
@@ -298,12 +299,16 @@ class EnvironmentPicker(Picker):
 
     def options(self) -> list[Option]:
         protected = set(self.registry.config.protected_environments)
+        envs = self.environments()
+        names = {env: clean(env, single_line=True) for env in envs}
+        width = max((cell_len(name) for name in names.values()), default=0)
+        mark = "  ⚠ protected" if protected & set(envs) else ""
         choices = []
-        for env in self.environments():
+        for env in envs:  # in columns: name, protection, what is live
             label = Text("● " if env == self.current else "  ")
-            label.append_text(literal(env, "bold" if env == self.current else "", single_line=True))
-            if env in protected:
-                label.append("  ⚠ protected", style="red")
+            label.append_text(literal(names[env], "bold" if env == self.current else "", single_line=True))
+            label.append(" " * (width - cell_len(names[env])))
+            label.append("  ⚠ protected" if env in protected else " " * len(mark), style="red")
             count = sum(1 for envs in self.live.values() if env in envs)
             label.append(f"  {count} model{'s' if count != 1 else ''} live", style="dim")
             choices.append(Option(label, id=env))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import Any
 
 from rich.text import Text
 from textual.widgets import Static
@@ -24,6 +25,7 @@ STYLES = {
 }
 SYMBOLS = {"registered": "+", "updated": "~", "deploy": "▲", "rollback": "↶", "problem": "✗", "missing": "!", "refused": "⊘", "removed": "-", "info": "·"}
 KEEP = 500
+NOTICE_STYLES = {"information": ("bold", "›"), "warning": ("bold yellow", "⚠"), "error": ("bold red", "✗")}
 # The activity line shows the weightiest event of a batch (a deploy beats the status updates it causes).
 WEIGHT = {"problem": 5, "missing": 5, "refused": 4, "deploy": 4, "rollback": 4, "registered": 3, "removed": 2, "updated": 1, "info": 0}
 
@@ -34,6 +36,9 @@ class ActivityLine(Static):
     def __init__(self) -> None:
         super().__init__(Text("ready", style="dim"), id="activity", markup=False)
         self.log_entries: deque[tuple[float, Activity]] = deque(maxlen=KEEP)
+        self.notices: deque[str] = deque(maxlen=50)  # the latest notices, newest last
+        self._line = Text("ready", style="dim")
+        self._notice_timer: Any = None
 
     def add(self, events: list[Activity]) -> None:
         if not events:
@@ -41,7 +46,28 @@ class ActivityLine(Static):
         now = time.time()
         for event in events:
             self.log_entries.append((now, event))
-        self.update(summary_line(events))
+        self._line = summary_line(events)
+        if self._notice_timer is not None:  # what happened outranks a passing notice
+            self._notice_timer.stop()
+            self._notice_timer = None
+        self.update(self._line)
+
+    def notice(self, message: str, severity: str = "information", timeout: float | None = None) -> None:
+        """A passing notice ("copied …", "deploy …: done", a refusal) in place of the activity
+        line for ``timeout`` seconds: toasts would cover the panes' borders and this line."""
+        self.notices.append(message)
+        style, symbol = NOTICE_STYLES.get(severity, NOTICE_STYLES["information"])
+        line = Text(f"{symbol} ", style=style)
+        line.append_text(literal(message, style, single_line=True))
+        self.update(line)
+        if self._notice_timer is not None:
+            self._notice_timer.stop()
+        default = 6.0 if severity == "error" else 3.0
+        self._notice_timer = self.set_timer(timeout or default, self._notice_over)
+
+    def _notice_over(self) -> None:
+        self._notice_timer = None
+        self.update(self._line)
 
 
 def summary_line(events: list[Activity]) -> Text:

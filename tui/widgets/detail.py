@@ -205,7 +205,7 @@ def artifacts(records: Iterable[Mapping[str, Any]], scan: Mapping[str, Any] | No
     if scan:
         verdict = scan.get("verdict") or ("safe" if scan.get("safe") else "unsafe")
         text = Text("scan: ", style="bold")
-        text.append(("✔ " if scan.get("safe") else "⚠ ") + str(verdict), style="green" if scan.get("safe") else "bold red")
+        text.append(("✓ " if scan.get("safe") else "⚠ ") + str(verdict), style="green" if scan.get("safe") else "bold red")
         if scan.get("reason"):
             text.append_text(literal(f" — {scan['reason']}", single_line=True))
         rows.append(text)
@@ -245,7 +245,7 @@ def history(entries: list[dict[str, Any]] | None) -> Text:
         return Text("never deployed", style="dim")
     lines = []
     for entry in entries[-10:][::-1]:
-        mark = "✔" if entry.get("ok", True) else "✗"
+        mark = "✓" if entry.get("ok", True) else "✗"
         text = Text(f"{mark} ", style="green" if entry.get("ok", True) else "bold red")
         text.append_text(literal(
             f"{entry.get('at', '')[:19]} {entry.get('action', '')} {entry.get('env', '')}: "

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual import events
 
 from tui.catalog import ModelSummary
-from tui.safe_text import clean
-from tui.widgets.table import GAP, PaneTable, column_width, ellipsize
+from tui.safe_text import clean, literal
+from tui.widgets.table import GAP, PaneTable, align_decimal, column_width, decimal_layout, ellipsize
 
 NAME_MIN = 8  # cells a model name keeps before other columns give way
+PAD = 1  # a blank cell after the last column, so that it never touches the border
 LIVE_MAX = 8  # a live version longer than this is cut with …
 
 
@@ -39,7 +41,12 @@ class ModelsTable(PaneTable):
     def __init__(self) -> None:
         super().__init__(id="models")
         self.border_title = "Models"
-        self.names: list[str] = []
+        self.names: list[str] = []  # shown (the filter applied)
+        self.all_names: list[str] = []
+        self.filter_text = ""
+        self.best_layout = (0, 0)
+        self.filtering = False
+        self._filter_before = ""
         self.summaries: dict[str, ModelSummary] = {}
         self.env = "production"
         self.narrow = False
@@ -47,11 +54,63 @@ class ModelsTable(PaneTable):
 
     def show(self, names: list[str] | None = None, summaries: dict[str, ModelSummary] | None = None, keep: str | None = None) -> None:
         if names is not None:
-            self.names = names
+            self.all_names = names
         if summaries:
             self.summaries.update(summaries)
+        needle = self.filter_text.lower()
+        self.names = [n for n in self.all_names if needle in n.lower()] if needle else list(self.all_names)
         columns, self.name_width = self.plan()
         self.replace_rows([(name, self.cells(name, [k for k, _ in columns])) for name in self.names], keep=keep, columns=columns)
+        self.border_subtitle = self.filter_line()
+        self.fit_pane()
+
+    def fit_pane(self, screen: int | None = None) -> None:
+        """Give the pane the width its names need, within limits (the Versions pane keeps the rest)."""
+        if not self.is_mounted:
+            return
+        screen = screen or self.screen.size.width or self.app.size.width
+        low, high = (26, max(26, screen * 2 // 5)) if self.narrow else (30, min(56, max(30, screen * 7 // 20)))
+        width = max(low, min(high, self.ideal_width()))
+        if self.styles.width is None or self.styles.width.value != width:
+            self.styles.width = width
+
+    # -- the filter: '/' then a part of a name; enter keeps it, escape puts back the one before -------
+
+    def start_filter(self) -> None:
+        self.filtering, self._filter_before = True, self.filter_text
+        self.border_subtitle = self.filter_line()
+
+    def filter_line(self) -> str:
+        if self.filtering:
+            return literal(f"/{self.filter_text}▏", single_line=True)
+        if self.filter_text:
+            return literal(f"{len(self.names)} of {len(self.all_names)} · /{self.filter_text}", single_line=True)
+        return ""
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self.show(keep=self.cursor_key)
+
+    def on_key(self, event: events.Key) -> None:
+        if not self.filtering:
+            return
+        event.stop()
+        event.prevent_default()
+        if event.key == "enter":
+            self.filtering = False
+            self.border_subtitle = self.filter_line()
+        elif event.key == "escape":
+            self.filtering = False
+            self.set_filter(self._filter_before)
+        elif event.key == "backspace":
+            self.set_filter(self.filter_text[:-1])
+        elif event.is_printable and event.character:
+            self.set_filter(self.filter_text + event.character)
+
+    def on_blur(self) -> None:
+        if self.filtering:  # leaving the pane keeps what was typed, as enter does
+            self.filtering = False
+            self.border_subtitle = self.filter_line()
 
     def update_summaries(self, summaries: dict[str, ModelSummary]) -> None:
         """New summaries for some models: their cells change in place while the columns
@@ -60,8 +119,9 @@ class ModelsTable(PaneTable):
         if len(summaries) > 10 or not self.row_count:
             self.show()
             return
-        columns, _ = self.plan()
-        if [key for key, _ in columns] != self.column_keys:
+        layout = self.best_layout
+        columns, name_width = self.plan()
+        if [key for key, _ in columns] != self.column_keys or layout != self.best_layout or name_width != self.name_width:
             self.show()
             return
         changes = []
@@ -83,34 +143,62 @@ class ModelsTable(PaneTable):
         seen = {env for s in self.summaries.values() for env in s.live}
         return [env for env in [self.env, *sorted(seen - {self.env})] if env in seen]
 
-    def plan(self) -> tuple[list[tuple[str, str]], int]:
-        """The columns that fit the pane, and the cells left for the name."""
-        available = self.fit_width or (24 if self.narrow else 40)
+    def widths(self) -> tuple[dict[str, int], dict[str, str]]:
+        """Every column the pane could show but the name: its width (with the gap) and label."""
         summaries = [self.summaries[n] for n in self.names if n in self.summaries]
+        self.best_layout = decimal_layout([number(s.best) for s in summaries])
         widths = {
             "count": column_width("#", [str(s.count) for s in summaries]),
-            "best": column_width("Best", [number(s.best) for s in summaries]),
+            "best": column_width("Best", [self.best_cell(s.best) for s in summaries]),
             "spark": column_width("Trend", [s.spark for s in summaries]),
         }
-        for env in self.envs():
+        envs = self.envs()
+        for env in envs:
             widths[f"live:{env}"] = column_width(short_env(env), [ellipsize(s.live.get(env, ""), LIVE_MAX) for s in summaries])
-        labels = {"count": "#", "best": "Best", "spark": "Trend"} | {f"live:{e}": short_env(e) for e in self.envs()}
-        chosen: list[str] = []
-        room = available - NAME_MIN - GAP
-        longest = max((cell_len(clean(n, single_line=True)) for n in self.names), default=0)
+        labels = {"count": "#", "best": "Best", "spark": "Trend"} | {f"live:{e}": short_env(e) for e in envs}
+        return widths, labels
+
+    def optional(self) -> list[str]:
+        """Columns shown only while every name shows whole, the first to go last: the other
+        environments' live versions, then the sparkline (none of them below 120 columns)."""
+        if self.narrow:
+            return []
+        return [*(f"live:{e}" for e in self.envs() if e != self.env), "spark"]
+
+    def longest_name(self) -> int:
+        return max((cell_len(clean(n, single_line=True)) for n in self.all_names), default=0)
+
+    def ideal_width(self) -> int:
+        """Cells of pane (borders and scrollbar included) that show every name whole with
+        every column this width may show."""
+        widths, _ = self.widths()
+        keys = ["count", "best", *([f"live:{self.env}"] if f"live:{self.env}" in widths else []), *self.optional()]
+        return max(self.longest_name(), NAME_MIN) + GAP + sum(widths[k] for k in keys) + PAD + 3
+
+    def plan(self) -> tuple[list[tuple[str, str]], int]:
+        """The columns that fit the pane, and the cells left for the name. Names come first:
+        the sparkline and other environments go before a name is cut (in the middle)."""
+        available = self.fit_width or (24 if self.narrow else 40)
+        widths, labels = self.widths()
+        room = available - GAP - PAD
         current = [f"live:{self.env}"] if f"live:{self.env}" in widths else []
-        for key in ["count", "best", *current, "spark", *(f"live:{e}" for e in self.envs() if e != self.env)]:
-            # Other environments only while every name still shows whole.
-            need = widths[key] + (max(0, longest - NAME_MIN) if key.startswith("live:") and key != f"live:{self.env}" else 0)
-            if need <= room:
+        chosen = []
+        for key in ["count", "best", *current]:  # always, while a name keeps NAME_MIN cells
+            if widths[key] <= room - NAME_MIN:
                 chosen.append(key)
                 room -= widths[key]
-            elif key == "spark":
-                break  # a later column never shows without the ones before it
-        order = ["count", *(k for k in chosen if k.startswith("live:")), "best", "spark"]
-        keys = [k for k in order if k in chosen]
-        name_width = NAME_MIN + room
-        return [("name", "Model"), *((k, labels[k]) for k in keys)], name_width
+        name_need = max(self.longest_name(), NAME_MIN)
+        for key in self.optional():
+            if key in widths and widths[key] <= room - name_need:
+                chosen.append(key)
+                room -= widths[key]
+        order = ["count", *(k for k in [*current, *(f"live:{e}" for e in self.envs())] if k in chosen), "best", "spark"]
+        keys = list(dict.fromkeys(k for k in order if k in chosen))
+        return [("name", "Model"), *((k, labels[k]) for k in keys)], room
+
+    def best_cell(self, best: float | int | None) -> str:
+        shown = number(best)
+        return align_decimal(shown, self.best_layout).rjust(max(len("Best"), sum(self.best_layout))) if shown else ""
 
     def cells(self, name: str, keys: list[str]) -> list[Text]:
         summary = self.summaries.get(name)
@@ -121,7 +209,8 @@ class ModelsTable(PaneTable):
             elif key == "count":
                 cells.append(Text(str(summary.count), justify="right"))
             elif key == "best":
-                cells.append(Text(number(summary.best), justify="right"))
+                # Padded, not right-justified: rich would strip the spaces that line the points up.
+                cells.append(Text(self.best_cell(summary.best)))
             elif key == "spark":
                 cells.append(Text(summary.spark, style="cyan"))
             else:
@@ -129,6 +218,8 @@ class ModelsTable(PaneTable):
                 version = summary.live.get(env)
                 here = env == self.env
                 cells.append(Text(ellipsize(clean(version or "", single_line=True), LIVE_MAX), style="bold green" if here else "dim"))
+        if len(cells) > 1:
+            cells[-1].append(" " * PAD)  # the last column never touches the border
         return cells
 
     @property

@@ -12,8 +12,10 @@ from rich.text import Text
 from textual import events
 from textual._two_way_dict import TwoWayDict
 from textual.coordinate import Coordinate
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import CellDoesNotExist, CellKey, ColumnKey, RowKey
 
 from tui.safe_text import literal
 
@@ -26,6 +28,32 @@ _NOWHERE = Coordinate(-10, -10)  # a cursor on no row (not even the header's, -1
 def column_width(label: str, values: Sequence[str]) -> int:
     """Cells a column takes on screen: its widest value or label, plus the gap."""
     return max([cell_len(label), *map(cell_len, values)]) + GAP
+
+
+def decimal_layout(values: Sequence[str]) -> tuple[int, int]:
+    """Cells before and from the decimal point across a column of numbers (see :func:`align_decimal`)."""
+    parts = [_split_decimal(v) for v in values if v]
+    return max((cell_len(i) for i, _ in parts), default=0), max((cell_len(f) for _, f in parts), default=0)
+
+
+def align_decimal(value: str, layout: tuple[int, int]) -> str:
+    """``value`` padded so that its decimal point sits where the column's others do."""
+    if not value:
+        return ""
+    whole, fraction = _split_decimal(value)
+    return whole.rjust(layout[0]) + fraction.ljust(layout[1])
+
+
+def fits_layout(value: str, layout: tuple[int, int]) -> bool:
+    whole, fraction = _split_decimal(value)
+    return len(whole) <= layout[0] and len(fraction) <= layout[1]
+
+
+def _split_decimal(value: str) -> tuple[str, str]:
+    if "." in value and "e" not in value:
+        whole, _, fraction = value.partition(".")
+        return whole, "." + fraction
+    return value, ""
 
 
 def ellipsize(value: str, width: int, *, middle: bool = False) -> str:
@@ -43,6 +71,26 @@ def ellipsize(value: str, width: int, *, middle: bool = False) -> str:
     text = Text(value)
     text.truncate(width, overflow="ellipsis")
     return text.plain
+
+
+class _Lines:
+    """DataTable's ``_y_offsets`` (each line's row) for rows one line high: looked up, not a list
+    of every line that DataTable builds again after each change (O(rows) per live row)."""
+
+    def __init__(self, table: PaneTable) -> None:
+        self.table = table
+
+    def __len__(self) -> int:
+        return self.table.row_count
+
+    def __getitem__(self, y: int) -> tuple[RowKey, int]:
+        key = self.table._row_locations.get_key(y) if y >= 0 else None
+        if key is None:
+            raise IndexError(y)
+        return key, 0
+
+    def clear(self) -> None:
+        pass
 
 
 class PaneTable(DataTable):
@@ -64,6 +112,14 @@ class PaneTable(DataTable):
         # changed or inserted row then re-renders one row, not every visible cell (see _render_cell).
         self._stable_cells: dict[Any, Any] = {}
         self._row_versions: dict[Any, int] = {}
+        # Whole lines, likewise kept by row content rather than by position: a row inserted
+        # above moves every row below it, and each of them is then a lookup, not a render.
+        # Their click target is the row's key (see _row_at), which does not change as it moves.
+        self._stable_lines: dict[Any, Strip] = {}
+        self._widths: tuple[int, ...] = ()
+        self._line_style = Style()
+        self._header_version = 0
+        self._lines = _Lines(self)
 
     # Home and End mean the first and last row here (DataTable's scroll sideways).
     def action_scroll_home(self) -> None:
@@ -104,14 +160,108 @@ class PaneTable(DataTable):
         return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
 
     def update_cell(self, row_key: Any, column_key: Any, value: Any, *, update_width: bool = False) -> None:
+        """DataTable's update_cell, repainting only the row (DataTable repaints the whole
+        table, and with it the bounding box of everything else that changed in the frame)."""
         key = RowKey(row_key) if isinstance(row_key, str) else row_key
+        column = ColumnKey(column_key) if isinstance(column_key, str) else column_key
+        if key not in self._row_locations or column not in self._column_locations:
+            raise CellDoesNotExist(f"No cell exists for row_key={key!r}, column_key={column!r}.")
         self._row_versions[key] = self._row_versions.get(key, 0) + 1
-        super().update_cell(row_key, column_key, _lead(value), update_width=update_width)
+        self._data[key][column] = _lead(value)
+        self._update_count += 1
+        if update_width:
+            self._updated_cells.add(CellKey(key, column))
+            self._require_update_dimensions = True
+            self.check_idle()
+        self.refresh_row(self._row_locations.get(key))
+
+    def add_row(self, *cells: Any, height: int | None = 1, key: str | None = None, label: Any = None) -> RowKey:
+        """A row, always one line high (see _Lines)."""
+        # A key that comes back (a row moved by delete and insert) must not find its old lines.
+        if key is not None:
+            self._row_versions[RowKey(key)] = self._row_versions.get(RowKey(key), 0) + 1
+        return super().add_row(*cells, height=1, key=key, label=label)
+
+    @property
+    def _y_offsets(self) -> Any:  # type: ignore[override]
+        return self._lines
+
+    @property
+    def _total_row_height(self) -> int:
+        return self.row_count
+
+    def _get_row_region(self, row_index: int) -> Region:
+        if not self.is_valid_row_index(row_index):
+            return Region(0, 0, 0, 0)
+        width = sum(column.get_render_width(self) for column in self.columns.values()) + self._row_label_column_width
+        return Region(0, row_index + (self.header_height if self.show_header else 0), max(self.size.width, width), 1)
 
     def clear(self, columns: bool = False) -> Any:
+        self._header_version += columns
         self._stable_cells.clear()  # the same keys may come back with other cells
+        self._stable_lines.clear()
         self._row_versions.clear()
         return super().clear(columns)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._widths = tuple(column.get_render_width(self) for column in self.ordered_columns)
+        self._line_style = self.rich_style  # DataTable works it out again for every line
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        if self.fixed_rows:
+            return super().render_line(y)
+        scroll_x, scroll_y = self.scroll_offset
+        if y >= (self.header_height if self.show_header else 0):
+            y += scroll_y
+        return self._render_line(y, scroll_x, scroll_x + self.size.width, self._line_style)
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        try:
+            row_key, line_no = self._get_offsets(y)
+        except LookupError:
+            return super()._render_line(y, x1, x2, base_style)
+        row = -1 if row_key is self._header_row_key else self._row_locations.get(row_key)
+        key = (
+            row_key, line_no, self._header_version if row < 0 else self._row_versions.get(row_key, 0), x1, x2, self.size.width, self._widths,
+            self.show_cursor and self.cursor_coordinate.row == row,
+            self._show_hover_cursor and self.hover_coordinate.row == row,
+            base_style, self._pseudo_class_state,
+        )
+        strip = self._stable_lines.get(key)
+        if strip is None:  # (the header's line is kept too: it changes only with the columns)
+            if len(self._stable_lines) > 5_000:
+                self._stable_lines.clear()
+            strip = super()._render_line(y, x1, x2, base_style)
+            self._stable_lines[key] = strip if row < 0 else strip.apply_meta({"row_key": row_key.value})
+        return strip
+
+    def _row_at(self, meta: dict[str, Any]) -> int | None:
+        """The row under the mouse, by the row's key (its cached line may have been
+        rendered when the row stood elsewhere, so the index in the meta can be stale)."""
+        key = meta.get("row_key")
+        return None if key is None else self._row_locations.get(RowKey(key))
+
+    def _on_mouse_move(self, event: events.MouseMove) -> None:
+        row = self._row_at(event.style.meta)
+        if row is None:
+            super()._on_mouse_move(event)
+            return
+        self._set_hover_cursor(True)
+        if self.show_cursor:
+            self.hover_coordinate = Coordinate(row, 0)
+
+    async def _on_click(self, event: events.Click) -> None:
+        row = self._row_at(event.style.meta)
+        if row is None:
+            await super()._on_click(event)
+            return
+        self._set_hover_cursor(True)
+        if self.show_cursor:
+            again = self.cursor_coordinate.row == row
+            self.cursor_coordinate = Coordinate(row, 0)
+            if again:
+                self._post_selected_message()
 
     def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int, cursor: bool = False, hover: bool = False) -> Any:
         if row_index < 0 or column_index < 0:
@@ -178,7 +328,9 @@ class PaneTable(DataTable):
         self._settle()
         index = next((i for i, (key, _) in enumerate(rows) if key == keep), min(old_index, len(rows) - 1))
         self.move_cursor(row=index, animate=False, scroll=False)
-        self.scroll_to(scroll_x, max(0, scroll_y + index - old_index), animate=False, immediate=True)
+        # At the top the view stays at the top (rows added above the cursor show), as long as the cursor stays in view.
+        top = 0 if scroll_y == 0 and index < self._rows_shown() else max(0, scroll_y + index - old_index)
+        self.scroll_to(scroll_x, top, animate=False, immediate=True)
 
     # -- single rows (live changes): no refill, so the cost does not grow with the table ------------
 
@@ -190,23 +342,29 @@ class PaneTable(DataTable):
             self.update_cell(key, column, cell, update_width=True)
 
     def insert_row(self, key: str, cells: Sequence[Text], index: int) -> None:
-        """Add a row at ``index`` (DataTable only appends), the cursor staying on its row and
-        that row on its screen line, as :meth:`replace_rows` does."""
+        """Add a row at ``index`` (DataTable only appends), the cursor staying on its row;
+        scrolled down, that row also stays on its screen line, as :meth:`replace_rows` does."""
         cursor, scroll_y = self.cursor_row, self.scroll_y
         had_rows = self.row_count > 0
         new = self.add_row(*map(_lead, cells), key=key)
         index = min(index, self.row_count - 1)
         if index < self.row_count - 1:
             # What DataTable.sort does: move the row by renumbering, without touching the others' cells.
-            locations = {k: (i + 1 if i >= index else i) for k, i in ((k, self._row_locations.get(k)) for k in self._row_locations) if k != new}
+            locations = {k: (i + 1 if i >= index else i) for k, i in self._row_locations._forward.items()}
             locations[new] = index
             self._row_locations = TwoWayDict(locations)
             self._update_count += 1
         self._settle()
         if had_rows and cursor >= index:
             self.move_cursor(row=cursor + 1, animate=False, scroll=False)
-            self.scroll_to(self.scroll_x, scroll_y + 1, animate=False, immediate=True)
+            # At the top of the table a new row shows where it lands (the newest first: at the
+            # top), and the rows below move down a line; scrolled down, the view stays still.
+            if scroll_y > 0 or cursor + 1 >= self._rows_shown():
+                self.scroll_to(self.scroll_x, scroll_y + 1, animate=False, immediate=True)
         self.refresh()
+
+    def _rows_shown(self) -> int:
+        return self.scrollable_content_region.height - (self.header_height if self.show_header else 0)
 
     def delete_row(self, key: str) -> None:
         """Remove a row, the cursor staying on its row (or the next) and on its screen line."""

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import humanize
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -24,7 +25,7 @@ from tui.catalog import VersionRow
 from tui.output import plural, size
 from tui.safe_text import clean
 from tui.widgets.models import number
-from tui.widgets.table import GAP, PaneTable, column_width
+from tui.widgets.table import GAP, PaneTable, align_decimal, column_width, decimal_layout, ellipsize, fits_layout
 
 # A symbol for every status, so it reads without colour (NO_COLOR, TERM=xterm, screenshots).
 BADGES: dict[str, tuple[str, str]] = {
@@ -38,6 +39,7 @@ BADGES: dict[str, tuple[str, str]] = {
 MARKS_LEGEND = "✓ marked  ● live  ! missing  ⚠ unsafe  ✦ new"
 NEW_FOR = 3.0  # seconds a new row stays highlighted
 BASE_COLUMNS = ["version", "status", "age", "size"]
+TAGS_MIN = 10  # cells for a cut Tags column (label, gap and a few letters), else it goes
 
 
 # Short forms for narrow panes: a word of at most five letters, or the symbol alone.
@@ -154,6 +156,10 @@ class VersionsPane(Vertical):
         self.narrow = False
         self.best: dict[str, float | int] = {}  # best value of each shown metric, worked out per refill
         self.forms: dict[str, str] = {}  # how the status and age columns are written now
+        self.layouts: dict[str, tuple[tuple[int, int], int]] = {}
+        self.tags_width: int | None = None  # the Tags column's width when its tags are cut to fit
+        self._versions_of: list[VersionRow] | None = None  # the rows _versions was built from
+        self._versions: set[str] = set()  # metric column: decimal layout, width
         self._labels: list[str] = []
         self.refills = 0  # full refills so far (live changes patch rows instead)
         self._expiry: Any = None
@@ -202,6 +208,9 @@ class VersionsPane(Vertical):
 
         def strings(key: str) -> list[str]:
             if key not in values:
+                if key.startswith("m:"):  # numbers with their decimal points lined up
+                    layout = decimal_layout([self.number(key, row) for row in rows])
+                    self.layouts[key] = (layout, max(cell_len(self.label(key)), sum(layout)))
                 values[key] = [self.value(key, row, now) for row in rows]
             return values[key]
 
@@ -225,11 +234,18 @@ class VersionsPane(Vertical):
             (["version", "status", "age", *metrics[:1]], "short", "short"),
             (["version", "status", "age", *metrics[:1]], "symbol", "short"),
         ]
+        self.tags_width = None
         for keys, status_form, age_form in steps:
             forms = {"status": status_form, "age": age_form}
             measured = ["marks", *(self.form_key(k, forms) for k in keys)]
             if sum(map(width, measured)) <= available:
                 break
+        left = available - sum(map(width, measured))
+        if "tags" not in keys and left >= TAGS_MIN and any(row.doc.get("tags") for row in rows):
+            # Long tags on one version cut the column (with …) rather than take it from every version.
+            self.tags_width = left
+            values.pop("tags", None)
+            keys = [*keys, "tags"]
         order = ["marks", "version", "status", *(m for m in metrics if m in keys), "age", "size", "tags"]
         if status_form == "full":  # wide: the issue's order, metrics after size
             order = ["marks", "version", "status", "age", "size", *metrics, "tags"]
@@ -253,8 +269,17 @@ class VersionsPane(Vertical):
         if name == "size":
             return size(row.size) if row.size else ""
         if name == "tags":
-            return clean(" ".join(doc.get("tags", ())), single_line=True)
-        value = to_number(doc.get("metrics", {}).get(name.removeprefix("m:")))
+            tags = clean(" ".join(doc.get("tags", ())), single_line=True)
+            return tags if self.tags_width is None else ellipsize(tags, self.tags_width - GAP)
+        shown = self.number(name, row)
+        if not shown or name not in self.layouts:
+            return shown
+        layout, width = self.layouts[name]
+        return align_decimal(shown, layout).rjust(width)
+
+    @staticmethod
+    def number(key: str, row: VersionRow) -> str:
+        value = to_number(row.doc.get("metrics", {}).get(key.removeprefix("m:")))
         return "" if value is None else number(value)
 
     def sortable(self) -> list[str]:
@@ -317,7 +342,11 @@ class VersionsPane(Vertical):
         index = {r.ref: i for i, r in enumerate(self.rows)} if len(rows) > 1 else None
         merged = list(self.rows)
         for row in rows:
-            at = index.get(row.ref) if index is not None else next((i for i in range(len(merged) - 1, -1, -1) if merged[i].ref == row.ref), None)
+            if index is not None:
+                at = index.get(row.ref)
+            else:  # one row (the common case): a new version is no search at all
+                version = row.doc["version"]
+                at = next((i for i in range(len(merged) - 1, -1, -1) if merged[i].doc["version"] == version), None) if self._known(version) else None
             if at is not None:
                 if merged[at].doc.get("metrics") != row.doc.get("metrics"):
                     return False  # a changed metric may take the best from another row
@@ -326,6 +355,9 @@ class VersionsPane(Vertical):
                 _insert_sorted(merged, row)
         if main_metrics(merged, self.primary, 3) != self.metric_columns():
             return False
+        for key, (layout, _) in self.layouts.items():  # a value with more digits lines up only in a refill
+            if not all(fits_layout(self.number(key, row), layout) for row in rows):
+                return False
         best = dict(self.best)
         for metric, value in self.best_values(rows).items():
             old = best.get(metric)
@@ -358,6 +390,9 @@ class VersionsPane(Vertical):
             for ref in new:
                 self.new_until.pop(ref, None)
             return False
+        if self._versions_of is self.rows:  # keep the set of versions without building it again
+            self._versions.update(row.doc["version"] for row in rows)
+            self._versions_of = merged
         self.rows = merged
         table = self.table
         changed = {row.ref for row in rows}
@@ -365,7 +400,7 @@ class VersionsPane(Vertical):
             if row.ref not in changed:
                 table.replace_cells(row.ref, self.row_cells(row, now))
         for row, cells in planned:
-            shown_at = next((i for i, r in enumerate(self.shown_rows) if r.ref == row.ref), None)
+            shown_at = table.get_row_index(row.ref) if table.has_row(row.ref) else None  # the table's order is shown_rows' order
             visible = self.predicate is None or self.predicate(row.doc)
             if shown_at is not None:
                 del self.shown_rows[shown_at]
@@ -385,6 +420,12 @@ class VersionsPane(Vertical):
         self._schedule_expiry()
         self.update_status()
         return True
+
+    def _known(self, version: str) -> bool:
+        """Whether the model already has ``version`` (shown or filtered out)."""
+        if self._versions_of is not self.rows:
+            self._versions_of, self._versions = self.rows, {r.doc["version"] for r in self.rows}
+        return version in self._versions
 
     def row_cells(self, row: VersionRow, now: datetime) -> list[Text]:
         """One row's cells under the table's current columns and forms."""
@@ -480,7 +521,7 @@ class VersionsPane(Vertical):
             return Text("")
         best = self.best.get(metric)
         style = "bold" if best is not None and value == best else ""
-        return Text(shown, style=style, justify="right")
+        return Text(shown, style=style)  # already padded: right-justifying would strip the alignment
 
     def best_values(self, rows: list[VersionRow] | None = None) -> dict[str, float | int]:
         """The best value of each shown metric across the model's versions (shown bold)."""
