@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from store.errors import ArtifactError, BadMetadata
 
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+
 if TYPE_CHECKING:
     from store.registry import Registry
 
@@ -145,6 +147,11 @@ def evaluate(registry: Registry, ref: str, data: str, *, target: str | None = No
         raise BadMetadata(f"cannot compute {', '.join(unknown)}: use {', '.join(KNOWN)}")
     version = registry.get(ref)
     model = registry.load(version.ref, trust=trust)
+    if isinstance(model, list):
+        # Files beside the model (a config, say): the one pickle among them is the model.
+        pickles = [p for p in model if Path(p).suffix.lower() in PICKLE_SUFFIXES]
+        if len(pickles) == 1:
+            model = registry.load(version.ref, trust=trust, name=os.path.basename(str(pickles[0])))
     if isinstance(model, list):
         raise ArtifactError(f"{version.ref} holds no scikit-learn model to evaluate (its artifacts: {', '.join(os.path.basename(str(p)) for p in model)})")
     X, y, digest = load_data(data, target)

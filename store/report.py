@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from store.metric_history import all_series, drift
 from store.metrics import lower_is_better
+from store.quantities import show_duration
 
 if TYPE_CHECKING:
     from store.registry import Registry
@@ -42,6 +43,16 @@ def _value(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _training_value(key: str, value: Any) -> str:
+    """Durations and costs as they were typed (``3h``, ``$0.80``), the rest as values."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if key == "duration":
+            return show_duration(value)
+        if key == "cost":
+            return f"${value:.2f}"
+    return _value(value)
+
+
 def _sections(card: dict[str, Any]) -> list[tuple[str, list[str]]]:
     """(title, lines) for each part of the card that has something to say."""
     about = [f"status: {card['status']}" + (f", live in {', '.join(card['live'])}" if card["live"] else ""),
@@ -68,7 +79,7 @@ def _sections(card: dict[str, Any]) -> list[tuple[str, list[str]]]:
         ("About", about),
         ("Metrics", metrics),
         ("Params", [f"{k}: {_value(v)}" for k, v in card["params"].items()]),
-        ("Training", [f"{k}: {_value(v)}" for k, v in card["training"].items()]),
+        ("Training", [f"{k}: {_training_value(k, v)}" for k, v in card["training"].items()]),
         ("Data lineage", lineage),
         ("Model", [f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in card["model"].items()]),
         ("Artifacts", [f"{a.get('role') or a.get('name') or 'file'}: {a['path']} (sha256 {(a.get('sha256') or '')[:12]})" for a in card["artifacts"]]),

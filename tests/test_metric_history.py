@@ -113,3 +113,23 @@ def test_a_loss_falling_is_not_drift(registry: Registry) -> None:
     assert drift(registry.get(v.ref)) == {}
     registry.update(v.ref, metrics={"val_loss": 0.6}, data_sha256="b" * 64)
     assert drift(registry.get(v.ref))["val_loss"]["drop"] == pytest.approx(0.1)
+
+
+def test_a_model_file_registered_with_a_config_beside_it_can_be_evaluated(tmp_path: Path, iris_model, capsys) -> None:
+    """`register M model.joblib --artifact config=cfg.json` holds two files: the one pickle is the model."""
+    import joblib
+
+    model_file, config = tmp_path / "model.joblib", tmp_path / "cfg.json"
+    joblib.dump(iris_model, model_file)
+    config.write_text("{}")
+    reg_path = tmp_path / "reg"
+    Registry(reg_path).close()
+    assert main(["--registry", str(reg_path), "register", "iris", str(model_file), "--artifact", f"config={config}",
+                 "--duration", "3h", "--cost", "$0.80"]) == 0
+    assert main(["--registry", str(reg_path), "evaluate", "iris:v1", "--data", "sklearn:iris", "--metrics", "accuracy"]) == 0
+    assert "accuracy: 0.9" in capsys.readouterr().out
+    assert main(["--registry", str(reg_path), "report", "iris:v1"]) == 0
+    card = capsys.readouterr().out
+    assert "duration: 3h" in card and "cost: $0.80" in card
+    assert main(["--registry", str(reg_path), "best", "--all", "--metric", "accuracy"]) == 0
+    assert capsys.readouterr().out.strip() == f"iris:v1  accuracy={iris_model.score(*load_iris(return_X_y=True))}"
