@@ -41,7 +41,7 @@ from tinydb.table import Table
 from store.durable import fsync_dir
 from store.errors import BadDocument, NotCompactable, OutsideEdit, SnapshotBusy, StoreCorrupt, StoreWriteError
 from store.records import copy_json
-from store.backends.local.seal import Seal, encode_snapshot, replace_unless_held
+from store.backends.local.seal import Seal, encode_snapshot, file_key, replace_unless_held
 
 SNAPSHOT = "registry.json"
 JOURNAL = "journal.jsonl"
@@ -478,7 +478,7 @@ class JournalStorage(Storage):
             self._reserved = {}
             self._generation = generation
             self._seal = Seal.from_header(header) if header is not None and header_gen == generation else None
-            self._verified = None if stat is None else (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            self._verified = None if stat is None else file_key(stat)
             self.outside_edit = bool(self._seal and stat and not self._seal.matches(raw, stat))
             self._journal_fd, self._journal_ino = fd, ino
             # A journal older than the snapshot was already folded into it (-1: stale).
@@ -696,10 +696,10 @@ class JournalStorage(Storage):
             return self._snapshot_ino is not None
         if stat.st_ino != self._snapshot_ino:
             return True
-        return self._seal is not None and (stat.st_ino, stat.st_size, stat.st_mtime_ns) != self._verified
+        return self._seal is not None and file_key(stat) != self._verified
 
     def _unchanged_since_verified(self, stat: os.stat_result) -> bool:
-        if (stat.st_ino, stat.st_size, stat.st_mtime_ns) == self._verified:
+        if file_key(stat) == self._verified:
             return True
         if self._seal is not None:
             return self._seal.same_file(stat)
@@ -714,7 +714,7 @@ class JournalStorage(Storage):
         if not isinstance(data, dict):
             raise StoreCorrupt(f"{path} does not hold TinyDB tables; run 'modelreg doctor'")
         meta = data.pop(META_TABLE, {})
-        self._verified = self._adopted = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        self._verified = self._adopted = file_key(stat)
         tables = {name: docs for name, docs in data.items() if isinstance(docs, dict)}
         return tables, meta.get("1") if isinstance(meta, dict) else None
 
@@ -724,7 +724,7 @@ class JournalStorage(Storage):
             stat = os.stat(self.directory / SNAPSHOT)
         except OSError:
             return None
-        return (stat.st_ino, stat.st_size, stat.st_mtime_ns) if self._seal and self._seal.same_file(stat) else None
+        return file_key(stat) if self._seal and self._seal.same_file(stat) else None
 
     @contextmanager
     def adopting(self) -> Iterator[None]:

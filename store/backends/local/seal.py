@@ -74,6 +74,11 @@ def parse_digests(meta: Any) -> dict[str, dict[str, str]] | None:
     return tables
 
 
+def file_key(stat: os.stat_result) -> tuple[int, int, int]:
+    """(inode, size, mtime): what changes when a file is replaced or written in place."""
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
 @dataclass(frozen=True)
 class Seal:
     """What the journal's header says about the snapshot it follows."""
@@ -99,7 +104,7 @@ class Seal:
 
     def same_file(self, stat: os.stat_result) -> bool:
         """The cheap test: the very file modelreg wrote, untouched since (no read needed)."""
-        return (stat.st_ino, stat.st_size, stat.st_mtime_ns) == (self.ino, self.size, self.mtime_ns)
+        return file_key(stat) == (self.ino, self.size, self.mtime_ns)
 
     def matches(self, raw: bytes, stat: os.stat_result) -> bool:
         """The file holds what modelreg wrote (copied or restored files keep their content)."""
