@@ -112,10 +112,15 @@ def describe_entry(entry: Any, *, with_hash: bool = True) -> dict[str, Any]:
     (``lora``, ``gguf``, ``config``, ``weights``...), which ``find role:gguf`` searches."""
     if isinstance(entry, tuple) and len(entry) == 2:
         role, path = entry
-        if not isinstance(role, str) or not _ROLE.match(role):
-            raise ArtifactError(f"bad artifact role {role!r}: use letters, digits, '.', '_' or '-', e.g. gguf or lora")
-        return {**describe(path, with_hash=with_hash), "role": role}
+        return {**describe(path, with_hash=with_hash), "role": check_role(role)}
     return describe(entry, with_hash=with_hash)
+
+
+def check_role(role: Any) -> str:
+    """An artifact's role as given, or a one-line ArtifactError."""
+    if not isinstance(role, str) or not _ROLE.match(role):
+        raise ArtifactError(f"bad artifact role {role!r}: use letters, digits, '.', '_' or '-', e.g. gguf or lora")
+    return role
 
 
 def check_unchanged(artifact: dict[str, Any], *, verify: bool = False) -> str | None:

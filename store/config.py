@@ -27,6 +27,8 @@ class Config:
     watch: dict[str, Any] = field(default_factory=dict)
     # Deprecate the version a deploy replaces (AFS's habit); by default it goes back to completed.
     deprecate_replaced: bool = False
+    # Where a version's local artifacts are uploaded (s3://BUCKET/PREFIX, gs://..., az://...): store.uploading.
+    artifact_store: str | None = None
 
     @classmethod
     def load(cls, registry: Path) -> Config:
@@ -63,6 +65,9 @@ class Config:
         deprecate = raw.get("deprecate_replaced", False)
         if not isinstance(deprecate, bool):
             raise ConfigError(f"{where}: 'deprecate_replaced' must be true or false")
+        store = raw.get("artifact_store")
+        if store is not None and not (isinstance(store, str) and "://" in store):
+            raise ConfigError(f"{where}: 'artifact_store' must be a URL such as s3://BUCKET/PREFIX")
         return cls(
             environments=tuple(dict.fromkeys((*environments, default))),
             default_environment=default,
@@ -71,4 +76,5 @@ class Config:
             hook_timeout=float(timeout),
             watch=watch,
             deprecate_replaced=deprecate,
+            artifact_store=store.rstrip("/") if store else None,
         )

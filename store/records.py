@@ -157,6 +157,7 @@ class Version(_Record):
     source_sha256: str | None = None
     metric_history: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)  # metric -> [{value, at, by, data?}]
     signature: Mapping[str, Any] | None = None  # inputs and outputs (store.signatures)
+    uploading: bool = False  # its artifacts are still on their way to object storage (store.uploading)
 
     def __post_init__(self) -> None:
         for name in ("metrics", "params", "training", "extra", "metric_history"):
@@ -208,6 +209,7 @@ class Version(_Record):
             "source_sha256": get("source_sha256"),
             "metric_history": _frozen(get("metric_history")),
             "signature": _frozen_or_none(get("signature")),
+            "uploading": bool(get("uploading", False)),
         })
 
     def to_dict(self) -> dict[str, Any]:
@@ -238,5 +240,6 @@ class Version(_Record):
             "source_sha256": self.source_sha256,
             "metric_history": copy_json(self.metric_history),
             "signature": _plain(self.signature),
+            "uploading": self.uploading,
         }
 

@@ -9,6 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from store import signatures, source_script
+from store.errors import BadMetadata
+from store.safety.loader import scan_paths, scannable_files
+from store.uploading import UPLOADING, needs_upload
+from store.values import jsonable
+
+TRAINING_FIELDS = ("framework", "base_model", "samples", "epochs", "batch_size", "learning_rate", "duration", "cost", "hardware")
 
 
 def add_found_fields(doc: dict[str, Any], folder: Path, model: str, records: list[dict[str, Any]],
@@ -31,3 +37,31 @@ def add_found_fields(doc: dict[str, Any], folder: Path, model: str, records: lis
         doc["training"] = {**saved["training"], **doc["training"]}
         doc["scan"] = saved["scan"]
     doc["signature"] = signature or signatures.from_objects(doc["artifacts"]) or signatures.from_artifacts(doc["artifacts"])
+
+
+def training_fields(training: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``training`` fields given to register or update, checked."""
+    result = {}
+    for key, value in (training or {}).items():
+        if key not in TRAINING_FIELDS:
+            raise BadMetadata(f"unknown training field '{key}': use {', '.join(TRAINING_FIELDS)}")
+        if value is not None:
+            result[key] = jsonable(value)
+    return result
+
+
+def scan_records(store: Any, records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The restricted loader's verdict on the artifacts, if any would unpickle; a URL's bytes are
+    judged in their verified local copy (``store.materialize``), the very bytes a load reads."""
+    local = [str(store.materialize(a)) for a in records]
+    if not any(scannable_files(path) for path in local):
+        return None
+    return scan_paths(local).to_dict()
+
+
+def mark_uploading(doc: dict[str, Any], artifact_store: str | None) -> bool:
+    """Mark a version whose local artifacts go to ``artifact_store`` as uploading; True if it is."""
+    if artifact_store and any(needs_upload(a) for a in doc.get("artifacts", [])):
+        doc[UPLOADING] = True
+        return True
+    return False

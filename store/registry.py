@@ -15,11 +15,11 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from store import artifacts as artifact_files
 # Leaf modules (they never import the registry), loaded up front: a process that lives for a
 # few writes should not pay for an import inside its first one.
 from store import registering, signatures
 from store import versions as version_rules
+from store.backends.artifacts import ArtifactStore
 from store.backends.local.backend import LocalBackend
 from store.backends.local.location import find_registry
 from store.backends.protocol import Backend, Changes, ChangeWatch
@@ -27,7 +27,6 @@ from store.config import Config
 from store.documents import Documents
 from store.editing import Editing
 from store.errors import (
-    BadMetadata,
     DuplicateVersion,
     LineageError,
     ModelregError,
@@ -40,11 +39,10 @@ from store.questions import Questions
 from store.reading import caught_up
 from store.records import Model, Version, copy_json
 from store.references import Resolving, split_ref
-from store.safety.loader import scan_paths, scannable_files
 from store.stamps import now, whoami
 from store.values import check_name, jsonable, strict_json, string_list, text
 
-TRAINING_FIELDS = ("framework", "base_model", "samples", "epochs", "batch_size", "learning_rate", "duration", "cost", "hardware")
+TRAINING_FIELDS = registering.TRAINING_FIELDS
 
 class Registry(Resolving, Editing, Questions, Documents):
     """A model registry in a directory (see :func:`store.backends.local.location.find_registry`)."""
@@ -85,19 +83,22 @@ class Registry(Resolving, Editing, Questions, Documents):
         self._backend.close()
 
     @property
+    def artifacts(self) -> ArtifactStore:
+        """Where artifact bytes are read and written (see :mod:`store.backends.artifacts`)."""
+        return self._backend.artifacts
+
+    @property
     def backend(self) -> Backend:
         """The backend the documents are kept in (see :mod:`store.backends.protocol`)."""
         return self._backend
 
     def __enter__(self) -> Registry:
         return self
-
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
         return f"Registry({str(self.path)!r})"
-
     # -- keeping up ------------------------------------------------------------------------------
 
     @caught_up
@@ -226,7 +227,7 @@ class Registry(Resolving, Editing, Questions, Documents):
             artifacts = [artifacts]
         elif isinstance(artifacts, Mapping):  # {"gguf": "model.gguf", "lora": "adapter/"}: files with roles
             artifacts = list(artifacts.items())
-        records = [artifact_files.describe_entry(a, with_hash=hash_artifacts) for a in artifacts]
+        records = [self._backend.artifacts.describe(a, with_hash=hash_artifacts) for a in artifacts]
         live_objects: dict[str, Any] = {}
         if estimator is not None or estimators is not None:
             from store import objects  # saving objects pulls in joblib only when there are any
@@ -250,11 +251,9 @@ class Registry(Resolving, Editing, Questions, Documents):
             "problems": list(problems),
         }
         registering.add_found_fields(doc, self.path, model, records, live_objects, source=source, signature=given_signature)
-        if scan:
-            doc["scan"] = jsonable(dict(scan))
-        elif not live_objects and any(scannable_files(str(a["path"])) for a in records):
-            # Judged now, by the restricted loader: deploy and load must know before anyone trusts it.
-            doc["scan"] = scan_paths([str(a["path"]) for a in records]).to_dict()
+        if scan or not live_objects:  # judged now, by the restricted loader: deploy and load must know first
+            doc["scan"] = jsonable(dict(scan)) if scan else registering.scan_records(self.artifacts, doc["artifacts"])
+        uploads = registering.mark_uploading(doc, self.config.artifact_store)
         doc = {k: v for k, v in doc.items() if v not in (None, "", [], {})} | {"status": doc["status"]}
         if version is not None:
             version = version_rules.validate(version)
@@ -271,6 +270,8 @@ class Registry(Resolving, Editing, Questions, Documents):
             # built above from fresh containers (jsonable, string_list copy what they get): the store's own
             doc = self._backend.create_version(model, doc, version=version, key=content_key,
                                                next_version=lambda known: self._next_version(model, bump))
+        if uploads and doc.get("uploading"):  # after it appears, as the watcher's versions do: see store/uploading.py
+            return self.upload(f"{doc['model']}:{doc['version']}")
         return Version.from_doc(doc)
 
     def _next_version(self, model: str, bump: str) -> str:
@@ -284,14 +285,8 @@ class Registry(Resolving, Editing, Questions, Documents):
                 return candidate
         return version_rules.next_version(self._index.by_model.get(model, {}), bump)
 
-    def _training(self, training: Mapping[str, Any] | None) -> dict[str, Any]:
-        result = {}
-        for key, value in (training or {}).items():
-            if key not in TRAINING_FIELDS:
-                raise BadMetadata(f"unknown training field '{key}': use {', '.join(TRAINING_FIELDS)}")
-            if value is not None:
-                result[key] = jsonable(value)
-        return result
+    def _training(self, training: Mapping[str, Any] | None) -> dict[str, Any]:  # editing.py's too
+        return registering.training_fields(training)
 
     def _ensure_model(self, name: str) -> None:
         if self._model_doc(name) is None:
@@ -350,6 +345,12 @@ class Registry(Resolving, Editing, Questions, Documents):
         from store.deploy import deploy as deploys
 
         return copy_json(deploys.history(self, model, env))  # entries nest dicts (the hook's outcome): the caller's own
+
+    def upload(self, ref: str) -> Version:
+        """Upload ``ref``'s local artifacts to config.json's ``artifact_store`` (write-once, by sha256)."""
+        from store import uploading
+
+        return uploading.upload(self, ref)
 
     def check_artifacts(self, model: str | None = None, *, verify: bool = False) -> list[dict[str, Any]]:
         """Mark versions whose artifacts vanished or changed as missing (never removing them)."""

@@ -10,6 +10,7 @@ import pytest
 from store.backends.local import journal
 from store.backends.memory import MemoryBackend
 from store.registry import Registry
+from servers.s3 import s3, s3_server  # noqa: F401  (fixtures: a real S3, moto's server)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,6 +31,8 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may find the user's real registry through the location rules."""
     monkeypatch.delenv("MODELREG_HOME", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))  # downloaded artifacts
+    monkeypatch.delenv("MODELREG_CACHE", raising=False)
 
 
 BACKENDS = ["journal", "snapshot", "memory"]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from store.backends.artifacts import FileArtifacts
 from store.backends.index import VersionIndex
 from store.backends.protocol import Changes, Doc, Token
 from store.errors import DeployConflict, DuplicateVersion
@@ -38,6 +39,7 @@ class MemoryBackend:
         self.location = location
         self.lock = threading.RLock()
         self.index = VersionIndex()
+        self.artifacts = FileArtifacts()
         self._docs: dict[str, dict[str, Doc]] = {kind: {} for kind in KINDS}
         self._last_id: dict[str, int] = dict.fromkeys(KINDS, 0)
         self._log: list[tuple[int, str, str]] = []

@@ -15,8 +15,12 @@ with ``version=None`` by its own number (``next_version`` is only a rule it may 
 creation looks the content key up on the server first; ``switch_live`` is a conditional update of
 an alias with the history entry written in the same request, ``DeployConflict`` when the alias moved.
 
-Not yet behind the seam: artifacts. They are files under the registry's directory (``Registry.path``),
-with config.json and the deploy links; an artifact store is the next backend's to add.
+Artifacts are behind the seam too: ``Backend.artifacts`` is an
+:class:`~store.backends.artifacts.ArtifactStore` (put, open, exists, materialize), and loading, deploy,
+the checks and ``follow`` read artifact bytes only through it. The local and memory backends keep files
+at their recorded paths and reach ``s3://``, ``gs://`` and ``az://`` URLs through fsspec. What stays in
+the registry's directory (``Registry.path``) on every backend: config.json, saved estimators, the
+deploy links and pinned releases.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from store.backends.artifacts import ArtifactStore
 from store.backends.index import VersionIndex
 
 Doc = dict[str, Any]
@@ -70,6 +75,8 @@ class Backend(Protocol):
     lock: AbstractContextManager[Any]
     #: The replica's index: versions by model, latest versions, children, artifact paths, model names.
     index: VersionIndex
+    #: Where artifact bytes are: describe, put, open, exists, problem, materialize.
+    artifacts: ArtifactStore
 
     # -- the replica (read-only mappings: documents are replaced on change, never edited in place) --
 

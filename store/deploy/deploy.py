@@ -31,7 +31,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from store.artifacts import check_unchanged
 from store.durable import atomic_write
 from store.errors import DeployError, ModelregError
 from store.deploy.gate import deploy_refusal, has_pickles
@@ -117,7 +116,7 @@ def deploy(registry: Registry, ref: str, env: str | None = None, *, verify: bool
         if refusal:
             raise DeployError(refusal)
         try:
-            release, hashes = pin_version(pinned_root(registry.path), doc, verify=verify)
+            release, hashes = pin_version(pinned_root(registry.path), doc, verify=verify, store=registry.artifacts)
         except OSError as error:
             raise DeployError(f"cannot pin {model}:{version} into {pinned_root(registry.path)}: {error.strerror or error}") from None
         refusal = deploy_refusal(record)  # then safety, on files known to be the registered ones
@@ -183,7 +182,7 @@ def _release_for_rollback(registry: Registry, model: str, version: str) -> Relea
     if release is not None and release.problem(root) is None:
         return release
     try:
-        release, _ = pin_version(root, doc, doing="roll back to")
+        release, _ = pin_version(root, doc, doing="roll back to", store=registry.artifacts)
     except OSError as error:
         raise DeployError(f"cannot pin {model}:{version} into {root}: {error.strerror or error}") from None
     return release
@@ -484,7 +483,7 @@ def check_artifacts(registry: Registry, model: str | None = None, *, verify: boo
         docs = {f"{d['model']}:{d['version']}": dict(d) for d in found if d.get("artifacts")}
     rows, changes = [], {}
     for ref, doc in docs.items():
-        reason = next((r for a in doc["artifacts"] if (r := check_unchanged(a, verify=verify))), None)
+        reason = next((r for a in doc["artifacts"] if (r := registry.artifacts.problem(a, verify=verify))), None)
         if reason:
             release = load_release(root, doc)
             if release is not None and release.problem(root, verify=verify) is None:

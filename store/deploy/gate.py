@@ -28,6 +28,9 @@ def deploy_refusal(version: Version, *, trust: bool = False) -> str | None:
         return f"cannot deploy {ref}: it is {version.status}; {fix} 'modelreg status {ref} completed' first"
     if not version.artifacts:
         return f"cannot deploy {ref}: it has no artifacts; attach its files first"
+    if version.uploading:  # another host could not fetch its bytes yet (store/uploading.py)
+        return (f"cannot deploy {ref}: its artifacts are still uploading to object storage; wait for the upload "
+                f"to finish, or run 'modelreg upload {ref}' if it was interrupted")
     if trust:
         return None
     scan = version.scan

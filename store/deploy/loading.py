@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from store.backends.artifacts import is_remote
 from store.errors import ArtifactError, ModelregError, UnsafeArtifact
 from store.objects import object_artifact
 from store.signatures import check_input, from_estimator
@@ -115,17 +116,20 @@ def _load_one(registry: Registry, ref: str, path: Path, record: Any, trust: bool
 
 
 def _readable_paths(registry: Registry, model: str, version: str, artifacts: Any) -> list[Path]:
-    """The artifact paths, or the deploy-pinned copies if any original is gone."""
-    paths = [Path(a["path"]) for a in artifacts]
-    if all(os.path.exists(p) for p in paths):
-        return paths
+    """The artifact paths, else the deploy-pinned copies if any original is gone, else copies fetched
+    by the registry's artifact store (a URL's bytes downloaded and checked by sha256)."""
+    if not any(is_remote(a) for a in artifacts):
+        paths = [Path(a["path"]) for a in artifacts]
+        if all(os.path.exists(p) for p in paths):
+            return paths
     from store.deploy.pinning import entry_names, pinned_root, release_at
 
     release = release_at(pinned_root(registry.path), model, version)
-    if release is None:
-        return paths
-    pinned = [release.path / name for name in entry_names(list(artifacts))]
-    return pinned if all(p.exists() for p in pinned) else paths
+    if release is not None:
+        pinned = [release.path / name for name in entry_names(list(artifacts))]
+        if all(p.exists() for p in pinned):
+            return pinned
+    return [registry.artifacts.materialize(a) for a in artifacts]
 
 
 def _require_file(ref: str, path: Path) -> None:

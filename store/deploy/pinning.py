@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from store.artifacts import check_unchanged, content_hash, fingerprint
+from store.backends.artifacts import ArtifactStore
 from store.durable import atomic_write, fsync_dir
 from store.errors import ArtifactError, DeployError
 
@@ -122,11 +123,13 @@ def release_at(root: Path, model: str, version: str) -> Release | None:
     return Release(model, version, folder, tuple(entries))
 
 
-def pin_version(root: Path, doc: dict[str, Any], *, verify: bool = False, doing: str = "deploy") -> tuple[Release, list[str]]:
+def pin_version(root: Path, doc: dict[str, Any], *, verify: bool = False, doing: str = "deploy",
+                store: ArtifactStore | None = None) -> tuple[Release, list[str]]:
     """Pin a version's artifacts (reusing an intact earlier pin) and return its release.
 
     Also returns the sha256 of each artifact, computed here if registration skipped it.
-    Refuses, with a one-line DeployError, artifacts that are missing or changed.
+    Refuses, with a one-line DeployError, artifacts that are missing or changed. ``store`` (the
+    registry's artifact store) checks and fetches them; without it they are local files.
     """
     ref = f"{doc['model']}:{doc['version']}"
     artifacts = doc.get("artifacts", [])
@@ -135,12 +138,15 @@ def pin_version(root: Path, doc: dict[str, Any], *, verify: bool = False, doing:
     if earlier and not damaged:
         return earlier, [e["sha256"] for e in earlier.entries]
     for artifact in artifacts:
-        if reason := check_unchanged(artifact, verify=verify):
+        if reason := (store.problem(artifact, verify=verify) if store else check_unchanged(artifact, verify=verify)):
             extra = f", and {damaged} (was the original rewritten in place?)" if damaged else ""
             raise DeployError(f"cannot {doing} {ref}: {reason}{extra}; re-register the model file, or deploy another version")
     entries, hashes = [], []
     for artifact, name in zip(artifacts, entry_names(artifacts)):
-        source = Path(artifact["path"])
+        try:
+            source = store.materialize(artifact) if store else Path(artifact["path"])
+        except ArtifactError as error:
+            raise DeployError(f"cannot {doing} {ref}: {error}") from None
         sha = artifact.get("sha256") or content_hash(source)
         obj = _pin_object(root, source, sha, artifact)
         size, mtime = fingerprint(obj)

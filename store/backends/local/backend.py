@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from store.backends.artifacts import FileArtifacts
 from store.backends.index import VersionIndex
 from store.backends.local.journal import RegistryDB, nonfinite_documents
 from store.backends.protocol import Changes, ChangeWatch, Doc, Token
@@ -29,6 +30,7 @@ class LocalBackend:
         self.storage = self.db.journal
         self.lock = self.storage.lock
         self.index = VersionIndex()
+        self.artifacts = FileArtifacts()
         try:
             self.storage.subscribe(self._on_change, self._on_reset)
             self._on_reset()

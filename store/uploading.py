@@ -1,0 +1,53 @@
+"""Uploading a version's local artifacts to the registry's object storage (config ``artifact_store``).
+
+A version appears first, marked ``uploading``; each local artifact is then put under
+``<artifact_store>/sha256/<hex>`` (content-addressed, write-once: see
+:class:`store.backends.artifacts.ArtifactStore`) and its record gains ``url``; only when every one is
+there is the mark removed. Deploys refuse a version still marked (``store.deploy.gate``), so another
+host never follows a version whose bytes it cannot fetch. A failed upload leaves the mark and says
+how to retry (``modelreg upload REF``); uploading again skips what is there already.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from store.artifacts import content_hash
+from store.backends.artifacts import is_remote
+from store.errors import ArtifactError, ModelregError
+from store.records import Version
+
+if TYPE_CHECKING:
+    from store.registry import Registry
+
+UPLOADING = "uploading"
+
+
+def needs_upload(artifact: dict[str, Any]) -> bool:
+    """A local artifact without a copy on object storage."""
+    return not is_remote(artifact) and not artifact.get("url")
+
+
+def upload(registry: Registry, ref: str) -> Version:
+    """Upload ``ref``'s local artifacts to ``artifact_store`` and clear its ``uploading`` mark."""
+    target = registry.config.artifact_store
+    doc = registry.version_doc(ref)
+    ref = f"{doc['model']}:{doc['version']}"
+    if not target:
+        raise ArtifactError(f"cannot upload {ref}: this registry has no 'artifact_store' in config.json "
+                            "(set it to s3://BUCKET/PREFIX, gs://... or az://...)")
+    artifacts = [dict(a) for a in doc.get("artifacts", [])]
+    try:
+        for artifact in artifacts:
+            if needs_upload(artifact):
+                sha = artifact.get("sha256") or content_hash(Path(artifact["path"]))
+                artifact.update(sha256=sha, url=registry.artifacts.put(Path(artifact["path"]), sha, to=target))
+    except ModelregError as error:
+        raise ArtifactError(f"{ref} is registered but its artifacts are not all uploaded ({error}); it stays "
+                            f"marked uploading and cannot be deployed until 'modelreg upload {ref}' succeeds") from None
+    done = registry.set_fields(ref, set={"artifacts": artifacts}, unset=(UPLOADING,),
+                               if_unchanged={"artifacts": doc.get("artifacts", [])})
+    if done is None:
+        raise ArtifactError(f"{ref} changed while its artifacts were uploading; run 'modelreg upload {ref}' again")
+    return done
