@@ -40,7 +40,7 @@ class S3Server:
         import s3fs
 
         return s3fs.S3FileSystem(key=self.key, secret=self.secret, skip_instance_cache=True, use_listings_cache=False,
-                                 client_kwargs={"endpoint_url": self.endpoint, "region_name": "us-east-1"}, **options)
+                                 client_kwargs={"endpoint_url": self.endpoint}, **options)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,256 @@
+"""The artifact store behind the seam, against a real S3 (moto's server): register s3:// paths,
+write-once uploads, verified downloads, the cache, and the one-line errors. Hostile cases first."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import sys
+from pathlib import Path
+
+import joblib
+import pytest
+
+from store.artifacts import content_hash
+from store.backends.artifacts import ArtifactStore, FileArtifacts
+from store.backends.objects.cache import cache_root
+from store.errors import ArtifactError, DeployError, UnsafeArtifact
+from store.registry import Registry
+
+
+def _joblib_bytes(tmp_path: Path, value: object = None) -> bytes:
+    path = tmp_path / "made.joblib"
+    joblib.dump(value if value is not None else {"weights": [1.0, 2.0, 3.0], "name": "tiny"}, path)
+    return path.read_bytes()
+
+
+class _Evil:
+    def __reduce__(self) -> tuple[object, ...]:
+        return (os.system, ("echo owned",))
+
+
+@pytest.fixture
+def reg(tmp_path: Path) -> Registry:
+    registry = Registry(tmp_path / "registry")
+    yield registry
+    registry.close()
+
+
+def _cached_objects() -> list[Path]:
+    folder = cache_root() / "objects"
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+# -- hostile cases ----------------------------------------------------------------------------------
+
+
+def test_a_tampered_object_is_refused_after_download_and_never_cached(reg: Registry, s3, tmp_path: Path) -> None:
+    fs = s3.server.filesystem()
+    fs.pipe_file(f"{s3.name}/model.joblib", _joblib_bytes(tmp_path))
+    version = reg.register("m", s3.url("model.joblib"))
+    for entry in _cached_objects():  # another machine: nothing cached yet
+        import shutil
+        shutil.rmtree(entry)
+    fs.pipe_file(f"{s3.name}/model.joblib", _joblib_bytes(tmp_path, {"weights": [6.0, 6.0, 6.0], "name": "evil"}))
+    with pytest.raises(ArtifactError, match="refusing s3://.*tampered") as error:
+        reg.load(version.ref)
+    assert "\n" not in str(error.value)
+    assert _cached_objects() == []
+    assert not any((cache_root() / "tmp").iterdir())  # the refused download left nothing behind
+
+
+def test_a_key_holding_other_bytes_is_never_overwritten(reg: Registry, s3, tmp_path: Path) -> None:
+    ours = tmp_path / "ours.bin"
+    ours.write_bytes(b"our weights" * 1000)
+    sha = content_hash(ours)
+    fs = s3.server.filesystem()
+    fs.pipe_file(f"{s3.name}/store/sha256/{sha}", b"somebody else's bytes")
+    with pytest.raises(ArtifactError, match="already exists with other bytes; modelreg never overwrites"):
+        reg.artifacts.put(ours, sha, to=s3.url("store"))
+    assert fs.cat_file(f"{s3.name}/store/sha256/{sha}") == b"somebody else's bytes"
+
+
+def test_a_key_holding_the_same_bytes_is_kept_as_it_is(reg: Registry, s3, tmp_path: Path) -> None:
+    ours = tmp_path / "ours.bin"
+    ours.write_bytes(b"our weights" * 1000)
+    sha = content_hash(ours)
+    url = reg.artifacts.put(ours, sha, to=s3.url("store"))
+    modified = s3.server.filesystem().info(f"{s3.name}/store/sha256/{sha}")["LastModified"]
+    assert reg.artifacts.put(ours, sha, to=s3.url("store")) == url == s3.url(f"store/sha256/{sha}")
+    assert s3.server.filesystem().info(f"{s3.name}/store/sha256/{sha}")["LastModified"] == modified
+
+
+@pytest.mark.parametrize("url", ["s3://{b}/../x.joblib", "s3://{b}/a/./x.joblib", "s3://{b}//x.joblib",
+                                 "s3://../x.joblib", "s3://{b}/a\\..\\x.joblib", "ftp://{b}/x.joblib"])
+def test_odd_urls_are_refused_in_one_line_before_anything_is_read(reg: Registry, s3, url: str) -> None:
+    with pytest.raises(ArtifactError) as error:
+        reg.register("m", url.format(b=s3.name))
+    assert "\n" not in str(error.value) and ("s3://" in str(error.value) or "ftp" in str(error.value))
+    assert reg.models() == []
+
+
+def test_a_symlink_planted_in_the_cache_is_replaced_by_the_verified_bytes(reg: Registry, s3, tmp_path: Path) -> None:
+    data = _joblib_bytes(tmp_path)
+    s3.server.filesystem().pipe_file(f"{s3.name}/model.joblib", data)
+    version = reg.register("m", s3.url("model.joblib"))
+    cached = reg.artifacts.materialize(version.artifacts[0])
+    decoy = tmp_path / "decoy.joblib"
+    decoy.write_bytes(b"x" * len(data))
+    cached.unlink()
+    cached.symlink_to(decoy)
+    again = reg.artifacts.materialize(version.artifacts[0])
+    assert not again.is_symlink() and again.read_bytes() == data
+    assert reg.load(version.ref) == {"weights": [1.0, 2.0, 3.0], "name": "tiny"}
+
+
+def test_a_cache_folder_that_is_a_symlink_is_refused_in_one_line(reg: Registry, s3, tmp_path: Path) -> None:
+    s3.server.filesystem().pipe_file(f"{s3.name}/model.joblib", _joblib_bytes(tmp_path))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cache_root().mkdir(parents=True)
+    (cache_root() / "objects").symlink_to(elsewhere)
+    with pytest.raises(ArtifactError, match="is a symlink or not a folder"):
+        reg.register("m", s3.url("model.joblib"))
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_version_still_uploading_is_refused_by_deploy_in_one_line(tmp_path: Path, s3) -> None:
+    reg = Registry(tmp_path / "registry")
+    (reg.path / "config.json").write_text(json.dumps({"artifact_store": "s3://no-such-bucket/models"}))
+    reg.close()
+    reg = Registry(tmp_path / "registry")
+    weights = tmp_path / "weights.gguf"
+    weights.write_bytes(b"gguf" * 1000)
+    with pytest.raises(ArtifactError, match="m:v1 is registered but its artifacts are not all uploaded"):
+        reg.register("m", weights)
+    assert reg.get("m:v1").uploading
+    with pytest.raises(DeployError) as error:
+        reg.deploy("m:v1")
+    assert "still uploading" in str(error.value) and "\n" not in str(error.value)
+    assert reg.live_map("m") == {}
+    (reg.path / "config.json").write_text(json.dumps({"artifact_store": s3.url("models")}))
+    reg.close()
+    reg = Registry(tmp_path / "registry")
+    done = reg.upload("m:v1")  # the retry the message names
+    assert not done.uploading
+    assert done.artifacts[0]["url"] == s3.url(f"models/sha256/{content_hash(weights)}")
+    assert reg.deploy("m:v1")["to"] == "v1"
+    reg.close()
+
+
+# -- one clear line for what the user must fix ----------------------------------------------------------
+
+
+def test_a_missing_extra_names_the_extra_to_install(reg: Registry, s3, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "fsspec", None)  # as if modelreg[s3] were not installed
+    with pytest.raises(ArtifactError, match=r"s3:// artifacts need the optional extra: pip install 'modelreg\[s3\]'"):
+        reg.register("m", s3.url("model.joblib"))
+
+
+def test_wrong_credentials_say_so(reg: Registry, s3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    s3.server.filesystem().pipe_file(f"{s3.name}/model.joblib", _joblib_bytes(tmp_path))
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    with pytest.raises(ArtifactError, match="access denied .*check the credentials") as error:
+        reg.register("m", s3.url("model.joblib"))
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("where", ["{b}/nothing-here.joblib", "no-such-bucket-x/model.joblib"])
+def test_a_missing_bucket_or_key_says_so(reg: Registry, s3, where: str) -> None:
+    with pytest.raises(ArtifactError, match="does not exist \\(check the bucket and key\\)"):
+        reg.register("m", "s3://" + where.format(b=s3.name))
+
+
+# -- what works --------------------------------------------------------------------------------------
+
+
+def test_every_backend_exposes_an_artifact_store(registry: Registry) -> None:
+    assert isinstance(registry.backend.artifacts, ArtifactStore)
+    assert registry.artifacts is registry.backend.artifacts
+
+
+def test_register_an_s3_path_records_checks_and_loads_it(reg: Registry, s3, tmp_path: Path) -> None:
+    data = _joblib_bytes(tmp_path)
+    s3.server.filesystem().pipe_file(f"{s3.name}/models/model.joblib", data)
+    version = reg.register("m", s3.url("models/model.joblib"))
+    (artifact,) = version.artifacts
+    assert artifact["path"] == s3.url("models/model.joblib")
+    assert artifact["size"] == len(data) and artifact["sha256"] == hashlib.sha256(data).hexdigest()
+    assert artifact["kind"] == "file" and artifact["framework"] == "sklearn"
+    assert version.scan["safe"] is True
+    assert reg.load(version.ref) == {"weights": [1.0, 2.0, 3.0], "name": "tiny"}
+    assert reg.check_artifacts("m") == [{"ref": version.ref, "missing": False, "reason": None}]
+    entry = reg.deploy(version.ref)
+    linked = reg.path / "deploy" / "production" / "m" / "model.joblib"
+    assert entry["to"] == version.version and linked.read_bytes() == data
+
+
+def test_an_unsafe_pickle_on_s3_is_judged_by_the_same_scan(reg: Registry, s3) -> None:
+    s3.server.filesystem().pipe_file(f"{s3.name}/evil.pkl", pickle.dumps(_Evil()))
+    version = reg.register("m", s3.url("evil.pkl"))
+    assert version.scan["safe"] is False and "system" in version.scan["reason"]
+    with pytest.raises(UnsafeArtifact):
+        reg.load(version.ref)
+    with pytest.raises(DeployError, match="safety scan"):
+        reg.deploy(version.ref)
+
+
+def test_a_folder_on_s3_is_one_artifact_hashed_like_a_local_folder(reg: Registry, s3, tmp_path: Path) -> None:
+    local = tmp_path / "adapter"
+    (local / "sub").mkdir(parents=True)
+    (local / "adapter_config.json").write_text('{"r": 8}')
+    (local / "sub" / "weights.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    fs = s3.server.filesystem()
+    fs.put(str(local), f"{s3.name}/adapter", recursive=True)
+    version = reg.register("m", s3.url("adapter/"))
+    (artifact,) = version.artifacts
+    assert artifact["kind"] == "dir" and artifact["sha256"] == content_hash(local)
+    assert artifact["framework"] == "peft"
+    (path,) = reg.load(version.ref)
+    assert (path / "adapter_config.json").read_text() == '{"r": 8}'
+
+
+def test_a_removed_object_shows_as_missing_in_check(reg: Registry, s3, tmp_path: Path) -> None:
+    s3.server.filesystem().pipe_file(f"{s3.name}/model.joblib", _joblib_bytes(tmp_path))
+    version = reg.register("m", s3.url("model.joblib"))
+    s3.server.filesystem().rm(f"{s3.name}/model.joblib")
+    (row,) = reg.check_artifacts("m")
+    assert row["missing"] and row["reason"] == f"artifact {s3.url('model.joblib')} is missing"
+    assert reg.get(version.ref).missing
+
+
+def test_uploaded_artifacts_load_from_the_bucket_once_the_originals_are_gone(tmp_path: Path, s3) -> None:
+    reg = Registry(tmp_path / "registry")
+    (reg.path / "config.json").write_text(json.dumps({"artifact_store": s3.url("team/models")}))
+    reg.close()
+    reg = Registry(tmp_path / "registry")
+    model = tmp_path / "run" / "model.joblib"
+    model.parent.mkdir()
+    model.write_bytes(_joblib_bytes(tmp_path))
+    version = reg.register("m", model)
+    assert not version.uploading
+    url = version.artifacts[0]["url"]
+    assert s3.server.filesystem().cat_file(url.removeprefix("s3://")) == model.read_bytes()
+    model.unlink()  # the training host rotated its checkpoint
+    assert reg.load(version.ref) == {"weights": [1.0, 2.0, 3.0], "name": "tiny"}
+    reg.close()
+
+
+def test_the_cli_registers_and_shows_an_s3_path(tmp_path: Path, s3) -> None:
+    from tui.cli import main
+
+    s3.server.filesystem().pipe_file(f"{s3.name}/model.joblib", _joblib_bytes(tmp_path))
+    Registry(tmp_path / "registry").close()
+    assert main(["--registry", str(tmp_path / "registry"), "register", "m", s3.url("model.joblib")]) == 0
+    with Registry(tmp_path / "registry") as reg:
+        assert reg.get("m:latest").artifacts[0]["path"] == s3.url("model.joblib")
+
+
+def test_local_files_are_read_where_they_are(reg: Registry, artifact: Path) -> None:
+    """Today's behaviour: no copy, no download, no cache."""
+    version = reg.register("m", artifact)
+    assert reg.artifacts.materialize(version.artifacts[0]) == artifact
+    assert isinstance(reg.artifacts, FileArtifacts) and reg.artifacts._remote is None
+    assert not cache_root().exists()
