@@ -12,6 +12,7 @@ from tui.commands import attach
 from tui.commands import core
 from tui.commands import demo
 from tui.commands import evaluation
+from tui.commands import follow as follow_commands
 from tui.commands import report
 from tui.commands import doctor as doctor_commands
 from tui.commands import deploy as deploy_commands
@@ -20,7 +21,7 @@ from tui.commands import transfer
 from tui.commands import watch as watch_commands
 from tui.output import fail
 
-COMMAND_MODULES = [core, attach, evaluation, report, demo, transfer, deploy_commands, safety_commands, watch_commands, doctor_commands]
+COMMAND_MODULES = [core, attach, evaluation, report, demo, transfer, deploy_commands, follow_commands, safety_commands, watch_commands, doctor_commands]
 
 
 class _Parser(argparse.ArgumentParser):

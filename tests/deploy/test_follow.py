@@ -1,0 +1,195 @@
+"""``modelreg follow`` as a real process on a serving folder, while the registry deploys and rolls back.
+
+The follower only ever reads the registry; these tests write it from this process (the "registry
+host") and watch the follower's links, hook and one-line messages.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from store.deploy.follow import Follower
+from store.registry import Registry
+
+ROOT = Path(__file__).resolve().parents[2]
+NOBODY = 65534
+
+
+class FollowProcess:
+    """``modelreg follow`` in its own process group; its output lines gathered as they come."""
+
+    def __init__(self, registry: Path, directory: Path, *extra: str, env: dict[str, str] | None = None,
+                 as_nobody: bool = False) -> None:
+        argv = ["--registry", str(registry), "follow", "--env", "production", "--dir", str(directory),
+                "--interval", "0.2", *extra]
+        # As nobody: imported as root first (this Python lives under /root, closed to nobody).
+        start = [str(ROOT / "tests" / "reliability_worker.py"), "cli-as-nobody"] if as_nobody else ["-m", "tui.cli"]
+        self.lines: list[str] = []
+        self.process = subprocess.Popen([sys.executable, *start, *argv], cwd=ROOT, env={**os.environ, **(env or {})},
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def said(self, words: str) -> list[str]:
+        return [line for line in self.lines if words in line]
+
+    def stop(self) -> int:
+        """Ctrl-C, as a person would; the exit code."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+        try:
+            code = self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            raise
+        self._reader.join(5)
+        return code
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def linked(directory: Path, model: str = "m") -> str | None:
+    try:
+        return Path(os.readlink(directory / "deploy" / "production" / model)).name
+    except OSError:
+        return None
+
+
+def _versions(registry: Registry, folder: Path, count: int) -> dict[str, bytes]:
+    """Register ``count`` versions of m, one file each; {version: bytes}."""
+    made = {}
+    for i in range(count):
+        path = folder / f"run{i}" / "model.gguf"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(f"weights of run {i}\n".encode() * 100)
+        made[registry.register("m", path).version] = path.read_bytes()
+    return made
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A folder user nobody can reach (pytest's tmp_path lives under a 0700 directory)."""
+    directory = Path(tempfile.mkdtemp(prefix="modelreg-follow-"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_the_link_follows_deploys_and_rollbacks_and_runs_the_hook(tmp_path: Path) -> None:
+    reg = Registry(tmp_path / "registry")
+    made = _versions(reg, tmp_path, 3)
+    serving = tmp_path / "serving"
+    follower = FollowProcess(reg.path, serving, "--hook", 'echo "$MODELREG_ACTION $MODELREG_VERSION $MODELREG_PREVIOUS" >> hook.log')
+    try:
+        steps = [lambda: reg.deploy("m:v1"), lambda: reg.deploy("m:v2"), lambda: reg.deploy("m:v3"),
+                 lambda: reg.rollback("m"), lambda: reg.rollback("m"), lambda: reg.deploy("m:v3")]
+        for step in steps:
+            live = step()["to"]
+            wait_until(lambda: linked(serving) == live, f"the link to reach {live}")
+            assert (serving / "deploy" / "production" / "m" / "model.gguf").read_bytes() == made[live]
+    finally:
+        code = follower.stop()
+    assert code == 0 and follower.said("stopped; the links stay as they are")
+    hooks = (serving / "hook.log").read_text().splitlines()
+    assert hooks == ["follow v1 ", "follow v2 v1", "follow v3 v2", "follow v2 v3", "follow v1 v2", "follow v3 v1"]
+    assert len(follower.said("production")) >= 6 and not follower.said("cannot")
+    reg.close()
+
+
+def test_a_restarted_follower_picks_up_what_changed_while_it_was_down(tmp_path: Path) -> None:
+    reg = Registry(tmp_path / "registry")
+    made = _versions(reg, tmp_path, 2)
+    serving = tmp_path / "serving"
+    reg.deploy("m:v1")
+    first = FollowProcess(reg.path, serving)
+    wait_until(lambda: linked(serving) == "v1", "the first follower to link v1")
+    os.killpg(first.process.pid, signal.SIGKILL)  # a crash, not a clean stop
+    first.process.wait()
+    reg.deploy("m:v2")
+    assert linked(serving) == "v1"  # nobody followed meanwhile
+    once = subprocess.run([sys.executable, "-m", "tui.cli", "--registry", str(reg.path), "follow", "--dir", str(serving),
+                           "--once"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert once.returncode == 0, once.stdout + once.stderr
+    assert linked(serving) == "v2" and "m: production v1 → v2" in once.stdout
+    assert (serving / "deploy" / "production" / "m" / "model.gguf").read_bytes() == made["v2"]
+    again = subprocess.run([sys.executable, "-m", "tui.cli", "--registry", str(reg.path), "follow", "--dir", str(serving),
+                            "--once"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and again.stdout == ""  # already live: nothing to do, nothing said
+    reg.close()
+
+
+def test_an_unreadable_registry_keeps_the_last_good_link_says_so_once_and_recovers(shared_dir: Path) -> None:
+    reg = Registry(shared_dir / "registry")
+    made = _versions(reg, shared_dir, 2)
+    serving, cache = shared_dir / "serving", shared_dir / "cache"
+    for folder in (serving, cache):
+        folder.mkdir()
+        os.chown(folder, NOBODY, NOBODY)
+    reg.deploy("m:v1")
+    follower = FollowProcess(reg.path, serving, env={"XDG_CACHE_HOME": str(cache), "HOME": str(cache)}, as_nobody=True)
+    try:
+        wait_until(lambda: linked(serving) == "v1", "the follower to link v1")
+        reg.path.chmod(0o000)  # the registry goes away for this host (root, deploying, still can)
+        wait_until(lambda: follower.said("cannot read the registry"), "the follower to say it cannot read")
+        reg.deploy("m:v2")
+        time.sleep(1.0)  # several passes while it cannot read
+        assert linked(serving) == "v1"
+        assert (serving / "deploy" / "production" / "m" / "model.gguf").read_bytes() == made["v1"]
+        (line,) = follower.said("cannot read the registry")  # said once, not once per pass
+        assert "keeping the links as they are (m v1)" in line
+        reg.path.chmod(0o755)
+        wait_until(lambda: linked(serving) == "v2", "the follower to link v2 once it can read again")
+        assert follower.said("the registry is readable again")
+        assert (serving / "deploy" / "production" / "m" / "model.gguf").read_bytes() == made["v2"]
+    finally:
+        reg.path.chmod(0o755)
+        assert follower.stop() == 0
+    reg.close()
+
+
+def test_a_failing_hook_leaves_the_previous_version_linked(tmp_path: Path) -> None:
+    reg = Registry(tmp_path / "registry")
+    _versions(reg, tmp_path, 2)
+    reg.deploy("m:v1")
+    lines: list[str] = []
+    serving = tmp_path / "serving"
+    follower = Follower(lambda: Registry(reg.path, create=False), serving, "production",
+                        hook='test "$MODELREG_VERSION" = v1 || { echo "not today"; exit 3; }', say=lines.append)
+    assert follower.step() == ["m"] and linked(serving) == "v1"
+    reg.deploy("m:v2")
+    assert follower.step() == [] and follower.step() == []
+    assert linked(serving) == "v1" and follower.failing == ["m"]
+    assert lines[1:] == ["m: cannot follow v2 (the hook exited with 3 (not today)); v1 stays linked"]
+    follower.close()
+    reg.close()
+
+
+def test_an_unknown_environment_is_one_line(tmp_path: Path) -> None:
+    Registry(tmp_path / "registry").close()
+    run = subprocess.run([sys.executable, "-m", "tui.cli", "--registry", str(tmp_path / "registry"), "follow",
+                          "--env", "prod", "--dir", str(tmp_path / "serving"), "--once"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and run.stderr.count("\n") == 1 and "unknown environment 'prod'" in run.stderr
