@@ -193,3 +193,52 @@ def test_an_unknown_environment_is_one_line(tmp_path: Path) -> None:
                           "--env", "prod", "--dir", str(tmp_path / "serving"), "--once"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and run.stderr.count("\n") == 1 and "unknown environment 'prod'" in run.stderr
+
+
+@pytest.mark.slow
+def test_a_100_mb_checkpoint_on_s3_is_followed_while_a_reader_never_fails(tmp_path: Path, s3) -> None:
+    """The acceptance test: uploaded to S3 (moto), verified, followed onto a serving folder while a
+    reader loop reads through the link across every switch."""
+    import hashlib
+    import json
+
+    reg = Registry(tmp_path / "registry")
+    (reg.path / "config.json").write_text(json.dumps({"artifact_store": s3.url("team/models")}))
+    reg.close()
+    reg = Registry(tmp_path / "registry")
+    sums = {}
+    for i in (1, 2):
+        checkpoint = tmp_path / f"run{i}" / "model.gguf"
+        checkpoint.parent.mkdir()
+        checkpoint.write_bytes(os.urandom(100 << 20))
+        version = reg.register("m", checkpoint)
+        assert not version.uploading and version.artifacts[0]["url"].startswith(s3.url("team/models/sha256/"))
+        sums[version.version] = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+        shutil.rmtree(checkpoint.parent)  # the training host rotated it: only the bucket has it now
+    reg.deploy("m:v1")
+    serving = tmp_path / "serving"
+    follower = FollowProcess(reg.path, serving, env={"XDG_CACHE_HOME": str(tmp_path / "serving-cache")})
+    reader = None
+    stop = tmp_path / "stop-reading"
+    try:
+        wait_until(lambda: linked(serving) == "v1", "the follower to fetch and link v1", timeout=180)
+        reader = subprocess.Popen([sys.executable, str(ROOT / "tests" / "deploy" / "link_reader.py"),
+                                   str(serving / "deploy" / "production" / "m" / "model.gguf"), str(stop)],
+                                  stdout=subprocess.PIPE, text=True)
+        for step in [lambda: reg.deploy("m:v2"), lambda: reg.rollback("m"), lambda: reg.deploy("m:v2"), lambda: reg.rollback("m")]:
+            live = step()["to"]
+            wait_until(lambda: linked(serving) == live, f"the follower to link {live}", timeout=180)
+            time.sleep(0.5)  # reads on each side of the switch
+        stop.touch()
+        out, _ = reader.communicate(timeout=60)
+    finally:
+        stop.touch()
+        if reader is not None and reader.poll() is None:
+            reader.kill()
+        assert follower.stop() == 0
+    seen = json.loads(out)
+    assert seen["failures"] == [] and seen["reads"] >= 4
+    assert set(seen["hashes"]) == set(sums.values())  # both versions read whole, nothing else ever
+    cached = sorted(p.name for p in (tmp_path / "serving-cache" / "modelreg" / "artifacts" / "objects").iterdir())
+    assert cached == sorted(sums.values())  # each fetched once, kept under its verified sha256
+    reg.close()
