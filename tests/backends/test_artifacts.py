@@ -254,3 +254,14 @@ def test_local_files_are_read_where_they_are(reg: Registry, artifact: Path) -> N
     assert reg.artifacts.materialize(version.artifacts[0]) == artifact
     assert isinstance(reg.artifacts, FileArtifacts) and reg.artifacts._remote is None
     assert not cache_root().exists()
+
+
+def test_fsspec_is_imported_only_when_a_url_is_used() -> None:
+    import subprocess
+
+    code = ("import sys, store, store.registry, tui.cli\n"
+            "from store.registry import Registry\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('fsspec', 's3fs', 'botocore', 'aiobotocore')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "[]"
