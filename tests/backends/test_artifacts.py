@@ -116,7 +116,9 @@ def test_a_cache_folder_that_is_a_symlink_is_refused_in_one_line(reg: Registry, 
     assert list(elsewhere.iterdir()) == []
 
 
-def test_a_version_still_uploading_is_refused_by_deploy_in_one_line(tmp_path: Path, s3) -> None:
+def test_a_version_still_uploading_is_refused_by_deploy_in_one_line(tmp_path: Path, s3, capsys: pytest.CaptureFixture[str]) -> None:
+    from tui.cli import main
+
     reg = Registry(tmp_path / "registry")
     (reg.path / "config.json").write_text(json.dumps({"artifact_store": "s3://no-such-bucket/models"}))
     reg.close()
@@ -130,6 +132,8 @@ def test_a_version_still_uploading_is_refused_by_deploy_in_one_line(tmp_path: Pa
         reg.deploy("m:v1")
     assert "still uploading" in str(error.value) and "\n" not in str(error.value)
     assert reg.live_map("m") == {}
+    assert main(["--registry", str(reg.path), "info", "m:v1"]) == 0
+    assert "UPLOADING: not deployable until its artifacts are on object storage" in capsys.readouterr().out
     (reg.path / "config.json").write_text(json.dumps({"artifact_store": s3.url("models")}))
     reg.close()
     reg = Registry(tmp_path / "registry")

@@ -242,3 +242,31 @@ def test_a_100_mb_checkpoint_on_s3_is_followed_while_a_reader_never_fails(tmp_pa
     cached = sorted(p.name for p in (tmp_path / "serving-cache" / "modelreg" / "artifacts" / "objects").iterdir())
     assert cached == sorted(sums.values())  # each fetched once, kept under its verified sha256
     reg.close()
+
+
+def test_a_tampered_object_is_not_followed_until_the_right_bytes_are_back(tmp_path: Path, s3,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    fs = s3.server.filesystem()
+    good = {i: f"checkpoint {i}\n".encode() * 1000 for i in (1, 2)}
+    for i, data in good.items():
+        fs.pipe_file(f"{s3.name}/v{i}.gguf", data)
+    reg = Registry(tmp_path / "registry")
+    for i in good:
+        reg.register("m", s3.url(f"v{i}.gguf"))
+    reg.deploy("m:v1")
+    monkeypatch.setenv("MODELREG_CACHE", str(tmp_path / "serving-cache"))  # the serving host's own cache
+    lines: list[str] = []
+    serving = tmp_path / "serving"
+    follower = Follower(lambda: Registry(reg.path, create=False), serving, "production", say=lines.append)
+    assert follower.step() == ["m"]
+    fs.pipe_file(f"{s3.name}/v2.gguf", b"x" * len(good[2]))  # tampered after registration
+    reg.deploy("m:v2")  # the registry host pinned the bytes it had verified
+    assert follower.step() == [] and follower.step() == []
+    assert linked(serving) == "v1" and follower.failing == ["m"]
+    assert len(lines) == 2 and lines[1].startswith(f"m: cannot follow v2 (refusing {s3.url('v2.gguf')}: it holds sha256")
+    assert lines[1].endswith("nothing was cached); v1 stays linked")
+    fs.pipe_file(f"{s3.name}/v2.gguf", good[2])
+    assert follower.step() == ["m"] and linked(serving) == "v2"
+    assert (serving / "deploy" / "production" / "m" / "v2.gguf").read_bytes() == good[2]
+    follower.close()
+    reg.close()

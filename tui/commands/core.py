@@ -196,6 +196,8 @@ def _print_version(v: Version, registry: Registry) -> None:
         digest = (a.get("sha256") or "hashing…")[:12]
         role = f"{a['role']}: " if a.get("role") else ""
         emit(f"  artifact: {role}{a['path']} ({a.get('kind')}, {shown}, sha256 {digest}, {a.get('framework') or 'unknown'})")
+        if a.get("url"):
+            emit(f"    uploaded: {a['url']}")
     if v.scan:
         emit(f"  safety scan: {v.scan.get('verdict')} — {v.scan.get('reason', '')}")
     if v.estimator:
@@ -209,6 +211,8 @@ def _print_version(v: Version, registry: Registry) -> None:
         emit(f"  source script: {v.source_file} (sha256 {(v.source_sha256 or '')[:12]})")
     if v.missing:
         emit("  MISSING: its artifacts are no longer on disk")
+    if v.uploading:
+        emit(f"  UPLOADING: not deployable until its artifacts are on object storage ('modelreg upload {v.ref}' retries)")
     for problem in v.problems:
         emit(f"  problem: {problem}")
     if v.source:
