@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 import os
 from typing import Any
 
-from store import metric_history, signatures
+from store import metric_history, signatures, uploading
 from store import versions as version_rules
 from store.backends.index import VersionIndex
 from store.backends.protocol import Backend
@@ -147,8 +147,13 @@ class Editing:
                     doc.pop(key, None)
                 else:
                     doc[key] = value
+            if "artifacts" in fields:  # new files for object storage: not deployable until they are there
+                uploading.mark_uploading(doc, self.config.artifact_store)
 
-        return self._change(ref, change)
+        version = self._change(ref, change)
+        if "artifacts" in fields and uploading.ready(version):
+            return self.upload(version.ref)  # type: ignore[attr-defined]  (Registry's)
+        return version
 
     def update_model(
         self,

@@ -11,7 +11,6 @@ from typing import Any
 from store import signatures, source_script
 from store.errors import BadMetadata
 from store.safety.loader import scan_paths, scannable_files
-from store.uploading import UPLOADING, needs_upload
 from store.values import jsonable
 
 TRAINING_FIELDS = ("framework", "base_model", "samples", "epochs", "batch_size", "learning_rate", "duration", "cost", "hardware")
@@ -57,11 +56,3 @@ def scan_records(store: Any, records: list[dict[str, Any]]) -> dict[str, Any] | 
     if not any(scannable_files(path) for path in local):
         return None
     return scan_paths(local).to_dict()
-
-
-def mark_uploading(doc: dict[str, Any], artifact_store: str | None) -> bool:
-    """Mark a version whose local artifacts go to ``artifact_store`` as uploading; True if it is."""
-    if artifact_store and any(needs_upload(a) for a in doc.get("artifacts", [])):
-        doc[UPLOADING] = True
-        return True
-    return False

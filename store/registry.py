@@ -17,7 +17,7 @@ from typing import Any
 
 # Leaf modules (they never import the registry), loaded up front: a process that lives for a
 # few writes should not pay for an import inside its first one.
-from store import registering, signatures
+from store import registering, signatures, uploading
 from store import versions as version_rules
 from store.backends.artifacts import ArtifactStore
 from store.backends.local.backend import LocalBackend
@@ -253,7 +253,7 @@ class Registry(Resolving, Editing, Questions, Documents):
         registering.add_found_fields(doc, self.path, model, records, live_objects, source=source, signature=given_signature)
         if scan or not live_objects:  # judged now, by the restricted loader: deploy and load must know first
             doc["scan"] = jsonable(dict(scan)) if scan else registering.scan_records(self.artifacts, doc["artifacts"])
-        uploads = registering.mark_uploading(doc, self.config.artifact_store)
+        uploads = uploading.mark_uploading(doc, self.config.artifact_store)
         doc = {k: v for k, v in doc.items() if v not in (None, "", [], {})} | {"status": doc["status"]}
         if version is not None:
             version = version_rules.validate(version)
@@ -348,8 +348,6 @@ class Registry(Resolving, Editing, Questions, Documents):
 
     def upload(self, ref: str) -> Version:
         """Upload ``ref``'s local artifacts to config.json's ``artifact_store`` (write-once, by sha256)."""
-        from store import uploading
-
         return uploading.upload(self, ref)
 
     def check_artifacts(self, model: str | None = None, *, verify: bool = False) -> list[dict[str, Any]]:

@@ -29,6 +29,20 @@ def needs_upload(artifact: dict[str, Any]) -> bool:
     return not is_remote(artifact) and not artifact.get("url")
 
 
+def mark_uploading(doc: dict[str, Any], artifact_store: str | None) -> bool:
+    """Mark a version whose local artifacts go to ``artifact_store`` as uploading; True if it is."""
+    if artifact_store and any(needs_upload(a) for a in doc.get("artifacts", [])):
+        doc[UPLOADING] = True
+        return True
+    return False
+
+
+def ready(version: Version) -> bool:
+    """Marked uploading, and every artifact to upload already hashed (the watcher hashes in the
+    background; its sha256 is the key, so the upload waits for it rather than hash twice)."""
+    return version.uploading and all(a.get("sha256") for a in version.artifacts if needs_upload(dict(a)))
+
+
 def upload(registry: Registry, ref: str) -> Version:
     """Upload ``ref``'s local artifacts to ``artifact_store`` and clear its ``uploading`` mark."""
     target = registry.config.artifact_store

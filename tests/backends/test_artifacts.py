@@ -269,3 +269,39 @@ def test_fsspec_is_imported_only_when_a_url_is_used() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_watchers_versions_upload_with_the_sha256_it_computed(tmp_path: Path, s3) -> None:
+    """A checkpoint the watcher registers appears first, marked uploading until its bytes are on S3."""
+    import time
+
+    from store.watch import Watcher
+
+    path = tmp_path / "registry"
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps({"artifact_store": s3.url("team"), "watch": {"poll_interval": 0.1}}))
+    reg = Registry(path)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    watcher = Watcher(reg, [runs], poll=True, settle=0.3)
+    watcher.start()
+    try:
+        assert watcher.idle(20)
+        checkpoint = runs / "model-epoch1.gguf"
+        checkpoint.write_bytes(os.urandom(1 << 20))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            reg.refresh()
+            found = reg.find()
+            if found and not found[0].uploading and found[0].artifacts and found[0].artifacts[0].get("url"):
+                break
+            time.sleep(0.05)
+    finally:
+        watcher.stop()
+    (version,) = reg.find()
+    sha = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    assert not version.uploading and version.artifacts[0]["sha256"] == sha
+    assert version.artifacts[0]["url"] == s3.url(f"team/sha256/{sha}")
+    assert s3.server.filesystem().cat_file(f"{s3.name}/team/sha256/{sha}") == checkpoint.read_bytes()
+    assert reg.deploy(version.ref)["ok"]
+    reg.close()
