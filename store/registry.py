@@ -94,11 +94,13 @@ class Registry(Resolving, Editing, Questions, Documents):
 
     def __enter__(self) -> Registry:
         return self
+
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
         return f"Registry({str(self.path)!r})"
+
     # -- keeping up ------------------------------------------------------------------------------
 
     @caught_up

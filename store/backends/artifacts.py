@@ -15,8 +15,12 @@ deploy, the checks, ``follow``) asks the store for bytes and never opens a recor
 
 :class:`FileArtifacts` is the local backend's (and the memory backend's) store: files stay at their
 recorded paths, read as they always were (no copy, no re-hash), and URLs go to fsspec
-(:mod:`store.backends.objects`), imported only when a URL is met. Another backend (MLflow) may keep its
-own store, or hand URLs under its artifact root to :class:`store.backends.objects.remote.RemoteArtifacts`.
+(:mod:`store.backends.objects`), imported only when a URL is met. A backend whose artifact records
+hold local paths or ``s3://``/``gs://``/``az://`` URLs can expose a ``FileArtifacts()`` as it is (uploads
+then go under whatever prefix it passes as ``to``); one with another kind of artifact location
+implements this protocol itself, and may still hand URLs to
+:class:`store.backends.objects.remote.RemoteArtifacts` (``describe(url)``, ``put``, ``open(url)``,
+``exists(url)``, ``problem(url, artifact)``, ``materialize(url, artifact)``).
 """
 
 from __future__ import annotations
