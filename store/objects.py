@@ -98,10 +98,11 @@ def worse(*scans: Mapping[str, Any] | None) -> dict[str, Any] | None:
             "imports": sorted({i for s in known for i in s.get("imports", [])})}
 
 
-def judge(records: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+def judge(records: Iterable[Mapping[str, Any]], store: Any = None) -> dict[str, Any] | None:
     """The restricted loader's verdict on ``records`` (the callers pass the user's files, never
-    what modelreg saved itself); None when none of them is a file that unpickles."""
-    paths = [str(r["path"]) for r in records]
+    what modelreg saved itself); None when none of them is a file that unpickles. ``store`` (an
+    artifact store) gives a URL's verified local copy to judge."""
+    paths = [str(store.materialize(r) if store else r["path"]) for r in records]
     if not any(scannable_files(p) for p in paths):
         return None
     return scan_paths(paths).to_dict()
@@ -129,7 +130,7 @@ def attach(registry: Registry, ref: str, paths: Iterable[str | os.PathLike[str]]
     verdict becomes the worse of what it had and what the new files are."""
     version = registry.get(ref)
     have = {a["path"] for a in version.artifacts}
-    added = [r for r in (artifact_files.describe(p) for p in paths) if r["path"] not in have]
+    added = [r for r in (registry.artifacts.describe(p) for p in paths) if r["path"] not in have]
     objects = dict(objects or {})
     taken = {a.get("name") for a in version.artifacts if a.get("name")}
     objects = {_unique(name, taken): obj for name, obj in objects.items()}
@@ -139,8 +140,8 @@ def attach(registry: Registry, ref: str, paths: Iterable[str | os.PathLike[str]]
     old_scan = version.scan
     if old_scan is None:  # never judged: judge what it already holds too (but what modelreg saved itself)
         ours = str(Path(registry.path) / "artifacts") + os.sep
-        old_scan = judge([a for a in version.artifacts if not str(a["path"]).startswith(ours)])
-    scan = worse(old_scan, judge(added), SAVED_VERDICT if saved else None)
+        old_scan = judge([a for a in version.artifacts if not str(a["path"]).startswith(ours)], registry.artifacts)
+    scan = worse(old_scan, judge(added, registry.artifacts), SAVED_VERDICT if saved else None)
     changes: dict[str, Any] = {"artifacts": [*(copy_json(a) for a in version.artifacts), *added, *saved]}
     if scan is not None:
         changes["scan"] = scan

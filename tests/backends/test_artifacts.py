@@ -305,3 +305,13 @@ def test_the_watchers_versions_upload_with_the_sha256_it_computed(tmp_path: Path
     assert s3.server.filesystem().cat_file(f"{s3.name}/team/sha256/{sha}") == checkpoint.read_bytes()
     assert reg.deploy(version.ref)["ok"]
     reg.close()
+
+
+def test_an_s3_file_can_be_attached_with_a_role(reg: Registry, s3, tmp_path: Path, artifact: Path) -> None:
+    s3.server.filesystem().pipe_file(f"{s3.name}/evil.pkl", pickle.dumps(_Evil()))
+    s3.server.filesystem().pipe_file(f"{s3.name}/model.joblib", _joblib_bytes(tmp_path))
+    version = reg.register("m", {"weights": s3.url("model.joblib")})
+    assert version.artifacts[0]["role"] == "weights" and version.scan["safe"]
+    attached = reg.update(version.ref, artifacts=[s3.url("evil.pkl")])
+    assert [a["path"] for a in attached.artifacts] == [s3.url("model.joblib"), s3.url("evil.pkl")]
+    assert attached.scan["safe"] is False  # judged on the downloaded bytes, the worse verdict wins
