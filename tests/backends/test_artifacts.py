@@ -315,3 +315,14 @@ def test_an_s3_file_can_be_attached_with_a_role(reg: Registry, s3, tmp_path: Pat
     attached = reg.update(version.ref, artifacts=[s3.url("evil.pkl")])
     assert [a["path"] for a in attached.artifacts] == [s3.url("model.joblib"), s3.url("evil.pkl")]
     assert attached.scan["safe"] is False  # judged on the downloaded bytes, the worse verdict wins
+
+
+def test_the_same_bytes_under_two_names_share_one_cache_entry(reg: Registry, s3, tmp_path: Path) -> None:
+    data = _joblib_bytes(tmp_path)
+    for name in ("a.joblib", "b.joblib"):
+        s3.server.filesystem().pipe_file(f"{s3.name}/{name}", data)
+    first = reg.register("m", s3.url("a.joblib"))
+    second = reg.register("m", s3.url("b.joblib"))
+    (entry,) = _cached_objects()
+    assert sorted(p.name for p in entry.iterdir()) == ["a.joblib", "b.joblib"]
+    assert reg.load(first.ref) == reg.load(second.ref) == {"weights": [1.0, 2.0, 3.0], "name": "tiny"}

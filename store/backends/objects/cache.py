@@ -8,8 +8,9 @@ Layout, under ``$MODELREG_CACHE``, else ``$XDG_CACHE_HOME/modelreg/artifacts``, 
     tmp/<random>/<name>         a download in progress: checked, then renamed to objects/<sha256>
 
 A download enters ``objects/`` only after its sha256 matched, by one rename, so a reader never sees a
-half-written or unverified entry. An entry that is a symlink, holds one, or has the wrong size is
-removed and fetched again; ``verify`` re-hashes an entry before it is used.
+half-written or unverified entry; the same bytes registered under two names share one ``<sha256>``
+folder. An entry that is a symlink, holds one, or has the wrong size is removed and fetched again;
+``verify`` re-hashes an entry before it is used.
 """
 
 from __future__ import annotations
@@ -55,9 +56,14 @@ class ArtifactCache:
         entry = self._folder("objects") / sha256
         if not os.path.lexists(entry):
             return None
-        target = entry / name
-        if not _intact(entry, target, kind, size) or (verify and content_hash(target) != sha256):
+        if entry.is_symlink() or not entry.is_dir():
             _remove(entry)
+            return None
+        target = entry / name
+        if not os.path.lexists(target):
+            return None
+        if not _intact(entry, target, kind, size) or (verify and content_hash(target) != sha256):
+            _remove(target)
             return None
         return target
 
@@ -71,16 +77,30 @@ class ArtifactCache:
             if sha256 is not None and got != sha256:
                 raise ArtifactError(f"sha256 {got[:16]}… instead of the registered {sha256[:16]}…")
             entry = self._folder("objects") / got
-            if os.path.lexists(entry) and not _intact(entry, entry / name, "dir" if (temporary / name).is_dir() else "file", None):
+            if os.path.lexists(entry) and (entry.is_symlink() or not entry.is_dir()):
                 _remove(entry)
-            try:
-                os.rename(temporary, entry)
-            except OSError:  # someone else put it there first: theirs is as good (same bytes)
-                if not os.path.lexists(entry):
-                    raise
-            return got, entry / name
+            if _rename(temporary, entry):
+                return got, entry / name
+            # The entry is there already (another process, or the same bytes under another name): add ours.
+            target = entry / name
+            kind = "dir" if (temporary / name).is_dir() else "file"
+            if os.path.lexists(target) and not _intact(entry, target, kind, None):
+                _remove(target)
+            _rename(temporary / name, target)
+            return got, target
         finally:
             _remove(temporary)
+
+
+def _rename(source: Path, target: Path) -> bool:
+    """Rename unless ``target`` exists (someone else's, with the same bytes): True if renamed."""
+    try:
+        os.rename(source, target)
+        return True
+    except OSError:
+        if not os.path.lexists(target):
+            raise
+        return False
 
 
 def _intact(entry: Path, target: Path, kind: str, size: int | None) -> bool:
