@@ -83,7 +83,8 @@ def test_a_key_holding_the_same_bytes_is_kept_as_it_is(reg: Registry, s3, tmp_pa
 
 
 @pytest.mark.parametrize("url", ["s3://{b}/../x.joblib", "s3://{b}/a/./x.joblib", "s3://{b}//x.joblib",
-                                 "s3://../x.joblib", "s3://{b}/a\\..\\x.joblib", "ftp://{b}/x.joblib"])
+                                 "s3://../x.joblib", "s3://{b}/a\\..\\x.joblib", "s3://{b}/a\x01b.joblib",
+                                 "ftp://{b}/x.joblib"])
 def test_odd_urls_are_refused_in_one_line_before_anything_is_read(reg: Registry, s3, url: str) -> None:
     with pytest.raises(ArtifactError) as error:
         reg.register("m", url.format(b=s3.name))
@@ -326,3 +327,26 @@ def test_the_same_bytes_under_two_names_share_one_cache_entry(reg: Registry, s3,
     (entry,) = _cached_objects()
     assert sorted(p.name for p in entry.iterdir()) == ["a.joblib", "b.joblib"]
     assert reg.load(first.ref) == reg.load(second.ref) == {"weights": [1.0, 2.0, 3.0], "name": "tiny"}
+
+
+def test_a_cached_copy_of_the_wrong_size_is_fetched_again(reg: Registry, s3, tmp_path: Path) -> None:
+    data = _joblib_bytes(tmp_path)
+    s3.server.filesystem().pipe_file(f"{s3.name}/model.joblib", data)
+    version = reg.register("m", s3.url("model.joblib"))
+    cached = reg.artifacts.materialize(version.artifacts[0])
+    cached.write_bytes(data[:-10])  # damaged on this disk
+    assert reg.artifacts.materialize(version.artifacts[0]).read_bytes() == data
+
+
+def test_a_folder_in_the_cache_holding_a_symlink_is_fetched_again(reg: Registry, s3, tmp_path: Path) -> None:
+    local = tmp_path / "adapter"
+    local.mkdir()
+    (local / "adapter_config.json").write_text('{"r": 8}')
+    s3.server.filesystem().put(str(local), f"{s3.name}/adapter", recursive=True)
+    version = reg.register("m", s3.url("adapter"))
+    cached = reg.artifacts.materialize(version.artifacts[0])
+    (cached / "adapter_config.json").unlink()
+    (cached / "adapter_config.json").symlink_to("/etc/hostname")
+    again = reg.artifacts.materialize(version.artifacts[0])
+    assert not (again / "adapter_config.json").is_symlink()
+    assert (again / "adapter_config.json").read_text() == '{"r": 8}'

@@ -49,10 +49,10 @@ class FollowProcess:
     def said(self, words: str) -> list[str]:
         return [line for line in self.lines if words in line]
 
-    def stop(self) -> int:
-        """Ctrl-C, as a person would; the exit code."""
+    def stop(self, how: int = signal.SIGINT) -> int:
+        """Ctrl-C, as a person would (or SIGTERM, as a service manager would); the exit code."""
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
+            os.killpg(self.process.pid, how)
         try:
             code = self.process.wait(20)
         except subprocess.TimeoutExpired:
@@ -166,7 +166,8 @@ def test_an_unreadable_registry_keeps_the_last_good_link_says_so_once_and_recove
         assert (serving / "deploy" / "production" / "m" / "model.gguf").read_bytes() == made["v2"]
     finally:
         reg.path.chmod(0o755)
-        assert follower.stop() == 0
+        assert follower.stop(signal.SIGTERM) == 0
+    assert follower.said("stopped; the links stay as they are")
     reg.close()
 
 
@@ -269,4 +270,17 @@ def test_a_tampered_object_is_not_followed_until_the_right_bytes_are_back(tmp_pa
     assert follower.step() == ["m"] and linked(serving) == "v2"
     assert (serving / "deploy" / "production" / "m" / "v2.gguf").read_bytes() == good[2]
     follower.close()
+    reg.close()
+
+
+def test_once_exits_non_zero_when_the_live_version_cannot_be_fetched(tmp_path: Path) -> None:
+    reg = Registry(tmp_path / "registry")
+    _versions(reg, tmp_path, 1)
+    reg.deploy("m:v1")
+    shutil.rmtree(tmp_path / "run0")  # this host cannot reach the file (and has no copy of the registry's pins)
+    run = subprocess.run([sys.executable, "-m", "tui.cli", "--registry", str(reg.path), "follow", "--dir",
+                          str(tmp_path / "serving"), "--once"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and linked(tmp_path / "serving") is None
+    assert run.stdout.count("\n") == 1 and "m: cannot follow v1 (cannot read artifact" in run.stdout
+    assert run.stdout.rstrip().endswith("nothing stays linked")
     reg.close()
