@@ -351,3 +351,17 @@ def test_a_folder_in_the_cache_holding_a_symlink_is_fetched_again(reg: Registry,
     again = reg.artifacts.materialize(version.artifacts[0])
     assert not (again / "adapter_config.json").is_symlink()
     assert (again / "adapter_config.json").read_text() == '{"r": 8}'
+
+
+@pytest.mark.parametrize("url, extra", [("gs://bucket/model.joblib", "gcs"), ("az://container/model.joblib", "azure")])
+def test_other_stores_name_their_own_extra_when_it_is_missing(reg: Registry, url: str, extra: str) -> None:
+    with pytest.raises(ArtifactError, match=rf"need the optional extra: pip install 'modelreg\[{extra}\]'"):
+        reg.register("m", url)
+
+
+def test_aws_endpoint_url_s3_wins_over_aws_endpoint_url(reg: Registry, s3, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    s3.server.filesystem().pipe_file(f"{s3.name}/model.joblib", _joblib_bytes(tmp_path))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3.server.endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    assert reg.register("m", s3.url("model.joblib")).artifacts[0]["size"] > 0
