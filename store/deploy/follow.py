@@ -6,7 +6,8 @@ what is live in the environment, and for a model whose link points elsewhere:
 1. materializes the version's artifacts through the registry's artifact store (a URL's bytes are
    downloaded into the user's cache) and checks each against its recorded sha256;
 2. gathers them in ``<dir>/releases/<model>/<version>/`` (hard links to the checked files, or copies),
-   built in a temporary folder and renamed into place, so a release folder is always complete;
+   built in a temporary folder and renamed into place, so a release folder is always complete; beside
+   it ``.<version>.json`` names the sha256 it was built from, so a release is reused only for those bytes;
 3. switches the link with the deploy's own atomic rename (a reader sees the old or the new, never
    nothing), then runs the hook; a failing hook switches the link back.
 
@@ -18,6 +19,7 @@ line says when it is readable again. A version it cannot fetch is retried on the
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from store.artifacts import content_hash
 from store.deploy.deploy import environment
+from store.durable import atomic_write
 from store.deploy.pinning import entry_names, link_or_copy, safe_part, switch_link
 from store.errors import ArtifactError, ModelregError
 
@@ -174,8 +177,10 @@ class Follower:
         assert self.registry is not None
         folder = self.directory / "releases" / safe_part(model) / safe_part(version)
         names = entry_names(artifacts)
-        if folder.is_dir() and sorted(os.listdir(folder)) == sorted(names):
-            return folder  # built and checked on an earlier pass
+        manifest = folder.with_name(f".{folder.name}.json")  # what it was built from (versions never start with '.')
+        wanted = json.dumps([[name, a.get("sha256")] for name, a in zip(names, artifacts)])
+        if folder.is_dir() and sorted(os.listdir(folder)) == sorted(names) and _read(manifest) == wanted:
+            return folder  # built and checked on an earlier pass, from these very bytes
         if not artifacts:
             raise ArtifactError(f"{model}:{version} has no artifacts")
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -194,6 +199,7 @@ class Follower:
             if folder.exists():  # a damaged earlier one: move it aside rather than mix the two
                 shutil.rmtree(folder, ignore_errors=True)
             os.rename(building, folder)
+            atomic_write(manifest, wanted.encode())
         finally:
             shutil.rmtree(building, ignore_errors=True)
         return folder
@@ -223,6 +229,13 @@ class Follower:
             last = next((line.strip() for line in reversed(output.decode(errors="replace").splitlines()) if line.strip()), "")
             return f"the hook exited with {process.returncode}" + (f" ({last[:200]})" if last else "")
         return ""
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
 
 
 def _one_line(error: BaseException) -> str:

@@ -284,3 +284,24 @@ def test_once_exits_non_zero_when_the_live_version_cannot_be_fetched(tmp_path: P
     assert run.stdout.count("\n") == 1 and "m: cannot follow v1 (cannot read artifact" in run.stdout
     assert run.stdout.rstrip().endswith("nothing stays linked")
     reg.close()
+
+
+def test_a_release_is_rebuilt_when_the_versions_bytes_are_not_the_ones_it_was_built_from(tmp_path: Path) -> None:
+    reg = Registry(tmp_path / "registry")
+    made = _versions(reg, tmp_path, 2)
+    serving = tmp_path / "serving"
+    follower = Follower(lambda: Registry(reg.path, create=False), serving, "production", say=lambda line: None)
+    reg.deploy("m:v1")
+    follower.step()
+    reg.deploy("m:v2")
+    follower.step()
+    # This host's v1 release was built from other bytes (a registry recreated under the same names).
+    stale = serving / "releases" / "m" / "v1" / "model.gguf"
+    stale.unlink()
+    stale.write_bytes(b"something else")
+    (serving / "releases" / "m" / ".v1.json").write_text('[["model.gguf", "0000"]]')
+    reg.rollback("m")
+    assert follower.step() == ["m"] and linked(serving) == "v1"
+    assert (serving / "deploy" / "production" / "m" / "model.gguf").read_bytes() == made["v1"]
+    follower.close()
+    reg.close()
