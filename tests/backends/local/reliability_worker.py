@@ -1,6 +1,6 @@
-"""A separate process that writes or reads a registry, for tests/test_reliability.py.
+"""A separate process that writes or reads a registry, for tests/backends/local/test_reliability.py.
 
-Run as ``python tests/reliability_worker.py MODE REGISTRY [ARGS...]``. Each mode
+Run as ``python tests/backends/local/reliability_worker.py MODE REGISTRY [ARGS...]``. Each mode
 prints what the test needs to check on stdout, one JSON document per line.
 
 The environment variables MODELREG_TEST_COMPACT_BYTES and
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from store.backends.local import journal  # noqa: E402
 from store.errors import ModelregError  # noqa: E402

@@ -3,7 +3,7 @@ plain TinyDB reader sees, and recovery from what crashes leave behind.
 
 Several JournalStorage objects on one directory stand in for several processes:
 each has its own file descriptors, so their flocks exclude each other as between
-processes. Real processes are in tests/test_reliability.py.
+processes. Real processes are in tests/backends/local/test_reliability.py.
 """
 
 from __future__ import annotations

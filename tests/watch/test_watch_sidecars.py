@@ -23,7 +23,7 @@ from store.demo.training import create_demo, train
 from store.registry import Registry
 from store.watch.sidecar import read_sidecar
 from store.watch import Watcher
-from tests.test_watch import MODES, SETTLE, Events, make_registry, quiesce, versions, wait_until
+from tests.watch.test_watch import MODES, SETTLE, Events, make_registry, quiesce, versions, wait_until
 
 
 @pytest.fixture

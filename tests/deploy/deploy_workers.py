@@ -1,8 +1,8 @@
-"""Worker processes for tests/test_deploy_reliability.py; each prints one JSON line when done.
+"""Worker processes for tests/deploy/test_deploy_reliability.py; each prints one JSON line when done.
 
-    python tests/deploy_workers.py read REGISTRY MODEL READY STOP
+    python tests/deploy/deploy_workers.py read REGISTRY MODEL READY STOP
         read <registry>/deploy/production/MODEL/model.bin until STOP exists
-    python tests/deploy_workers.py switch REGISTRY MODEL OPS SEED VERSIONS
+    python tests/deploy/deploy_workers.py switch REGISTRY MODEL OPS SEED VERSIONS
         OPS random deploys and rollbacks; after each, under the deploy lock, check that
         the history tail, the live table and the link on disk agree
 """
@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from store.deploy.deploy import deploy_lock  # noqa: E402
 from store.errors import DeployError  # noqa: E402

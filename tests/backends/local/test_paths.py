@@ -20,7 +20,7 @@ import pytest
 from store.registry import Registry
 from tui.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 WORKER = Path(__file__).with_name("reliability_worker.py")
 
 COMMANDS = [

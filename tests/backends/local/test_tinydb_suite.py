@@ -19,7 +19,7 @@ from collections import defaultdict
 from importlib.metadata import version
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 # TinyDB tests that check which class the storage is, not what it does: no other
 # storage can pass them. Each is still run, and must fail only for that reason.

@@ -14,7 +14,7 @@ import pytest
 
 from store.registry import Registry
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKERS = Path(__file__).with_name("deploy_workers.py")
 
 pytestmark = pytest.mark.slow

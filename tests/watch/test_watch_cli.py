@@ -16,7 +16,7 @@ import pytest
 from store.registry import Registry
 from store.watch.observers import filesystem_type, needs_polling
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def read_line_with(process: subprocess.Popen[str], text: str, timeout: float = 20.0) -> str:

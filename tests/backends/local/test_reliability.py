@@ -1,7 +1,7 @@
 """The store under real use: several writing processes, SIGKILL at random points,
 readers during writes, and writes that fail (disk full, permission denied).
 
-Every test runs real processes (tests/reliability_worker.py) on real files.
+Every test runs real processes (tests/backends/local/reliability_worker.py) on real files.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tinydb import TinyDB
 
 from store.registry import Registry
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 WORKER = Path(__file__).with_name("reliability_worker.py")
 NOBODY = 65534
 

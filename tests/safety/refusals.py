@@ -11,7 +11,7 @@ import pytest
 from store.errors import ArtifactError, UnsafeArtifact
 from store.safety import load_file, scan_file
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def assert_refused(path: Path, *needles: str, marker: Path | None = None, broken: bool = False) -> str:

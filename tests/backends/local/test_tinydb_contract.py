@@ -17,7 +17,7 @@ from tinydb import TinyDB
 
 from store.backends.local.journal import JournalStorage, RegistryDB
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 NEXT_INSERT = """
 import json, sys

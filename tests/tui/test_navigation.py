@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from store.registry import Registry
-from tests.test_app import SCANNED, SMALL, cursor_ref, opened, pilot_test, reg, screen_text, until  # noqa: F401
+from tests.tui.test_app import SCANNED, SMALL, cursor_ref, opened, pilot_test, reg, screen_text, until  # noqa: F401
 from tui.app import ModelregApp
 
 

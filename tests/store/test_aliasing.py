@@ -18,7 +18,7 @@ from tinydb import Query, TinyDB
 from store.backends.local.journal import RegistryDB
 from store.registry import Registry
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 FRESH_TINYDB = """
 import json, sys

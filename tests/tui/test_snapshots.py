@@ -4,7 +4,7 @@ The scenes, their fixed data and frozen clock live in tui/screenshots.py, which 
 writes the README's screenshots. After an intended change to the look, review and
 accept the new images with:
 
-    python -m pytest tests/test_snapshots.py --snapshot-update
+    python -m pytest tests/tui/test_snapshots.py --snapshot-update
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_app import opened, pilot_test, screen_text, until, writes_done
-from test_screens import Host
+from tests.tui.test_app import opened, pilot_test, screen_text, until, writes_done
+from tests.tui.test_screens import Host
 
 from store.deploy.loading import scan_version
 from store.registry import Registry

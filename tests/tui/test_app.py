@@ -22,7 +22,7 @@ from tui.main_screen import MainScreen
 from tui.widgets.detail import DetailPane
 from tui.widgets.versions import VersionsPane
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL, LARGE = (80, 24), (160, 48)
 EVIL = "[bold red]x\x1b[31m"
 # The record 'modelreg scan' leaves on a safe file: without one, a pickle may not be deployed (store.deploy.gate).

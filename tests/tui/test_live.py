@@ -14,7 +14,7 @@ import pytest
 
 from store.backends.local import journal_watch
 from store.registry import Registry
-from tests.test_app import ROOT, SMALL, LARGE, cursor_ref, opened, pilot_test, reg, screen_text, until  # noqa: F401
+from tests.tui.test_app import ROOT, SMALL, LARGE, cursor_ref, opened, pilot_test, reg, screen_text, until  # noqa: F401
 from tui import main_screen
 from tui.app import ModelregApp
 from tui.main_screen import MainScreen

@@ -33,8 +33,8 @@ import pytest
 from store.errors import ArtifactError, UnsafeArtifact
 from store.safety import load_file, scan_file, scan_paths
 
-from tests.refusals import REPO, assert_refused, assert_refused_in_subprocess, child
-from tests.pickle_opcodes import (
+from tests.safety.refusals import REPO, assert_refused, assert_refused_in_subprocess, child
+from tests.safety.pickle_opcodes import (
     BUILD, EMPTY_DICT, EMPTY_LIST, MARK, NONE, POP, REDUCE, SETITEMS, STOP, TUPLE, call, g, get, lit, new, pkl, put, s,
     system, touch, tup,
 )

@@ -20,9 +20,9 @@ from store.deploy import loading
 from store.errors import DeployError, UnsafeArtifact
 from store.safety.inspector import Inspector
 from store.registry import Registry
-from tests.test_watch import wait_until
+from tests.watch.test_watch import wait_until
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Payload:

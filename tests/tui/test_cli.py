@@ -13,7 +13,7 @@ import pytest
 from store.registry import Registry
 from tui.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -211,7 +211,7 @@ def test_demo_in_an_unwritable_folder_is_one_line() -> None:
 
     locked = Path(tempfile.mkdtemp(prefix="modelreg-locked-"))
     locked.chmod(0o555)
-    worker = Path(__file__).with_name("reliability_worker.py")
+    worker = Path(__file__).parents[1] / "backends" / "local" / "reliability_worker.py"
     try:
         done = subprocess.run([sys.executable, str(worker), "cli-as-nobody", "demo", str(locked / "demo"), "--no-ui",
                                "--count", "1"], capture_output=True, text=True, timeout=60, cwd=ROOT,

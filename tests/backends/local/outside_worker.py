@@ -1,11 +1,11 @@
-"""Processes for tests/test_outside.py: modelreg writers, a plain TinyDB writer, an adopter.
+"""Processes for tests/backends/local/test_outside.py: modelreg writers, a plain TinyDB writer, an adopter.
 
 Each prints one JSON line with what it did (what was acknowledged), so the test can
 check that nothing acknowledged was lost.
 
-    python tests/backends/outside_worker.py modelreg REGISTRY MODEL COUNT
-    python tests/backends/outside_worker.py plain REGISTRY ROUND STOPFILE
-    python tests/backends/outside_worker.py adopter REGISTRY STOPFILE
+    python tests/backends/local/outside_worker.py modelreg REGISTRY MODEL COUNT
+    python tests/backends/local/outside_worker.py plain REGISTRY ROUND STOPFILE
+    python tests/backends/local/outside_worker.py adopter REGISTRY STOPFILE
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from store.backends.local import journal  # noqa: E402
 from store.errors import OutsideEdit, SnapshotBusy, StoreWriteError  # noqa: E402

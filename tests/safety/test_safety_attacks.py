@@ -43,9 +43,9 @@ from sklearn.linear_model import LogisticRegression
 
 from store.errors import ArtifactError, UnsafeArtifact
 from store.safety import load_file, scan_file
-from tests.refusals import REPO, assert_refused, child
-from tests.refusals import assert_refused_in_subprocess as refused_in_child
-from tests.pickle_opcodes import (
+from tests.safety.refusals import REPO, assert_refused, child
+from tests.safety.refusals import assert_refused_in_subprocess as refused_in_child
+from tests.safety.pickle_opcodes import (
     APPENDS, BUILD, EMPTY_DICT, EMPTY_LIST, MARK, NONE, POP, REDUCE, SETITEMS, STOP, TUPLE, call, g, get, lit, new,
     pkl, put, s, sg, system, touch, tup,
 )

@@ -17,7 +17,7 @@ from tinydb import TinyDB
 from store.errors import NotCompactable
 from store.registry import Registry
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def cli(registry: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -23,8 +23,8 @@ from store.backends.local.adopt import adopt
 from store.errors import OutsideEdit, SnapshotBusy
 from store.registry import Registry
 
-ROOT = Path(__file__).resolve().parents[2]
-WORKER = ROOT / "tests" / "backends" / "outside_worker.py"
+ROOT = Path(__file__).resolve().parents[3]
+WORKER = Path(__file__).with_name("outside_worker.py")
 
 
 @pytest.fixture
