@@ -5,13 +5,10 @@ the registry is locked, and the Outcome the writer reports.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from store.watch.events import WatchEvent
 from store.watch.sidecar import Sidecar
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass
