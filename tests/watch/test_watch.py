@@ -338,7 +338,7 @@ def test_after_a_bad_sidecar_a_pipe_and_a_vanishing_file_the_next_100_still_regi
 
 
 def test_an_exception_in_the_handler_is_reported_and_watching_goes_on(registry: Registry, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import store.watch.watcher as watch_module
+    import store.watch.event_handling as watch_module  # where file events meet checkpoint_for
 
     real = watch_module.checkpoint_for
 
