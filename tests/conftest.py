@@ -10,7 +10,7 @@ import pytest
 from store.backends.local import journal
 from store.backends.memory import MemoryBackend
 from store.registry import Registry
-from servers.s3 import s3, s3_server  # noqa: F401  (fixtures: a real S3, moto's server)
+from tests.servers.s3 import s3, s3_server  # noqa: F401  (fixtures: a real S3, moto's server)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -2,7 +2,7 @@
 
     python -m tui.screenshots            # rewrites screenshots/*.svg
 
-The same scenes drive the snapshot tests (tests/test_snapshots.py), so what the
+The same scenes drive the snapshot tests (tests/tui/test_snapshots.py), so what the
 README shows is what the tests check. Everything that could vary between runs is
 pinned: the registry's contents and clock, the user name, the UI's "now", the
 artifact directory, and the cursor blink.

@@ -1,4 +1,4 @@
 """The demo: trains real scikit-learn models into a folder, checkpoint by checkpoint.
 
-``training`` holds the trainer behind ``modelreg demo`` and ``populate`` for scripts and tests.
+``training`` is the trainer behind ``modelreg demo`` and ``populate``; ``planning`` decides what it trains.
 """

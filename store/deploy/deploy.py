@@ -21,69 +21,36 @@ open (or deploy) finds the link switched but unrecorded and completes the entry
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from store.durable import atomic_write
-from store.errors import DeployError, ModelregError
 from store.deploy.gate import deploy_refusal, has_pickles
+from store.deploy.hook import _hook_failure, run_hook
 from store.deploy.loading import scan_version
-from store.records import Version
+from store.deploy.lookup import _entries, _read_link, environment, history, link_path  # noqa: F401 - history: importable from here
 from store.deploy.pinning import (
     Release,
     load_release,
     pin_version,
     pinned_root,
-    release_at,
-    safe_part,
     switch_link,
 )
+from store.deploy.recording import PENDING, _clear_pending, _live_version, _record, deploy_lock
+from store.deploy.repair import repair, repair_if_interrupted  # noqa: F401 - the registry calls both from here
+from store.durable import atomic_write
+from store.errors import DeployError, ModelregError
+from store.records import Version
 from store.stamps import now, whoami
 
 if TYPE_CHECKING:
     from store.registry import Registry
 
-DEPLOY = "deploy"
-PENDING = "pending.json"
-LOCK = "lock"
-HOOK_OUTPUT_CHARS = 4000
+
 # Test-only: kill the deploying process right after the link switch, to prove the repair.
 CRASH_AFTER_SWITCH = "MODELREG_TEST_CRASH_AFTER_SWITCH"
-
-
-# -- the lock -------------------------------------------------------------------------------------
-
-
-@contextmanager
-def deploy_lock(registry: Registry, *, wait: bool = True) -> Iterator[bool]:
-    """Serialize deploys and rollbacks across processes and threads.
-
-    A lock of its own, not the storage's: a hook may run for minutes, and other
-    writes to the registry must go on meanwhile. Each call opens its own handle,
-    so threads of one process exclude each other too (flock is per open file).
-    """
-    root = pinned_root(registry.path)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as error:
-        raise DeployError(f"cannot lock {root / LOCK} to deploy: {error.strerror or error}; check the registry's permissions") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
 
 
 # -- deploy and rollback --------------------------------------------------------------------------
@@ -248,221 +215,6 @@ def _remember_hashes(registry: Registry, doc: dict[str, Any], hashes: list[str])
     filled = [{**a, "sha256": a.get("sha256") or h} for a, h in zip(artifacts, hashes)]
     # Only if nobody changed the artifacts meanwhile: the hashes are of the files pinned.
     registry.set_fields(f"{doc['model']}:{doc['version']}", set={"artifacts": filled}, if_unchanged={"artifacts": artifacts})
-
-
-# -- recording ------------------------------------------------------------------------------------
-
-
-def _record(registry: Registry, intent: dict[str, Any], *, ok: bool, hook: dict[str, Any] | None,
-            reason: str | None, release: Release | None) -> dict[str, Any]:
-    """Append the history entry and, for a switch that happened, update the live table and statuses."""
-    env, model, previous, version, action = (intent[k] for k in ("env", "model", "from", "to", "action"))
-    entry = {"seq": None, "env": env, "model": model, "from": previous, "to": version, "action": action,
-             "by": intent["by"], "at": intent["at"], "hook": hook, "ok": ok, "reason": reason}
-    if intent.get("trusted"):
-        entry["trusted"] = True
-    if not ok:
-        return registry.append_history(entry)
-    where = {"path": str(release.primary) if release else None, "release": str(release.path) if release else None}
-    # What was live is compared and swapped in the backend: the deploy lock keeps other deploys out,
-    # and a backend shared by several machines refuses a switch someone else made first.
-    # config "deprecate_replaced": a version a deploy replaces is deprecated, as AFS does
-    replaced = "deprecated" if action == "rollback" or registry.config.deprecate_replaced else "completed"
-    return registry.switch_live(model, env, expected=previous, to=version, entry=entry, live_fields=where,
-                                previous_status=replaced)
-
-
-def _live_version(registry: Registry, model: str, env: str) -> str | None:
-    return registry.live_map(model).get(env)
-
-
-def _clear_pending(registry: Registry) -> None:
-    (pinned_root(registry.path) / PENDING).unlink(missing_ok=True)
-
-
-# -- the hook -------------------------------------------------------------------------------------
-
-
-def run_hook(registry: Registry, env: str, model: str, release: Release, previous: str | None,
-             action: str, link: Path) -> dict[str, Any] | None:
-    """Run ``deploy_hook`` from config.json (never from sidecar metadata); None if none is set."""
-    command = registry.config.deploy_hook
-    if not command:
-        return None
-    variables = {
-        "MODELREG_MODEL": model,
-        "MODELREG_VERSION": release.version,
-        "MODELREG_ENV": env,
-        "MODELREG_ARTIFACT": str(release.primary),
-        "MODELREG_REGISTRY": str(registry.path.absolute()),
-        "MODELREG_LINK": str(link.absolute()),
-        "MODELREG_PREVIOUS": previous or "",
-        "MODELREG_ACTION": action,
-    }
-    try:
-        # Its own session, so a timeout can stop everything the hook started.
-        process = subprocess.Popen(
-            ["/bin/sh", "-c", command], cwd=registry.path, env={**os.environ, **variables},
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    except OSError as error:
-        return {"command": command, "returncode": None, "output": f"could not start: {error.strerror or error}"}
-    try:
-        output, _ = process.communicate(timeout=registry.config.hook_timeout)
-        code: int | None = process.returncode
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        code = None
-    return {"command": command, "returncode": code, "output": output.decode(errors="replace")[-HOOK_OUTPUT_CHARS:]}
-
-
-def _hook_failure(hook: dict[str, Any] | None, timeout: float) -> str | None:
-    if hook is None or hook["returncode"] == 0:
-        return None
-    last = next((line.strip() for line in reversed(hook["output"].splitlines()) if line.strip()), "")
-    said = f" ({last[:200]})" if last else ""
-    if hook["returncode"] is None:
-        if hook["output"].startswith("could not start"):
-            return f"the deploy hook {hook['output']}"
-        return f"the deploy hook timed out after {timeout:g}s{said}"
-    return f"the deploy hook exited with {hook['returncode']}{said}"
-
-
-# -- reading --------------------------------------------------------------------------------------
-
-
-def history(registry: Registry, model: str | None = None, env: str | None = None) -> list[dict[str, Any]]:
-    """History entries, oldest first, optionally for one model and/or environment."""
-    with registry.reading():
-        if model is not None:
-            registry.model(model)  # an unknown model is an error, not an empty history
-        docs = registry.history_entries()
-        found = [dict(d) for d in docs if (model is None or d["model"] == model) and (env is None or d["env"] == env)]
-    return sorted(found, key=lambda d: d["seq"])
-
-
-def _entries(registry: Registry, model: str, env: str) -> list[dict[str, Any]]:
-    # Entries imported from another registry's bundle describe that registry's links, not ours.
-    docs = registry.history_entries()
-    mine = (d for d in docs if d["model"] == model and d["env"] == env and not d.get("imported"))
-    return sorted(mine, key=lambda d: d["seq"])
-
-
-def environment(registry: Registry, env: str | None) -> str:
-    """The environment to use: the default if None; refuses names not in config.json."""
-    env = env or registry.config.default_environment
-    if env not in registry.config.environments:
-        known = ", ".join(registry.config.environments)
-        raise DeployError(f"unknown environment '{env}': this registry has {known} (add it to 'environments' in config.json)")
-    return safe_part(env)
-
-
-def link_path(registry: Registry, env: str, model: str) -> Path:
-    return registry.path / DEPLOY / safe_part(env) / safe_part(model)
-
-
-def _read_link(link: Path) -> str | None:
-    try:
-        return os.readlink(link)
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return None  # a real file in the way: _point refuses it with a clear message
-
-
-def _linked_version(link: Path, model: str) -> str | None:
-    target = _read_link(link)
-    if target is None:
-        return None
-    path = Path(target)
-    return path.name if path.parent.name == model else None
-
-
-# -- repair after a crash -------------------------------------------------------------------------
-
-
-def repair_if_interrupted(registry: Registry) -> None:
-    """On open: if a deploy was interrupted and nobody is deploying now, repair it. One stat otherwise."""
-    if not (pinned_root(registry.path) / PENDING).exists():
-        return
-    try:
-        with deploy_lock(registry, wait=False) as locked:
-            if locked:
-                repair(registry)
-    except (ModelregError, OSError):
-        pass  # a read-only registry: the next writer repairs it
-
-
-def repair(registry: Registry) -> list[dict[str, Any]]:
-    """Bring the live table and history in line with the links on disk; call under the deploy lock.
-
-    - ``pending.json`` left behind with the link already switched: the history
-      entry is completed as the deploy or rollback it was (``ok`` true, no hook
-      outcome, a reason saying it was repaired; the hook is not re-run).
-    - Any other link that disagrees with the live table: the link is what
-      serving processes see, so a ``repair`` entry records the switch.
-    - A live entry whose link is gone: the link is recreated.
-    Returns the entries written.
-    """
-    written = []
-    root = pinned_root(registry.path)
-    pending = root / PENDING
-    if pending.exists():
-        try:
-            intent = json.loads(pending.read_text())
-        except (OSError, ValueError):
-            intent = None
-        if intent:
-            with registry.reading():
-                live = _live_version(registry, intent["model"], intent["env"])
-            link = link_path(registry, intent["env"], intent["model"])
-            if _linked_version(link, intent["model"]) == intent["to"] and live != intent["to"]:
-                reason = (f"completed on a later open: the process (pid {intent.get('pid')}) stopped after switching "
-                          "the link and before recording it; the deploy hook's outcome is unknown")
-                release = release_at(root, intent["model"], intent["to"])
-                written.append(_record(registry, intent, ok=True, hook=None, reason=reason, release=release))
-        pending.unlink(missing_ok=True)
-    written.extend(_reconcile_links(registry))
-    return written
-
-
-def _reconcile_links(registry: Registry) -> list[dict[str, Any]]:
-    root = pinned_root(registry.path)
-    base = registry.path / DEPLOY
-    with registry.reading():
-        live = {(d["env"], d["model"]): d["version"] for d in registry.live_entries()}
-        registered: dict[str, set[str]] = {}
-        for doc in registry.all_version_docs():
-            registered.setdefault(doc["model"], set()).add(doc["version"])
-    on_disk: dict[tuple[str, str], str | None] = {}
-    if base.is_dir():
-        for env_dir in base.iterdir():
-            if not env_dir.is_dir():
-                continue
-            for entry in env_dir.iterdir():
-                if entry.name.startswith("."):
-                    if ".swap-" in entry.name:
-                        entry.unlink(missing_ok=True)  # a switch that died before its rename
-                    continue
-                if entry.is_symlink():
-                    on_disk[(env_dir.name, entry.name)] = _linked_version(entry, entry.name)
-    written = []
-    for (env, model), version in on_disk.items():
-        if version is None or version == live.get((env, model)) or version not in registered.get(model, ()):
-            continue  # nothing to do, or a link to something the registry no longer knows: leave it serving
-        intent = {"env": env, "model": model, "from": live.get((env, model)), "to": version, "action": "repair",
-                  "by": whoami(), "at": now()}
-        reason = "the link on disk pointed at a version the registry did not list as live; recorded what serving processes see"
-        written.append(_record(registry, intent, ok=True, hook=None, reason=reason, release=release_at(root, model, version)))
-    for (env, model), version in live.items():
-        if (env, model) not in on_disk:
-            release = release_at(root, model, version)
-            if release is not None and release.path.is_dir():
-                link = link_path(registry, env, model)
-                link.parent.mkdir(parents=True, exist_ok=True)
-                switch_link(link, os.path.relpath(release.path, link.parent))
-    return written
 
 
 # -- missing artifacts ----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Watching training folders: finished checkpoints and their sidecars become versions.
-
-``watcher`` runs the observers, ``settle`` decides when a file is finished, ``intake`` registers it.
+``watcher`` runs the threads (``wiring``, ``event_handling``, ``writer``, ``inspection``, ``scanner``), ``settle`` decides
+when a file is finished, ``intake`` registers it.
 """
 
 from store.watch.events import WatchEvent

@@ -23,16 +23,16 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
-from store.errors import BadMetadata, ConfigError
-from store.watch.sidecar import FOLDER_SIDECARS, MAX_TEXT, load_json, show_value, sidecar_subject
-
-MODEL_EXTENSIONS = (
-    ".pkl", ".joblib", ".pt", ".pth", ".ckpt", ".safetensors", ".bin",
-    ".h5", ".keras", ".onnx", ".gguf", ".npz", ".msgpack",
+from store.errors import ConfigError
+# Names and framework files have modules of their own; their public names are importable from here too.
+from store.watch.checkpoint_names import (  # noqa: F401
+    MODEL_EXTENSIONS, PathLike, _natural, _parts_below, model_name_for, parse_lightning_name, run_key, step_of,
+    strip_counters,
 )
-FRAMEWORK_FILES = ("trainer_state.json", "config.json", "adapter_config.json")
+from store.watch.framework_files import FRAMEWORK_FILES, FRAMEWORK_MAX_BYTES, read_framework_files  # noqa: F401
+from store.watch.sidecar import FOLDER_SIDECARS, sidecar_subject
+
 MARKERS = FOLDER_SIDECARS + FRAMEWORK_FILES
 # Names that writers use while a file is still being written, and dotfiles. A name below
 # the watched root matching any of these hides itself and everything under it.
@@ -40,27 +40,9 @@ TEMPORARY = (
     "*.tmp", "*.temp", "*.partial", "*.part", "*.crdownload", "*.incomplete", "*.swp", "*~",
     "tmp-checkpoint-*", ".~*", "~*", ".*",
 )
-FRAMEWORK_MAX_BYTES = 64 << 20  # trainer_state.json grows with every logged step
 
 _TEMPORARY = re.compile("|".join(fnmatch.translate(p) for p in TEMPORARY), re.IGNORECASE)
 _NEVER = re.compile(r"(?!)")
-# Generic stems that say nothing about the model: name it after its folder instead.
-_GENERIC = frozenset({"", "checkpoint", "checkpoints", "ckpt", "last", "best", "final", "latest", "epoch", "step"})
-_COUNTER_WORD = r"(?:global[-_]?step|steps?|epochs?|ep|iter(?:ation)?s?|it|ckpt|checkpoint)"
-_TRAILING_COUNTER = re.compile(rf"(?:[-_.]{_COUNTER_WORD}?[-_=]?|^{_COUNTER_WORD}[-_=]?)\d+$", re.IGNORECASE)
-_LIGHTNING_KEY = re.compile(r"(?:^|-)([A-Za-z_][A-Za-z0-9_./%]*)=")
-_LIGHTNING_LAST = re.compile(r"last(?:-v\d+)?", re.IGNORECASE)
-_LIGHTNING_COPY = re.compile(r"-v\d+$")  # Lightning adds -v1, -v2 when a name is taken
-_STEP = re.compile(r"(?:^|[^A-Za-z])(?:global[-_]?step|steps?|iter(?:ation)?s?|it)[-_=]?(\d+)", re.IGNORECASE)
-_CHECKPOINT_NUMBER = re.compile(r"(?:^|[^A-Za-z])(?:checkpoint|ckpt)[-_=]?(\d+)", re.IGNORECASE)
-_EPOCH = re.compile(r"(?:^|[^A-Za-z])(?:epochs?|ep)[-_=]?(\d+)", re.IGNORECASE)
-_TRAILING_NUMBER = re.compile(r"(?:^|[-_.])(\d+)$")
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-_DIGITS = re.compile(r"(\d+)")
-# Speed figures that Trainer logs with every evaluation: not a measure of the model.
-_EVAL_TIMINGS = frozenset({"runtime", "samples_per_second", "steps_per_second"})
-
-PathLike = str | os.PathLike[str]
 
 
 def _patterns(value: Any, key: str) -> tuple[str, ...]:
@@ -131,13 +113,6 @@ def _compile(patterns: Sequence[str]) -> re.Pattern[str]:
 
 
 DEFAULT_RULES = CheckpointRules()
-
-
-def _parts_below(path: PathLike, root: PathLike) -> tuple[str, ...] | None:
-    try:
-        return Path(path).relative_to(root).parts
-    except ValueError:
-        return None
 
 
 def _hidden(parts: Sequence[str], rules: CheckpointRules) -> bool:
@@ -288,226 +263,3 @@ def scan_tree(root: PathLike, rules: CheckpointRules = DEFAULT_RULES) -> list[Pa
         stack.extend(folders)
     found.sort(key=_natural)
     return [Path(p) for p in found]
-
-
-def _natural(text: str) -> tuple[Any, ...]:
-    # split() puts text at even and numbers at odd positions, so comparisons never mix types.
-    pieces = _DIGITS.split(text)
-    pieces[1::2] = map(int, pieces[1::2])
-    return tuple(pieces)
-
-
-def _split_name(path: PathLike) -> tuple[str, str]:
-    """(stem, extension) of a checkpoint's name; a folder has no extension."""
-    name = os.path.basename(os.fspath(path))
-    if os.path.isdir(path):
-        return name, ""
-    stem, ext = os.path.splitext(name)
-    return (stem, ext) if stem else (name, "")
-
-
-def strip_counters(stem: str) -> str:
-    """A stem without its step, epoch and numeric suffixes: ``resnet-epoch3`` -> ``resnet``,
-    ``model_step_1000`` -> ``model``, ``epoch=3-step=1000-val_loss=0.12`` -> ``""``."""
-    if _LIGHTNING_LAST.fullmatch(stem):
-        return "last"
-    if match := _LIGHTNING_KEY.search(stem):
-        stem = stem[: match.start()]
-    while True:
-        shorter = _TRAILING_COUNTER.sub("", stem)
-        if shorter == stem:
-            return stem.rstrip("-_.")
-        stem = shorter
-
-
-def _sanitize(name: str) -> str:
-    return _UNSAFE_NAME.sub("-", name).strip("._-")[:128].strip("._-")
-
-
-def model_name_for(checkpoint: PathLike, root: PathLike, sidecar_model: str | None = None) -> str:
-    """The model a checkpoint is a version of.
-
-    The sidecar's ``model`` if given; else the first folder below ``root``
-    (``runs/sentiment/ckpt/model.pt`` under ``runs`` -> ``sentiment``); else the name without
-    extension and step/epoch/numeric suffixes (``resnet-epoch3.pt`` -> ``resnet``), or the
-    root folder's name when that says nothing (``checkpoint-500/``, ``last.ckpt``).
-    Always a valid model name: anything but letters, digits and ``._-`` becomes ``-``.
-    """
-    if sidecar_model and (name := _sanitize(sidecar_model)):
-        return name
-    root = Path(root)
-    parts = _parts_below(checkpoint, root)
-    if parts and len(parts) >= 2 and (name := _sanitize(parts[0])):
-        return name
-    stem, _ = _split_name(checkpoint)
-    base = strip_counters(stem)
-    if base.lower() in _GENERIC or not _sanitize(base):
-        # The checkpoint is the root itself, or sits right in it: the folder names the model.
-        folder = root.parent if not parts else root
-        base = folder.name
-        if strip_counters(base).lower() in _GENERIC:
-            base = folder.parent.name
-    return _sanitize(base) or "model"
-
-
-def run_key(checkpoint: PathLike, root: PathLike) -> str:
-    """A key shared by the checkpoints of one run: same folder, same name once the step and
-    epoch numbers are removed (``checkpoint-500`` and ``checkpoint-1000``; ``model_step_1.pkl``
-    and ``model_step_2.pkl``). The extension is part of the key, so an ONNX export is its own run."""
-    parts = _parts_below(checkpoint, root)
-    if parts:
-        parent = "/".join(parts[:-1])
-    else:
-        parent = os.fspath(Path(checkpoint).parent)
-    stem, ext = _split_name(checkpoint)
-    return f"{parent}/{strip_counters(stem)}{ext.lower()}"
-
-
-def step_of(checkpoint: PathLike) -> int | None:
-    """The step (or, failing that, epoch or trailing number) in a checkpoint's name, for ordering a run.
-
-    ``checkpoint-500`` -> 500, ``step=1000``/``step_1000``/``global_step1000`` -> 1000,
-    ``epoch=3`` -> 3, ``model-7.pt`` -> 7; None when the name has no number.
-    """
-    stem, _ = _split_name(checkpoint)
-    if "=" in stem:
-        info = parse_lightning_name(stem)
-        for key in ("step", "epoch"):
-            if key in info:
-                return info[key]
-    for pattern in (_STEP, _CHECKPOINT_NUMBER, _EPOCH, _TRAILING_NUMBER):
-        if match := pattern.search(stem):
-            return int(match.group(1))
-    return None
-
-
-def parse_lightning_name(name: str) -> dict[str, Any]:
-    """What a PyTorch Lightning checkpoint name says.
-
-    ``epoch=3-step=1000-val_loss=0.12.ckpt`` -> ``{"epoch": 3, "step": 1000, "metrics": {"val_loss": 0.12}}``.
-    ``last.ckpt`` (and ``last-v1.ckpt``) add ``"last": True``. Metric keys may hold ``/``
-    (``val/acc=0.9``), also escaped as ``%2F``; the ``-v1`` Lightning adds to a taken name is dropped.
-    """
-    stem = name[: -len(ext)] if (ext := os.path.splitext(name)[1].lower()) in MODEL_EXTENSIONS else name
-    result: dict[str, Any] = {}
-    if _LIGHTNING_LAST.fullmatch(stem):
-        result["last"] = True
-    matches = list(_LIGHTNING_KEY.finditer(stem))
-    metrics: dict[str, float] = {}
-    for i, match in enumerate(matches):
-        key = unquote(match.group(1))
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(stem)
-        raw = stem[match.end() : end]
-        if i + 1 == len(matches):
-            raw = _LIGHTNING_COPY.sub("", raw)
-        if key in ("epoch", "step"):
-            if raw.isdigit():
-                result[key] = int(raw)
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            continue
-        if value == value and abs(value) != float("inf"):
-            metrics[key] = value
-    result["metrics"] = metrics
-    return result
-
-
-def read_framework_files(folder: PathLike, label: str | None = None) -> dict[str, Any]:
-    """What the framework files in a checkpoint folder say, as one flat dict.
-
-    Keys, each present only when found: ``framework``, ``architecture``, ``model_type``,
-    ``base_model``, ``peft_type`` (from config.json / adapter_config.json); ``global_step``,
-    ``epoch``, ``best_metric``, ``best_model_checkpoint`` (trainer_state.json). Always:
-    ``metrics`` (the last evaluation in trainer_state's log_history, ``eval_`` stripped, plus
-    ``train_loss`` from the last training log) and ``problems`` (one line per unreadable file or
-    bad field: a malformed file never raises).
-    """
-    folder = Path(folder)
-    label = label or str(folder)
-    result: dict[str, Any] = {"metrics": {}, "problems": []}
-    readers = {"config.json": _read_config, "adapter_config.json": _read_adapter, "trainer_state.json": _read_trainer_state}
-    for name, read in readers.items():
-        path = folder / name
-        if not os.path.lexists(path):
-            continue
-        where = f"{label}/{name}"
-        try:
-            data = load_json(path, where, FRAMEWORK_MAX_BYTES)
-        except BadMetadata as error:
-            result["problems"].append(f"{error}; ignored")
-            continue
-        if not isinstance(data, dict):
-            result["problems"].append(f"{where}: expected an object {{...}} at the top level; ignored")
-            continue
-        read(data, result, where)
-    return result
-
-
-def _number(value: Any) -> int | float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None  # also NaN/Infinity, which load_json leaves as placeholders
-    return value
-
-
-def _whole(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def _text(value: Any) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    return value.replace("\0", "")[:MAX_TEXT]
-
-
-def _take(result: dict[str, Any], key: str, value: Any, convert: Any, where: str, field: str, expected: str) -> None:
-    if value is None:
-        return
-    converted = convert(value)
-    if converted is None:
-        result["problems"].append(f"{where}: {field} is {show_value(value)}, expected {expected}; ignored")
-    else:
-        result[key] = converted
-
-
-def _read_config(data: dict[str, Any], result: dict[str, Any], where: str) -> None:
-    if "_diffusers_version" in data:
-        result["framework"] = "diffusers"
-    elif any(key in data for key in ("architectures", "model_type", "transformers_version")):
-        result["framework"] = "transformers"
-    architectures = data.get("architectures")
-    if isinstance(architectures, list) and architectures and _text(architectures[0]):
-        result["architecture"] = _text(architectures[0])
-    _take(result, "model_type", data.get("model_type"), _text, where, "model_type", "text")
-    _take(result, "base_model", data.get("_name_or_path") or None, _text, where, "_name_or_path", "text")
-
-
-def _read_adapter(data: dict[str, Any], result: dict[str, Any], where: str) -> None:
-    # An adapter folder is a PEFT checkpoint, whatever config.json says about the base model.
-    result["framework"] = "peft"
-    _take(result, "base_model", data.get("base_model_name_or_path"), _text, where, "base_model_name_or_path", "text")
-    _take(result, "peft_type", data.get("peft_type"), _text, where, "peft_type", "text")
-
-
-def _read_trainer_state(data: dict[str, Any], result: dict[str, Any], where: str) -> None:
-    result.setdefault("framework", "transformers")
-    _take(result, "global_step", data.get("global_step"), _whole, where, "global_step", "a whole number")
-    _take(result, "epoch", data.get("epoch"), _number, where, "epoch", "a number")
-    _take(result, "best_metric", data.get("best_metric"), _number, where, "best_metric", "a number")
-    best = data.get("best_model_checkpoint")
-    _take(result, "best_model_checkpoint", best, _text, where, "best_model_checkpoint", "text")
-    history = data.get("log_history", [])
-    if not isinstance(history, list):
-        result["problems"].append(f"{where}: log_history is not a list; ignored")
-        return
-    entries = [entry for entry in history if isinstance(entry, dict)]
-    evaluation = next((e for e in reversed(entries) if any(k.startswith("eval_") for k in e)), None)
-    if evaluation:
-        for key, value in evaluation.items():
-            name = key[len("eval_") :]
-            if key.startswith("eval_") and name not in _EVAL_TIMINGS and _number(value) is not None:
-                result["metrics"][name] = value
-    training = next((e for e in reversed(entries) if _number(e.get("loss")) is not None), None)
-    if training:
-        result["metrics"]["train_loss"] = training["loss"]

@@ -34,7 +34,7 @@ class FollowProcess:
         argv = ["--registry", str(registry), "follow", "--env", "production", "--dir", str(directory),
                 "--interval", "0.2", *extra]
         # As nobody: imported as root first (this Python lives under /root, closed to nobody).
-        start = [str(ROOT / "tests" / "reliability_worker.py"), "cli-as-nobody"] if as_nobody else ["-m", "tui.cli"]
+        start = [str(ROOT / "tests" / "backends" / "local" / "reliability_worker.py"), "cli-as-nobody"] if as_nobody else ["-m", "tui.cli"]
         self.lines: list[str] = []
         self.process = subprocess.Popen([sys.executable, *start, *argv], cwd=ROOT, env={**os.environ, **(env or {})},
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from servers import free_port, server_program, start, stop, wait_for_port
+from tests.servers import free_port, server_program, start, stop, wait_for_port
 
 _BUCKETS = itertools.count(1)
 
