@@ -11,6 +11,8 @@ from store.backends.local import journal
 from store.backends.memory import MemoryBackend
 from store.registry import Registry
 
+pytest_plugins = ["tests.servers.mlflow"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--benchmarks", action="store_true", help="run the speed and memory benchmarks")
