@@ -65,3 +65,13 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def fresh_prefix() -> str:
     """A registered-model-name prefix no other test on the shared server uses."""
     return f"t{os.getpid()}-{next(_counter)}-{uuid.uuid4().hex[:6]}."
+
+
+@pytest.fixture
+def mlflow_backend(mlflow_server: str) -> Iterator[object]:
+    """An MlflowBackend on the session's server, under a fresh prefix."""
+    from store.backends.mlflow.backend import MlflowBackend
+
+    backend = MlflowBackend(mlflow_server, prefix=fresh_prefix())
+    yield backend
+    backend.close()

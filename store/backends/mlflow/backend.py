@@ -185,44 +185,48 @@ class MlflowBackend:
             if version is not None and version in known:
                 raise DuplicateVersion(f"{model}:{version} already exists; versions are never overwritten")
             for _ in range(20):
-                name = version or (next_version(known) if next_version else None)
-                made = self._create(model, doc, name=name, key=key)
+                made = self._create(model, doc, version=version, key=key,
+                                    wanted=version or (next_version(known) if next_version else None))
                 if made is not None:
                     return made
                 if version is not None:
                     raise DuplicateVersion(f"{model}:{version} already exists; versions are never overwritten")
-                self._sync()  # our name was taken meanwhile: choose again
+                known = self.index.by_model.get(model, {})  # our name was taken meanwhile: choose again
             raise DuplicateVersion(f"{model}: could not choose a free version name after 20 tries")
 
     def _with_key(self, model: str, key: str) -> Doc | None:
+        """The first version (by MLflow's number) made with content key ``key``."""
         versions = self.versions()
-        for doc_id in self.index.by_model.get(model, {}).values():
-            if versions[doc_id].get("content_key") == key:
-                return versions[doc_id]
-        return None
+        found = [versions[i] for i in self.index.by_model.get(model, {}).values() if versions[i].get("content_key") == key]
+        return min(found, key=lambda d: int(d["mlflow"]["number"])) if found else None
 
-    def _create(self, model: str, doc: Mapping[str, Any], *, name: str | None, key: str | None) -> Doc | None:
-        """One create; then keep it only if no lower version has its key (that one is returned) or its name."""
+    def _create(self, model: str, doc: Mapping[str, Any], *, version: str | None, key: str | None,
+                wanted: str | None) -> Doc | None:
+        """One create; kept only if no lower version has its content key (that one is returned then)
+        or its name (None: choose another name). A version named by the server's number, ``vN``, needs
+        no name tag; any other name is a ``modelreg.version`` tag."""
         server = self.replica.server_name(model)
-        numbered = name is None or _DEFAULT.fullmatch(name) is not None
         tags = field_tags({k: v for k, v in doc.items() if k not in RESERVED})
         if key is not None:
             tags.append({"key": KEY_TAG, "value": key})
-        if not numbered:
-            tags.append({"key": NAME_TAG, "value": str(name)})
+        if version is not None:
+            tags.append({"key": NAME_TAG, "value": version})
         source = f"modelreg://{os.uname().nodename}{_primary(doc)}"  # the artifact store's hook: a local path for now
         answer = self.client.post("model-versions/create", {"name": server, "source": source, "tags": tags})["model_version"]
         number = str(answer["version"])
         self._undo.append(lambda: self._delete(server, number))
-        if numbered and name is not None and name != default_name(number):
-            if default_name(number) in self.index.by_model.get(model, {}) or int(_DEFAULT.fullmatch(name)[1]) > int(number):  # type: ignore[index]
-                # The scheme is ahead of the server's numbers (versions named by hand): keep the chosen name.
-                self.client.post("model-versions/set-tag", {"name": server, "version": number, "key": NAME_TAG, "value": name},
-                                 idempotent=True)
+        name = version
+        if version is None:
+            plain = _DEFAULT.fullmatch(wanted or default_name(number))
+            if plain and int(plain[1]) <= int(number) and default_name(number) not in self.index.by_model.get(model, {}):
+                name = None  # vN, the server's own number
+            else:  # the scheme is ahead of the server's numbers, or not numbered at all: keep its name
+                name = wanted or default_name(number)
+                self.client.post("model-versions/set-tag", {"name": server, "version": number, "key": NAME_TAG,
+                                                            "value": name}, idempotent=True)
                 answer = {**answer, "tags": [*answer.get("tags", ()), {"key": NAME_TAG, "value": name}]}
-                numbered = False
-        if key is not None or not numbered:
-            clash = self._first_clash(server, number, key, None if numbered else name)
+        if key is not None or name is not None:
+            clash = self._first_clash(server, number, key, name)
             if clash is not None:
                 self._delete(server, number)
                 self._undo.pop()
@@ -312,7 +316,8 @@ class MlflowBackend:
                     entry: Mapping[str, Any], statuses: Mapping[str, str] = {},
                     live_fields: Mapping[str, Any] = {}) -> Doc:
         with self.transaction():
-            return switching.switch(self, model, env, expected=expected, to=to, entry=entry, statuses=statuses)
+            return switching.switch(self, model, env, expected=expected, to=to, entry=entry, statuses=statuses,
+                                    live_fields=live_fields)
 
     def append_history(self, entry: Mapping[str, Any]) -> Doc:
         with self.transaction():

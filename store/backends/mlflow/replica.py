@@ -22,6 +22,7 @@ from store.backends.protocol import Changes, Doc, Token
 
 KINDS = ("models", "versions", "live", "history")
 EDITED_TAG = "modelreg:edited"  # not "modelreg.": it is a signal, not a field of the model
+LIVE_TAG = "modelreg:live:"  # + env: the live entry's own fields (the release folder)
 
 
 class Replica:
@@ -188,10 +189,18 @@ class Replica:
         """The live table from a model's aliases (alias -> MLflow number): each alias is an environment."""
         numbers = self.numbers.get(server, {})
         versions = self.docs["versions"]
+        tags = tags_of(self.answers.get(server, {}))
         for env, number in aliases.items():
             doc_id = numbers.get(number)
             version = versions[doc_id]["version"] if doc_id in versions else f"v{number}"
-            self.set("live", self.doc_id("l", server, env), {"model": name, "env": env, "version": version})
+            doc = {"model": name, "env": env, "version": version}
+            try:  # where the deploy that made it live put its release, on that machine
+                fields = json.loads(tags.get(LIVE_TAG + env, "{}"))
+            except ValueError:
+                fields = {}
+            if isinstance(fields, dict) and fields.pop("version", None) == version:
+                doc.update({k: v for k, v in fields.items() if k not in doc})
+            self.set("live", self.doc_id("l", server, env), doc)
         for doc_id, doc in list(self.docs["live"].items()):
             if doc["model"] == name and doc["env"] not in aliases:
                 self.set("live", doc_id, None)

@@ -6,11 +6,13 @@ every entry kept, every race refused, and the final alias equal to the log's las
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from store.backends.mlflow import history as hist
 from store.backends.mlflow.client import ApiError
+from store.backends.mlflow.replica import LIVE_TAG
 from store.backends.protocol import Doc
 from store.errors import DeployConflict
 from store.stamps import now
@@ -48,7 +50,7 @@ def _write(backend: MlflowBackend, entry: Mapping[str, Any], kind: str, switch: 
 
 
 def switch(backend: MlflowBackend, model: str, env: str, *, expected: str | None, to: str | None,
-           entry: Mapping[str, Any], statuses: Mapping[str, str]) -> Doc:
+           entry: Mapping[str, Any], statuses: Mapping[str, str], live_fields: Mapping[str, Any]) -> Doc:
     replica = backend.replica
     replica.sync_history()
     fold = replica.history.fold(model, env)
@@ -73,6 +75,12 @@ def switch(backend: MlflowBackend, model: str, env: str, *, expected: str | None
         doc_id = backend.index.by_model.get(model, {}).get(version)
         if doc_id is not None and backend.versions()[doc_id].get("status") != status:
             backend.update_version(model, version, set={"status": status})
+    if live_fields and to is not None:
+        value = json.dumps({**dict(live_fields), "version": to})
+        backend.client.post("registered-models/set-tag", {"name": replica.server_name(model), "key": LIVE_TAG + env,
+                                                          "value": value}, idempotent=True)
+        answer = replica.answers.setdefault(replica.server_name(model), {"name": replica.server_name(model)})
+        answer["tags"] = [t for t in answer.get("tags", ()) if t.get("key") != LIVE_TAG + env] + [{"key": LIVE_TAG + env, "value": value}]
     _point_alias(backend, model, env)
     return dict(replica.history.visible.get(str(seq)) or {**dict(entry), "seq": seq})
 
