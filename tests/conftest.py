@@ -11,7 +11,7 @@ from store.backends.local import journal
 from store.backends.memory import MemoryBackend
 from store.registry import Registry
 
-pytest_plugins = ["tests.servers.mlflow"]
+pytest_plugins = ["tests.servers.mlflow", "tests.servers.postgres"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -75,3 +75,13 @@ def mlflow_backend(mlflow_server: str) -> Iterator[object]:
     backend = MlflowBackend(mlflow_server, prefix=fresh_prefix())
     yield backend
     backend.close()
+
+
+@pytest.fixture(scope="session")
+def mlflow_on_postgres(tmp_path_factory: pytest.TempPathFactory, postgres_uri: str) -> Iterator[str]:
+    """An MLflow server whose backend store is PostgreSQL: for the concurrency tests."""
+    url, process = start_mlflow(tmp_path_factory.mktemp("mlflow-pg"), postgres_uri)
+    try:
+        yield url
+    finally:
+        stop(process)  # type: ignore[arg-type]

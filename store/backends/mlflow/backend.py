@@ -191,7 +191,8 @@ class MlflowBackend:
                     return made
                 if version is not None:
                     raise DuplicateVersion(f"{model}:{version} already exists; versions are never overwritten")
-                known = self.index.by_model.get(model, {})  # our name was taken meanwhile: choose again
+                self._resync(model)  # our name was taken meanwhile: look at all of the model, choose again
+                known = self.index.by_model.get(model, {})
             raise DuplicateVersion(f"{model}: could not choose a free version name after 20 tries")
 
     def _with_key(self, model: str, key: str) -> Doc | None:
@@ -230,6 +231,7 @@ class MlflowBackend:
             if clash is not None:
                 self._delete(server, number)
                 self._undo.pop()
+                self._touch(server, [number])  # others who saw it drop it
                 self._sync()
                 if key is not None and clash.get(KEY_TAG) == key:
                     return self._with_key(model, key)
@@ -237,6 +239,11 @@ class MlflowBackend:
         self.replica.take_version(answer)
         self._touch(server, [number])
         return self.versions()[self.replica.doc_id("v", server, number)]
+
+    def _resync(self, model: str) -> None:
+        server = self.replica.server_name(model)
+        self.replica.take_versions(server, self.client.pages("model-versions/search", "model_versions",
+                                                             filter=f"name='{server}'", max_results=10000), complete=True)
 
     def _first_clash(self, server: str, number: str, key: str | None, name: str | None) -> dict[str, str] | None:
         """The tags of a version below ``number`` with the same content key or name, if any."""
@@ -308,7 +315,7 @@ class MlflowBackend:
             self._delete(server, number)  # MLflow drops the aliases naming it too
             self.replica.drop_version(server, number)
             self.replica.take_aliases(server, model, {e: n for e, n in _aliases(self.replica, server).items() if n != number})
-            self._touch(server)
+            self._touch(server, [number])
 
     # -- what is live, and the history --------------------------------------------------------------
 

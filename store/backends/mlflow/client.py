@@ -125,6 +125,12 @@ class RestClient:
                     continue
                 raise Unreachable(f"cannot reach the MLflow server at {self.url}: {_reason(error)}; "
                                   "check that it runs, or pass another --registry") from None
+            if response.status >= 500 and idempotent and attempt < self._retries + 2:
+                # e.g. two set-tags of one key at once: MLflow's upsert loses the race on PostgreSQL
+                # with a unique violation. Setting a value again is harmless.
+                attempt += 1
+                time.sleep(0.02 * attempt)
+                continue
             return self._answer(response.status, raw, method, path)
 
     def _answer(self, status: int, raw: bytes, method: str, path: str) -> dict[str, Any]:

@@ -46,6 +46,7 @@ class Entry:
     doc: Doc
     expected: str | None = None
     to: str | None = None
+    created: float = 0.0  # the server's clock, in seconds
 
     @property
     def key(self) -> tuple[str, str]:
@@ -66,7 +67,11 @@ def parse(answer: Mapping[str, Any], problems: list[str]) -> Entry | None:
         problems.append(f"deploy history entry {number}: not a modelreg history entry; left out")
         return None
     doc["seq"] = seq
-    return Entry(seq, tags.get(KIND_TAG, NOTE), doc, expected, to)
+    try:
+        created = int(answer.get("creation_timestamp") or 0) / 1000
+    except (TypeError, ValueError):
+        created = 0.0
+    return Entry(seq, tags.get(KIND_TAG, NOTE), doc, expected, to, created)
 
 
 @dataclass

@@ -40,6 +40,7 @@ class Replica:
         self.edited: dict[str, str] = {}  # server model name -> EDITED_TAG seen
         self.answers: dict[str, dict[str, Any]] = {}  # server model name -> registered model answer
         self.numbers: dict[str, dict[str, str]] = {}  # server model name -> {MLflow number: doc id}
+        self.searched: dict[str, int] = {}  # server model name -> the highest number a search returned
         self.problems: dict[tuple[str, ...], list[str]] = {}
         self.history = hist.HistoryLog()
         self.runs: dict[str, dict[str, Any]] = {}
@@ -122,16 +123,16 @@ class Replica:
         self.set("models", self.doc_id("m", server), model_doc(answer, name, problems))
         self.problems[("m", server)] = problems
         stamp, edited = answer.get("last_updated_timestamp"), tags_of(answer).get(EDITED_TAG, "")
-        known = self.numbers.setdefault(server, {})
         if full or server not in self.answers:
             self.take_versions(server, self.client.pages("model-versions/search", "model_versions",
                                                           filter=f"name='{server}'", max_results=10000), complete=True)
         else:
             if self.stamps.get(server) != stamp:
-                top = max((int(n) for n in known if n.isdigit()), default=0)
+                # From what the last search saw, not from our own creates: a version another process
+                # made just below one of ours must not fall in the gap.
                 self.take_versions(server, self.client.pages(
-                    "model-versions/search", "model_versions", filter=f"name='{server}' and version_number>{top}",
-                    max_results=10000))
+                    "model-versions/search", "model_versions",
+                    filter=f"name='{server}' and version_number>{self.searched.get(server, 0)}", max_results=10000))
             if self.edited.get(server) != edited and edited:
                 for number in _edited_numbers(edited):
                     self.fetch_version(server, number)
@@ -143,6 +144,9 @@ class Replica:
         got = set()
         for answer in answers:
             got.add(self.take_version(answer))
+        top = max((int(n) for n in got if n.isdigit()), default=0)
+        if complete or top > self.searched.get(server, 0):
+            self.searched[server] = top if complete else max(top, self.searched.get(server, 0))
         if complete:
             for number in [n for n in known if n not in got]:
                 self.drop_version(server, number)
@@ -182,7 +186,7 @@ class Replica:
             self.drop_version(server, number)
         self.take_aliases(server, server[len(self.prefix):], {})
         self.set("models", self.doc_id("m", server), None)
-        for store in (self.answers, self.stamps, self.edited, self.numbers):
+        for store in (self.answers, self.stamps, self.edited, self.numbers, self.searched):
             store.pop(server, None)
 
     def take_aliases(self, server: str, name: str, aliases: Mapping[str, str]) -> None:

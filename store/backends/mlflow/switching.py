@@ -7,11 +7,13 @@ every entry kept, every race refused, and the final alias equal to the log's las
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from store.backends.mlflow import history as hist
 from store.backends.mlflow.client import ApiError
+from store.backends.mlflow.mapping import aliases_of
 from store.backends.mlflow.replica import LIVE_TAG
 from store.backends.protocol import Doc
 from store.errors import DeployConflict
@@ -19,6 +21,8 @@ from store.stamps import now
 
 if TYPE_CHECKING:
     from store.backends.mlflow.backend import MlflowBackend
+
+SETTLED = 60.0  # seconds after which an alias that disagrees with the log was moved outside modelreg
 
 
 def append(backend: MlflowBackend, entry: Mapping[str, Any], kind: str,
@@ -54,8 +58,7 @@ def switch(backend: MlflowBackend, model: str, env: str, *, expected: str | None
     replica = backend.replica
     replica.sync_history()
     fold = replica.history.fold(model, env)
-    alias = _live(backend, model, env)
-    if fold.last is not None and fold.live != expected and alias == expected:
+    if fold.last is not None and fold.live != expected and _moved_outside(backend, model, env, fold, expected):
         # The alias was moved outside modelreg (MLflow's UI or client): record that first, so the
         # log and the server agree, then our switch is judged from there.
         _write(backend, {"env": env, "model": model, "from": fold.live, "to": expected, "action": "outside",
@@ -85,11 +88,19 @@ def switch(backend: MlflowBackend, model: str, env: str, *, expected: str | None
     return dict(replica.history.visible.get(str(seq)) or {**dict(entry), "seq": seq})
 
 
-def _live(backend: MlflowBackend, model: str, env: str) -> str | None:
-    for doc in backend.live().values():
-        if doc["model"] == model and doc["env"] == env:
-            return str(doc["version"])
-    return None
+def _moved_outside(backend: MlflowBackend, model: str, env: str, fold: hist.Fold, expected: str | None) -> bool:
+    """The server's alias says ``expected`` while the log says otherwise, and has for a while.
+
+    A deployer points the alias right after its entry is accepted: within a few seconds. An alias
+    that still disagrees after ``SETTLED`` seconds was moved by someone else (or its deployer died).
+    """
+    if fold.last is None or time.time() - fold.last.created < SETTLED:
+        return False
+    answer = backend.client.get("registered-models/get", name=backend.replica.server_name(model))["registered_model"]
+    number = aliases_of(answer).get(env)
+    doc_id = backend.replica.numbers.get(backend.replica.server_name(model), {}).get(number or "")
+    now_live = backend.versions()[doc_id]["version"] if doc_id in backend.versions() else None
+    return now_live == expected
 
 
 def _forget(backend: MlflowBackend, seq: int) -> None:
