@@ -19,11 +19,13 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from store.backends.mlflow import history as hist
+from store.backends.mlflow import saved as saving
 from store.backends.mlflow import switching
-from store.backends.mlflow.client import ApiError, RestClient, ServerError
+from store.backends.mlflow.client import ApiError, RestClient, ServerError, Unreachable
 from store.backends.mlflow.mapping import KEY_TAG, NAME_TAG, PREFIX, RESERVED, aliases_of, default_name, field_tags
 from store.backends.mlflow.replica import EDITED_TAG, Replica
 from store.backends.protocol import Changes, Doc, Token
@@ -47,7 +49,10 @@ class _Poll:
 class MlflowBackend:
     """A :class:`~store.backends.protocol.Backend` over MLflow's REST API; see the module docstring."""
 
-    def __init__(self, url: str, *, prefix: str = "", poll: float = 2.0, sweep: float = 45.0) -> None:
+    def __init__(self, url: str, *, prefix: str = "", poll: float = 2.0, sweep: float = 45.0,
+                 saved: Path | None = None) -> None:
+        """``saved``: where the replica is kept between runs (opening then fetches only what changed,
+        and works read-only from it while the server cannot be reached)."""
         if "'" in prefix:
             raise ServerError(f"bad model name prefix {prefix!r}: it may not hold a quote")
         self.client = RestClient(url)
@@ -61,7 +66,23 @@ class MlflowBackend:
         self._swept_at = 0.0
         self._depth = 0
         self._undo: list[Callable[[], Any]] = []
-        self._sync(full=True)
+        self.saved = saved
+        loaded = saved is not None and saving.load(self.replica, saved, url)
+        try:
+            self._sync(full=not loaded)
+        except Unreachable as error:
+            if not loaded:
+                raise
+            self.offline, self.synced_at = str(error), time.monotonic()
+        self._swept_at = time.monotonic()
+
+    def sync_state(self) -> str:
+        """For the app: "synced 3 s ago", "writing", or "offline: why" (reads go on from the replica)."""
+        if self.offline:
+            return f"offline, read-only: {self.offline}"
+        if self._depth:
+            return "writing"
+        return f"synced {time.monotonic() - self.synced_at:.0f} s ago"
 
     # -- the replica ------------------------------------------------------------------------------
 
@@ -95,6 +116,7 @@ class MlflowBackend:
         return self.replica.token()
 
     def changes_since(self, token: Token) -> Changes:
+        self.refresh()  # no push from MLflow: the app's poll is our poll (a request every ``poll`` s at most)
         return self.replica.changes_since(token)
 
     def problems(self) -> list[str]:
@@ -107,6 +129,11 @@ class MlflowBackend:
         pass
 
     def close(self) -> None:
+        if self.saved is not None and not self.offline:
+            try:
+                saving.save(self.replica, self.saved, self.client.url)
+            except OSError:
+                pass  # only a cache: the next open fetches everything
         self.client.close()
 
     def _sync(self, *, full: bool = False) -> bool:

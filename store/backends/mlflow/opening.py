@@ -15,6 +15,7 @@ from pathlib import Path
 
 from store.backends.local.location import find_registry, remote_url
 from store.backends.mlflow.backend import MlflowBackend
+from store.backends.mlflow.saved import FILE
 from store.backends.protocol import Backend
 
 
@@ -29,7 +30,7 @@ def open_backend(url: str) -> tuple[MlflowBackend, Path]:
     prefix = os.environ.get("MODELREG_MLFLOW_PREFIX", "")
     home = local_home(url, prefix)
     home.mkdir(parents=True, exist_ok=True)
-    return MlflowBackend(url, prefix=prefix), home
+    return MlflowBackend(url, prefix=prefix, saved=home / FILE), home
 
 
 def locate(path: str | os.PathLike[str] | None, backend: Backend | None) -> tuple[Backend | None, Path]:

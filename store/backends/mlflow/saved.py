@@ -1,0 +1,53 @@
+"""The replica kept on disk between runs (in the registry's local folder under the user's cache
+directory), so a registry on a server opens at local speed, fetches only what changed since, and
+opens read-only from what it last saw while the server cannot be reached."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from store.backends.mlflow import history as hist
+from store.backends.mlflow.replica import Replica
+from store.durable import atomic_write
+
+FORMAT = 1
+FILE = "replica.json"
+
+
+def save(replica: Replica, path: Path, url: str) -> None:
+    with replica.lock:
+        state: dict[str, Any] = {
+            "format": FORMAT, "url": url, "prefix": replica.prefix, "docs": replica.docs, "last_id": replica.last_id,
+            "ids": [[list(k), v] for k, v in replica.ids.items()], "stamps": replica.stamps, "edited": replica.edited,
+            "answers": replica.answers, "numbers": replica.numbers, "searched": replica.searched,
+            "history": [[e.seq, e.kind, e.doc, e.expected, e.to, e.created] for e in replica.history.entries.values()],
+            "problems": [[list(k), v] for k, v in replica.problems.items()],
+        }
+        payload = json.dumps(state, separators=(",", ":")).encode()
+    atomic_write(path, payload)
+
+
+def load(replica: Replica, path: Path, url: str) -> bool:
+    """Fill ``replica`` from ``path``; False (and nothing changed) if there is none or it does not fit."""
+    try:
+        state = json.loads(path.read_bytes())
+        if state.get("format") != FORMAT or state.get("url") != url or state.get("prefix") != replica.prefix:
+            return False
+        docs = {kind: dict(state["docs"][kind]) for kind in ("models", "versions", "live", "history")}
+        ids = {tuple(k): str(v) for k, v in state["ids"]}
+        entries = [hist.Entry(int(s), str(k), dict(d), e, t, float(c)) for s, k, d, e, t, c in state["history"]]
+        problems = {tuple(k): list(v) for k, v in state["problems"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False  # no saved replica, or a damaged one: the first sync fetches everything
+    with replica.lock:
+        replica.docs = docs
+        replica.ids, replica.last_id = ids, int(state["last_id"])
+        replica.stamps, replica.edited, replica.answers = state["stamps"], state["edited"], state["answers"]
+        replica.numbers, replica.searched = state["numbers"], {k: int(v) for k, v in state["searched"].items()}
+        replica.problems = problems
+        replica.history = hist.HistoryLog()
+        replica.history.add(entries)
+        replica.index.rebuild(docs["versions"], docs["models"])
+    return True
