@@ -150,7 +150,10 @@ class MlflowBackend:
         with self.lock:
             outer = self._depth == 0
             if outer:
-                self._sync()  # reads inside see everyone's writes
+                # Caught up as a read is (every ``poll`` s at most), not with a request per write: what
+                # must hold against other writers is checked on the server after each write (content
+                # keys, version names, the history's fold), never decided from the replica alone.
+                self.refresh()
             self._depth += 1
             try:
                 yield
@@ -263,8 +266,7 @@ class MlflowBackend:
                 if key is not None and clash.get(KEY_TAG) == key:
                     return self._with_key(model, key)
                 return None
-        self.replica.take_version(answer)
-        self._touch(server, [number])
+        self.replica.take_version(answer)  # MLflow moved the model's timestamp itself: others' polls see it
         return self.versions()[self.replica.doc_id("v", server, number)]
 
     def _resync(self, model: str) -> None:
