@@ -167,3 +167,24 @@ def test_history_entries_that_are_not_modelregs_are_left_out_and_reported(cli, a
     shown = cli("history")
     assert shown.returncode == 0 and shown.stdout.count("production") == 1
     assert "not a modelreg history entry" in shown.stderr
+
+
+def test_an_alias_moved_in_mlflow_is_recorded_before_the_next_deploy(cli, artifact: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from store.backends.mlflow import switching
+
+    with Registry(cli.url) as registry:
+        for _ in range(3):
+            registry.register("m", [artifact], scan={"safe": True, "verdict": "safe", "reason": "scanned"})
+        registry.deploy("m:v1")
+    backend = MlflowBackend(cli.url, prefix=cli.prefix)
+    backend.client.post("registered-models/alias", {"name": cli.prefix + "m", "alias": "production", "version": "2"})
+    backend.close()
+    monkeypatch.setattr(switching, "SETTLED", 0.0)  # the log has been quiet long enough
+    with Registry(cli.url) as registry:
+        assert registry.live_map("m") == {"production": "v2"}  # MLflow's word: an alias is what is live
+        registry.deploy("m:v3")
+        steps = [(h["action"], h["from"], h["to"]) for h in registry.history("m")]
+        # the outside move is recorded; then this node's own deploy link, still at v1, is recorded as a
+        # repair by the deploy module (it reconciles links as if one machine served: a known limit)
+        assert steps == [("deploy", None, "v1"), ("outside", "v1", "v2"), ("repair", "v2", "v1"), ("deploy", "v1", "v3")]
+        assert registry.live_map("m") == {"production": "v3"}
