@@ -75,6 +75,7 @@ class MlflowBackend:
                 raise
             self.offline, self.synced_at = str(error), time.monotonic()
         self._swept_at = time.monotonic()
+        self._saved_token = self.replica.token() if loaded else -1  # nothing new since: no need to save on close
 
     def sync_state(self) -> str:
         """For the app: "synced 3 s ago", "writing", or "offline: why" (reads go on from the replica)."""
@@ -129,7 +130,7 @@ class MlflowBackend:
         pass
 
     def close(self) -> None:
-        if self.saved is not None and not self.offline:
+        if self.saved is not None and not self.offline and self.replica.token() != self._saved_token:
             try:
                 saving.save(self.replica, self.saved, self.client.url)
             except OSError:

@@ -34,14 +34,14 @@ class Replica:
         self.index = VersionIndex()
         self.docs: dict[str, dict[str, Doc]] = {kind: {} for kind in KINDS}
         self.log: list[tuple[str, str]] = []
-        self.ids: dict[tuple[str, ...], str] = {}
+        self.ids: dict[str, str] = {}  # "kind\0server\0..." -> doc id (text keys: saved and loaded as they are)
         self.last_id = 0
         self.stamps: dict[str, Any] = {}  # server model name -> last_updated_timestamp seen
         self.edited: dict[str, str] = {}  # server model name -> EDITED_TAG seen
         self.answers: dict[str, dict[str, Any]] = {}  # server model name -> registered model answer
         self.numbers: dict[str, dict[str, str]] = {}  # server model name -> {MLflow number: doc id}
         self.searched: dict[str, int] = {}  # server model name -> the highest number a search returned
-        self.problems: dict[tuple[str, ...], list[str]] = {}
+        self.problems: dict[str, list[str]] = {}  # keyed like ids
         self.history = hist.HistoryLog()
         self.runs: dict[str, dict[str, Any]] = {}
 
@@ -55,10 +55,11 @@ class Replica:
         return self.prefix + hist.HISTORY_MODEL
 
     def doc_id(self, *key: str) -> str:
-        found = self.ids.get(key)
+        joined = "\0".join(key)
+        found = self.ids.get(joined)
         if found is None:
             self.last_id += 1  # ids live in this process (and its saved replica): numbers in the order first seen
-            found = self.ids[key] = str(self.last_id)
+            found = self.ids[joined] = str(self.last_id)
         return found
 
     # -- the change log -------------------------------------------------------------------------
@@ -121,7 +122,7 @@ class Replica:
         name = server[len(self.prefix):]
         problems: list[str] = []
         self.set("models", self.doc_id("m", server), model_doc(answer, name, problems))
-        self.problems[("m", server)] = problems
+        self.problems[f"m\0{server}"] = problems
         stamp, edited = answer.get("last_updated_timestamp"), tags_of(answer).get(EDITED_TAG, "")
         if full or server not in self.answers:
             self.take_versions(server, self.client.pages("model-versions/search", "model_versions",
@@ -161,7 +162,7 @@ class Replica:
         doc["model"] = server[len(self.prefix):]
         doc_id = self.doc_id("v", server, number)
         self.numbers.setdefault(server, {})[number] = doc_id
-        self.problems[("v", server, number)] = problems
+        self.problems[f"v\0{server}\0{number}"] = problems
         self.set("versions", doc_id, doc)
         return number
 
@@ -177,7 +178,7 @@ class Replica:
 
     def drop_version(self, server: str, number: str) -> None:
         doc_id = self.numbers.get(server, {}).pop(number, None)
-        self.problems.pop(("v", server, number), None)
+        self.problems.pop(f"v\0{server}\0{number}", None)
         if doc_id is not None:
             self.set("versions", doc_id, None)
 
@@ -223,7 +224,7 @@ class Replica:
         except ApiError as error:
             if error.code != "RESOURCE_DOES_NOT_EXIST":
                 raise
-        self.problems[("h",)] = problems
+        self.problems["h"] = problems
         changed = log.add(entries)
         if full:
             present = {e.seq for e in entries}

@@ -12,7 +12,7 @@ from store.backends.mlflow import history as hist
 from store.backends.mlflow.replica import Replica
 from store.durable import atomic_write
 
-FORMAT = 1
+FORMAT = 2
 FILE = "replica.json"
 
 
@@ -20,10 +20,10 @@ def save(replica: Replica, path: Path, url: str) -> None:
     with replica.lock:
         state: dict[str, Any] = {
             "format": FORMAT, "url": url, "prefix": replica.prefix, "docs": replica.docs, "last_id": replica.last_id,
-            "ids": [[list(k), v] for k, v in replica.ids.items()], "stamps": replica.stamps, "edited": replica.edited,
+            "ids": replica.ids, "stamps": replica.stamps, "edited": replica.edited,
             "answers": replica.answers, "numbers": replica.numbers, "searched": replica.searched,
             "history": [[e.seq, e.kind, e.doc, e.expected, e.to, e.created] for e in replica.history.entries.values()],
-            "problems": [[list(k), v] for k, v in replica.problems.items()],
+            "problems": replica.problems,
         }
         payload = json.dumps(state, separators=(",", ":")).encode()
     atomic_write(path, payload)
@@ -36,9 +36,11 @@ def load(replica: Replica, path: Path, url: str) -> bool:
         if state.get("format") != FORMAT or state.get("url") != url or state.get("prefix") != replica.prefix:
             return False
         docs = {kind: dict(state["docs"][kind]) for kind in ("models", "versions", "live", "history")}
-        ids = {tuple(k): str(v) for k, v in state["ids"]}
+        ids = state["ids"]
         entries = [hist.Entry(int(s), str(k), dict(d), e, t, float(c)) for s, k, d, e, t, c in state["history"]]
-        problems = {tuple(k): list(v) for k, v in state["problems"]}
+        problems = state["problems"]
+        if not isinstance(ids, dict) or not isinstance(problems, dict):
+            raise TypeError
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False  # no saved replica, or a damaged one: the first sync fetches everything
     with replica.lock:
