@@ -4,6 +4,7 @@ what plain MLflow clients and hand-edited tags look like through modelreg."""
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import subprocess
 import sys
@@ -188,3 +189,30 @@ def test_an_alias_moved_in_mlflow_is_recorded_before_the_next_deploy(cli, artifa
         # repair by the deploy module (it reconciles links as if one machine served: a known limit)
         assert steps == [("deploy", None, "v1"), ("outside", "v1", "v2"), ("repair", "v2", "v1"), ("deploy", "v1", "v3")]
         assert registry.live_map("m") == {"production": "v3"}
+
+
+def test_modelreg_watch_registers_into_the_server(cli, tmp_path: Path) -> None:
+    import signal
+
+    from tests.test_watch_cli import read_line_with
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "--registry", cli.url, "watch", str(runs), "--settle", "0.2", "--model", "wm"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        read_line_with(process, "watching", timeout=60)
+        (runs / "weights-step-10.safetensors").write_bytes(b"w" * 1000)
+        assert "wm:v1" in read_line_with(process, "registered", timeout=60)
+        (runs / "weights-step-10.safetensors.json").write_text(json.dumps({"metrics": {"f1": 0.7}}))
+        assert "wm:v1" in read_line_with(process, "updated", timeout=60)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "Traceback" not in stderr
+    with Registry(cli.url) as registry:
+        assert registry.get("wm:v1").metrics == {"f1": 0.7}
