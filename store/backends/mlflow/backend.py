@@ -67,9 +67,10 @@ class MlflowBackend:
         self._depth = 0
         self._undo: list[Callable[[], Any]] = []
         self.saved = saved
+        listing = saving.Listing(self.replica) if saved is not None and saved.exists() else None  # asked while we read the file
         loaded = saved is not None and saving.load(self.replica, saved, url)
         try:
-            self._sync(full=not loaded)
+            self._sync(full=not loaded, listing=listing.result() if listing is not None and loaded else None)
         except Unreachable as error:
             if not loaded:
                 raise
@@ -137,8 +138,8 @@ class MlflowBackend:
                 pass  # only a cache: the next open fetches everything
         self.client.close()
 
-    def _sync(self, *, full: bool = False) -> bool:
-        changed = self.replica.sync(full=full)
+    def _sync(self, *, full: bool = False, listing: list[dict[str, Any]] | None = None) -> bool:
+        changed = self.replica.sync(full=full, listing=listing)
         self.synced_at, self.offline = time.monotonic(), None
         if full:
             self._swept_at = self.synced_at

@@ -94,14 +94,19 @@ class Replica:
 
     # -- syncing --------------------------------------------------------------------------------
 
-    def sync(self, *, full: bool = False) -> bool:
-        """Catch up with the server; True if anything changed. Raises ServerError if it cannot."""
+    def list_models(self) -> list[dict[str, Any]]:
+        """The registered models (with tags and aliases): one request per 1,000."""
+        query = {"filter": f"name LIKE '{self.prefix}%'"} if self.prefix else {}
+        return list(self.client.pages("registered-models/search", "registered_models", max_results=1000, **query))
+
+    def sync(self, *, full: bool = False, listing: list[dict[str, Any]] | None = None) -> bool:
+        """Catch up with the server; True if anything changed. Raises ServerError if it cannot.
+        ``listing``: :meth:`list_models`, if the caller fetched it already."""
         with self.lock:
             before = len(self.log)
-            query = {"filter": f"name LIKE '{self.prefix}%'"} if self.prefix else {}
             seen: set[str] = set()
             history_answer = None
-            for answer in self.client.pages("registered-models/search", "registered_models", max_results=1000, **query):
+            for answer in self.list_models() if listing is None else listing:
                 server = str(answer.get("name", ""))
                 if server == self.history_model:
                     history_answer = answer
