@@ -83,6 +83,12 @@ class Documents:
         with self.reading(refresh=False):
             return max((int(i) for i in self._backend.versions() if i.isdigit()), default=0)
 
+    def sync_state(self) -> str | None:
+        """How fresh the documents are on a server's backend ("synced 3 s ago", "writing", "offline,
+        read-only: why"); None for a local registry, which is always current."""
+        state = getattr(self._backend, "sync_state", None)
+        return state() if callable(state) else None
+
     def feed(self, token: Any) -> Feed:
         """What changed since ``token``, with the documents as they are now: the app's live updates."""
         with self._backend.lock:

@@ -21,7 +21,7 @@ from store import registering, signatures, uploading
 from store import versions as version_rules
 from store.backends.artifacts import ArtifactStore
 from store.backends.local.backend import LocalBackend
-from store.backends.local.location import find_registry
+from store.backends.mlflow.opening import locate
 from store.backends.protocol import Backend, Changes, ChangeWatch
 from store.config import Config
 from store.documents import Documents
@@ -50,8 +50,9 @@ class Registry(Resolving, Editing, Questions, Documents):
     def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True,
                  backend: Backend | None = None) -> None:
         """Open the registry in ``path``; its documents are kept by ``backend`` (default: the local
-        journal in ``path``). ``path`` always holds config.json, saved estimators and deploy links."""
-        self.path = find_registry(path)
+        journal in ``path``; ``http(s)://HOST:PORT``: an MLflow server). ``path`` always holds config.json,
+        saved estimators and deploy links."""
+        backend, self.path = locate(path, backend)
         try:
             if not create and not self.path.is_dir():
                 raise RegistryNotFound(f"no registry at {self.path}: run 'modelreg init' or pass --registry PATH")

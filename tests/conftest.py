@@ -12,6 +12,8 @@ from store.backends.memory import MemoryBackend
 from store.registry import Registry
 from tests.servers.s3 import s3, s3_server  # noqa: F401  (fixtures: a real S3, moto's server)
 
+pytest_plugins = ["tests.servers.mlflow", "tests.servers.postgres"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--benchmarks", action="store_true", help="run the speed and memory benchmarks")
@@ -35,16 +37,20 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MODELREG_CACHE", raising=False)
 
 
-BACKENDS = ["journal", "snapshot", "memory"]
+BACKENDS = ["journal", "snapshot", "memory", "mlflow"]
 
 
 @pytest.fixture(params=BACKENDS)
 def registry(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
     """A registry over every backend, as TinyDB's tests run over every storage: the local one
     two ways (changes kept in the journal, or folded into the snapshot after every write, so
-    every test also exercises compaction), and the in-memory one. A test about the journal's
+    every test also exercises compaction), the in-memory one, and an MLflow server. A test about the journal's
     files or about other processes asks for ``local_registry`` instead."""
-    reg = _open(request.param, tmp_path, monkeypatch)
+    if request.param == "mlflow":
+        # One server for the session; a fresh model-name prefix keeps each test to itself.
+        reg = Registry(tmp_path / "registry", backend=request.getfixturevalue("mlflow_backend"))
+    else:
+        reg = _open(request.param, tmp_path, monkeypatch)
     yield reg
     reg.close()
 

@@ -124,6 +124,7 @@ class Catalog:
         self.token = registry.token()
         self._max_version_id = 0
         self._seen: dict[str, dict[str, Any]] = {}
+        self.sync_state: str | None = None  # on a server: "synced 3 s ago", "offline, read-only: ..."
 
     # -- first look -------------------------------------------------------------------------
 
@@ -184,14 +185,27 @@ class Catalog:
         """Changes from any process since the last poll, as one batched :class:`Update`."""
         with self.registry.reading(refresh=False):
             changes = self.registry.feed(self.token)
+            said = self._sync_said()
             if not changes and not force_rows:
-                return None
+                return Update(None, {}, None, events=said) if said else None
             self.token = changes.token
             if changes.reset:
                 names = self.model_names()
                 view = self.view(selected) if selected else None
                 return Update(names, self.summaries(names), view, events=[Activity("info", "registry reloaded")], history_changed=True)
-            return self._update(changes, selected, force_rows)
+            update = self._update(changes, selected, force_rows)
+            update.events[:0] = said
+            return update
+
+    def _sync_said(self) -> list[Activity]:
+        """A line when a server's registry goes offline or comes back (reads go on from the replica)."""
+        before, self.sync_state = self.sync_state, self.registry.sync_state()
+        now_offline = bool(self.sync_state and self.sync_state.startswith("offline"))
+        if now_offline and not (before or "").startswith("offline"):
+            return [Activity("problem", f"{self.sync_state}; showing what was last synced")]
+        if before and before.startswith("offline") and not now_offline:
+            return [Activity("info", "the server answers again: back in sync")]
+        return []
 
     def _update(self, feed: Feed, selected: str | None, force_rows: bool) -> Update:
         dirty: set[str] = set()

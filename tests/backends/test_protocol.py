@@ -15,15 +15,21 @@ import pytest
 
 from store.backends.local.backend import LocalBackend
 from store.backends.memory import MemoryBackend
+from store.backends.mlflow.backend import MlflowBackend
 from store.backends.protocol import Backend
 from store.errors import DeployConflict, DuplicateVersion
+from tests.servers.mlflow import fresh_prefix
 
-BACKENDS = ["local", "memory"]
+BACKENDS = ["local", "memory", "mlflow"]
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made: Backend = LocalBackend(tmp_path / "registry") if request.param == "local" else MemoryBackend()
+    made: Backend
+    if request.param == "mlflow":
+        made = MlflowBackend(request.getfixturevalue("mlflow_server"), prefix=fresh_prefix())
+    else:
+        made = LocalBackend(tmp_path / "registry") if request.param == "local" else MemoryBackend()
     yield made
     made.close()
 

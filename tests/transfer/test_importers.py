@@ -23,7 +23,8 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture(params=BACKENDS)
 def reg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
     """Imports go through Registry's public API only, so they run over every backend."""
-    registry = Registry(tmp_path / "reg", backend=MemoryBackend() if request.param == "memory" else None)
+    backend = {"memory": MemoryBackend, "mlflow": lambda: request.getfixturevalue("mlflow_backend")}.get(request.param)
+    registry = Registry(tmp_path / "reg", backend=backend() if backend else None)
     yield registry
     registry.close()
 

@@ -15,7 +15,7 @@ from store.compare import to_csv as compare_csv
 from store.compare import to_markdown as compare_markdown
 from store.errors import ModelregError
 from store.lineage import render_tree
-from store.backends.local.location import init_registry, is_registry
+from store.backends.local.location import init_registry, is_registry, remote_url
 from store.records import Version
 from store.references import split_ref
 from store.registry import Registry
@@ -223,6 +223,8 @@ def _print_version(v: Version, registry: Registry) -> None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    if (url := remote_url(args.registry)) is not None:
+        raise ModelregError(f"{url} is an MLflow server: it needs no init; use it with --registry {url}")
     path = init_registry(args.dir) if args.registry is None else Path(args.registry).expanduser()
     existed = is_registry(path)
     Registry(path, create=True).close()

@@ -7,7 +7,7 @@ from typing import Any
 
 from store.backends.local.adopt import adopt
 from store.backends.local.doctor import examine
-from store.errors import RegistryNotFound
+from store.errors import ModelregError, RegistryNotFound
 from store.backends.local.location import explicit_location, find_registry, is_registry, require_registry
 from tui.output import emit
 
@@ -25,6 +25,9 @@ def add_commands(commands: Any) -> None:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     named = explicit_location(args.registry)
+    if isinstance(named, str):
+        raise ModelregError(f"doctor checks a local registry's files; {named} is an MLflow server, which keeps its own "
+                            "(problems with its tags show as warnings on every command)")
     path = require_registry(named) if named is not None else find_registry(None)
     if named is None and not is_registry(path):
         raise RegistryNotFound(f"no registry at {path}: nothing to check (pass --registry PATH)")

@@ -33,13 +33,23 @@ def find_registry(explicit: str | os.PathLike[str] | None = None, cwd: Path | No
     return Path(data_home) / "modelreg"
 
 
+def remote_url(explicit: str | os.PathLike[str] | None = None) -> str | None:
+    """The MLflow server named outright (``--registry http://HOST:PORT`` or ``MODELREG_HOME``), else None."""
+    value = os.fspath(explicit) if explicit is not None else os.environ.get("MODELREG_HOME")
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        return value
+    return None
+
+
 def init_registry(directory: str | os.PathLike[str] | None = None) -> Path:
     """The path of a new ``.modelreg/`` inside ``directory`` (default: the current one)."""
     return Path(directory or Path.cwd()).expanduser() / DOT_DIR
 
 
-def explicit_location(explicit: str | os.PathLike[str] | None = None) -> Path | None:
-    """The registry named outright (``--registry`` or ``MODELREG_HOME``), else None."""
+def explicit_location(explicit: str | os.PathLike[str] | None = None) -> Path | str | None:
+    """The registry named outright (``--registry`` or ``MODELREG_HOME``), else None; a server's URL stays text."""
+    if (url := remote_url(explicit)) is not None:
+        return url
     if explicit is not None:
         return Path(explicit).expanduser()
     home = os.environ.get("MODELREG_HOME")
@@ -59,12 +69,15 @@ def is_registry(path: Path) -> bool:
     return False
 
 
-def require_registry(path: Path) -> Path:
+def require_registry(path: Path | str) -> Path | str:
     """``path`` if it is a registry, else RegistryNotFound with the exact fix in one line.
 
     Used for a location named outright: creating a registry there would put the
-    user's writes where nothing else looks (only the implicit default is created).
+    user's writes where nothing else looks (only the implicit default is created). A server's URL
+    is checked when it is opened.
     """
+    if isinstance(path, str):
+        return path
     try:
         if is_registry(path):
             return path

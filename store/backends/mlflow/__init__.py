@@ -1,0 +1,1 @@
+"""The MLflow backend: a registry's documents on an MLflow tracking server, over its REST API."""

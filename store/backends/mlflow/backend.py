@@ -1,0 +1,376 @@
+"""``MlflowBackend``: a registry's documents on an MLflow tracking server (``--registry http://HOST:PORT``).
+
+Writes go to the server at once, each atomic there on its own; the server numbers versions and
+history entries. What cannot be atomic across requests is made safe by the log: exactly-once by
+content key is "create, then delete mine if a lower version carries the same key" (measured: 16
+processes x 40 creates gave exactly one version per key; "search, then create" made duplicates),
+and a switch of what is live is decided by the history log (:mod:`store.backends.mlflow.history`).
+A transaction that fails is undone by compensating writes (created versions and models deleted,
+tags put back); a server that dies mid-transaction keeps what it had acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from store.backends.mlflow import history as hist
+from store.backends.mlflow import saved as saving
+from store.backends.mlflow import switching
+from store.backends.mlflow.client import ApiError, RestClient, ServerError, Unreachable
+from store.backends.mlflow.mapping import KEY_TAG, NAME_TAG, PREFIX, RESERVED, aliases_of, default_name, field_tags
+from store.backends.mlflow.replica import EDITED_TAG, Replica
+from store.backends.protocol import Changes, Doc, Token
+from store.errors import DeployConflict, DuplicateVersion
+
+_DEFAULT = re.compile(r"v([0-9]+)")
+
+
+class _Poll:
+    """No push from MLflow: the reader polls (the app every few seconds)."""
+
+    reason = "an MLflow server has no push API: polling"
+
+    def start(self) -> str:
+        return "poll"
+
+    def stop(self) -> None:
+        pass
+
+
+class MlflowBackend:
+    """A :class:`~store.backends.protocol.Backend` over MLflow's REST API; see the module docstring."""
+
+    def __init__(self, url: str, *, prefix: str = "", poll: float = 2.0, sweep: float = 45.0,
+                 saved: Path | None = None) -> None:
+        """``saved``: where the replica is kept between runs (opening then fetches only what changed,
+        and works read-only from it while the server cannot be reached)."""
+        if "'" in prefix:
+            raise ServerError(f"bad model name prefix {prefix!r}: it may not hold a quote")
+        self.client = RestClient(url)
+        self.location = url + (f" (models {prefix}*)" if prefix else "")
+        self.replica = Replica(self.client, prefix)
+        self.lock = self.replica.lock
+        self.index = self.replica.index
+        self.poll_interval, self.sweep_interval = poll, sweep
+        self.offline: str | None = None  # why the last sync failed, while it fails
+        self.synced_at = 0.0
+        self._swept_at = 0.0
+        self._depth = 0
+        self._undo: list[Callable[[], Any]] = []
+        self.saved = saved
+        listing = saving.Listing(self.replica) if saved is not None and saved.exists() else None  # asked while we read the file
+        loaded = saved is not None and saving.load(self.replica, saved, url)
+        try:
+            self._sync(full=not loaded, listing=listing.result() if listing is not None and loaded else None)
+        except Unreachable as error:
+            if not loaded:
+                raise
+            self.offline, self.synced_at = str(error), time.monotonic()
+        self._swept_at = time.monotonic()
+        self._saved_token = self.replica.token() if loaded else -1  # nothing new since: no need to save on close
+
+    def sync_state(self) -> str:
+        """For the app: "synced 3 s ago", "writing", or "offline: why" (reads go on from the replica)."""
+        if self.offline:
+            return f"offline, read-only: {self.offline}"
+        if self._depth:
+            return "writing"
+        return f"synced {time.monotonic() - self.synced_at:.0f} s ago"
+
+    # -- the replica ------------------------------------------------------------------------------
+
+    def models(self) -> Mapping[str, Doc]:
+        return self.replica.docs["models"]
+
+    def versions(self) -> Mapping[str, Doc]:
+        return self.replica.docs["versions"]
+
+    def live(self) -> Mapping[str, Doc]:
+        return self.replica.docs["live"]
+
+    def history(self) -> Mapping[str, Doc]:
+        return self.replica.docs["history"]
+
+    def version_docs(self) -> Iterable[Doc]:
+        return self.replica.docs["versions"].values()
+
+    def refresh(self) -> bool:
+        """Poll, at most every ``poll`` seconds (a full sweep every ``sweep``); offline keeps the replica."""
+        now = time.monotonic()
+        if self._depth or now - self.synced_at < self.poll_interval:
+            return False
+        try:
+            return self._sync(full=now - self._swept_at >= self.sweep_interval)
+        except ServerError as error:
+            self.offline, self.synced_at = str(error), now  # read-only on what we have; retried next poll
+            return False
+
+    def token(self) -> Token:
+        return self.replica.token()
+
+    def changes_since(self, token: Token) -> Changes:
+        self.refresh()  # no push from MLflow: the app's poll is our poll (a request every ``poll`` s at most)
+        return self.replica.changes_since(token)
+
+    def problems(self) -> list[str]:
+        return self.replica.all_problems()
+
+    def watch(self, wake: Callable[[], None]) -> _Poll:
+        return _Poll()
+
+    def tidy(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self.saved is not None and not self.offline and self.replica.token() != self._saved_token:
+            try:
+                saving.save(self.replica, self.saved, self.client.url)
+            except OSError:
+                pass  # only a cache: the next open fetches everything
+        self.client.close()
+
+    def _sync(self, *, full: bool = False, listing: list[dict[str, Any]] | None = None) -> bool:
+        changed = self.replica.sync(full=full, listing=listing)
+        self.synced_at, self.offline = time.monotonic(), None
+        if full:
+            self._swept_at = self.synced_at
+        return changed
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.lock:
+            outer = self._depth == 0
+            if outer:
+                # Caught up as a read is (every ``poll`` s at most), not with a request per write: what
+                # must hold against other writers is checked on the server after each write (content
+                # keys, version names, the history's fold), never decided from the replica alone.
+                self.refresh()
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                if outer:
+                    self._compensate()
+                raise
+            finally:
+                self._depth -= 1
+                if outer:
+                    self._undo = []
+
+    def _compensate(self) -> None:
+        for undo in reversed(self._undo):
+            try:
+                undo()
+            except ServerError:
+                pass  # the server is gone: what it acknowledged stays, and the next sync shows it
+        self._undo = []
+        try:
+            self._sync(full=True)
+        except ServerError:
+            pass
+
+    def put_model(self, name: str, fields: Mapping[str, Any]) -> Doc:
+        with self.transaction():
+            server = self.replica.server_name(name)
+            doc_id = self.index.models.get(name)
+            if doc_id is None:
+                try:
+                    answer = self.client.post("registered-models/create", {"name": server, "tags": field_tags(fields)})
+                    self._undo.append(lambda: self.client.delete("registered-models/delete", {"name": server}))
+                    self.replica.take_model(answer["registered_model"], full=False)
+                    return self.models()[self.replica.doc_id("m", server)]
+                except ApiError as error:
+                    if error.code != "RESOURCE_ALREADY_EXISTS":
+                        raise
+                    self._sync()  # someone else made it meanwhile: set our fields on theirs
+            old = self.models()[self.replica.doc_id("m", server)]
+            for tag in field_tags({k: v for k, v in fields.items() if old.get(k) != v and k != "name"}):
+                self.client.post("registered-models/set-tag", {"name": server, **tag}, idempotent=True)
+                previous = old.get(tag["key"][len(PREFIX):])
+                self._undo.append(self._model_tag_undo(server, tag["key"], previous))
+            doc = {**old, **fields, "name": name}
+            self.replica.set("models", self.replica.doc_id("m", server), doc)
+            return doc
+
+    def _model_tag_undo(self, server: str, key: str, previous: Any) -> Callable[[], Any]:
+        if previous is None:
+            return lambda: self.client.delete("registered-models/delete-tag", {"name": server, "key": key})
+        return lambda: self.client.post("registered-models/set-tag", {"name": server, "key": key, "value": json.dumps(previous)})
+
+    def create_version(self, model: str, doc: Mapping[str, Any], *, version: str | None,
+                       key: str | None = None, next_version: Callable[[Collection[str]], str] | None = None) -> Doc:
+        with self.transaction():
+            known = self.index.by_model.get(model, {})
+            if key is not None and (found := self._with_key(model, key)) is not None:
+                return found
+            if version is not None and version in known:
+                raise DuplicateVersion(f"{model}:{version} already exists; versions are never overwritten")
+            for _ in range(20):
+                made = self._create(model, doc, version=version, key=key,
+                                    wanted=version or (next_version(known) if next_version else None))
+                if made is not None:
+                    return made
+                if version is not None:
+                    raise DuplicateVersion(f"{model}:{version} already exists; versions are never overwritten")
+                self._resync(model)  # our name was taken meanwhile: look at all of the model, choose again
+                known = self.index.by_model.get(model, {})
+            raise DuplicateVersion(f"{model}: could not choose a free version name after 20 tries")
+
+    def _with_key(self, model: str, key: str) -> Doc | None:
+        """The first version (by MLflow's number) made with content key ``key``."""
+        versions = self.versions()
+        found = [versions[i] for i in self.index.by_model.get(model, {}).values() if versions[i].get("content_key") == key]
+        return min(found, key=lambda d: int(d["mlflow"]["number"])) if found else None
+
+    def _create(self, model: str, doc: Mapping[str, Any], *, version: str | None, key: str | None,
+                wanted: str | None) -> Doc | None:
+        """One create; kept only if no lower version has its content key (that one is returned then)
+        or its name (None: choose another name). A version named by the server's number, ``vN``, needs
+        no name tag; any other name is a ``modelreg.version`` tag."""
+        server = self.replica.server_name(model)
+        tags = field_tags({k: v for k, v in doc.items() if k not in RESERVED})
+        if key is not None:
+            tags.append({"key": KEY_TAG, "value": key})
+        if version is not None:
+            tags.append({"key": NAME_TAG, "value": version})
+        source = f"modelreg://{os.uname().nodename}{_primary(doc)}"  # the artifact store's hook: a local path for now
+        answer = self.client.post("model-versions/create", {"name": server, "source": source, "tags": tags})["model_version"]
+        number = str(answer["version"])
+        self._undo.append(lambda: self._delete(server, number))
+        name = version
+        if version is None:
+            plain = _DEFAULT.fullmatch(wanted or default_name(number))
+            if plain and int(plain[1]) <= int(number) and default_name(number) not in self.index.by_model.get(model, {}):
+                name = None  # vN, the server's own number
+            else:  # the scheme is ahead of the server's numbers, or not numbered at all: keep its name
+                name = wanted or default_name(number)
+                self.client.post("model-versions/set-tag", {"name": server, "version": number, "key": NAME_TAG,
+                                                            "value": name}, idempotent=True)
+                answer = {**answer, "tags": [*answer.get("tags", ()), {"key": NAME_TAG, "value": name}]}
+        if key is not None or name is not None:
+            clash = self._first_clash(server, number, key, name)
+            if clash is not None:
+                self._delete(server, number)
+                self._undo.pop()
+                self._touch(server, [number])  # others who saw it drop it
+                self._sync()
+                if key is not None and clash.get(KEY_TAG) == key:
+                    return self._with_key(model, key)
+                return None
+        self.replica.take_version(answer)  # MLflow moved the model's timestamp itself: others' polls see it
+        return self.versions()[self.replica.doc_id("v", server, number)]
+
+    def _resync(self, model: str) -> None:
+        server = self.replica.server_name(model)
+        self.replica.take_versions(server, self.client.pages("model-versions/search", "model_versions",
+                                                             filter=f"name='{server}'", max_results=10000), complete=True)
+
+    def _first_clash(self, server: str, number: str, key: str | None, name: str | None) -> dict[str, str] | None:
+        """The tags of a version below ``number`` with the same content key or name, if any."""
+        for tag, value in ((KEY_TAG, key), (NAME_TAG, name)):
+            if value is None:
+                continue
+            where = f"name='{server}' and version_number<{number} and tags.`{tag}`='{_quoted(value)}'"
+            for answer in self.client.pages("model-versions/search", "model_versions", filter=where, max_results=10):
+                return {t["key"]: t.get("value", "") for t in answer.get("tags", ())}
+        if name is not None and (m := _DEFAULT.fullmatch(name)) and int(m[1]) < int(number):
+            try:  # a version numbered by the server, named vN without a tag
+                answer = self.client.get("model-versions/get", name=server, version=m[1])["model_version"]
+                if not any(t["key"] == NAME_TAG for t in answer.get("tags", ())):
+                    return {NAME_TAG: name}
+            except ApiError as error:
+                if error.code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+        return None
+
+    def _delete(self, server: str, number: str) -> None:
+        try:
+            self.client.delete("model-versions/delete", {"name": server, "version": number})
+        except ApiError as error:
+            if error.code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+
+    def _touch(self, server: str, numbers: Iterable[str] = ()) -> None:
+        """Move the model's timestamp (tags do not) and name the versions we edited: others' polls see it."""
+        description = self.replica.answers.get(server, {}).get("description", "")
+        self.client.patch("registered-models/update", {"name": server, "description": description})
+        if numbers := list(numbers):
+            signal = json.dumps({"versions": numbers, "by": uuid.uuid4().hex[:8]})
+            self.client.post("registered-models/set-tag", {"name": server, "key": EDITED_TAG, "value": signal}, idempotent=True)
+            self.replica.edited[server] = signal
+
+    def _number(self, model: str, version: str) -> tuple[str, str, str]:
+        doc_id = self.index.by_model.get(model, {}).get(version)
+        if doc_id is None:
+            raise KeyError(f"{model}:{version}")  # the registry resolves references before writing
+        return self.replica.server_name(model), str(self.versions()[doc_id]["mlflow"]["number"]), doc_id
+
+    def update_version(self, model: str, version: str, *, set: Mapping[str, Any], unset: Iterable[str] = ()) -> Doc:
+        with self.transaction():
+            server, number, doc_id = self._number(model, version)
+            old = self.versions()[doc_id]
+            doc = {**old, **set}
+            for name in unset:
+                doc.pop(name, None)
+            ref = {"name": server, "version": number}
+            for tag in field_tags({k: v for k, v in set.items() if old.get(k) != v}):
+                self.client.post("model-versions/set-tag", {**ref, **tag}, idempotent=True)
+                self._undo.append(self._version_tag_undo(ref, tag["key"], old.get(tag["key"][len(PREFIX):])))
+            for name in unset:
+                if name in old and name not in RESERVED:
+                    self.client.delete("model-versions/delete-tag", {**ref, "key": PREFIX + name})
+                    self._undo.append(self._version_tag_undo(ref, PREFIX + name, old[name]))
+            self.replica.set("versions", doc_id, doc)
+            self._touch(server, [number])
+            return doc
+
+    def _version_tag_undo(self, ref: dict[str, str], key: str, previous: Any) -> Callable[[], Any]:
+        if previous is None:
+            return lambda: self.client.delete("model-versions/delete-tag", {**ref, "key": key})
+        return lambda: self.client.post("model-versions/set-tag", {**ref, "key": key, "value": json.dumps(previous)})
+
+    def remove_version(self, model: str, version: str) -> None:
+        with self.transaction():
+            server, number, _ = self._number(model, version)
+            self._delete(server, number)  # MLflow drops the aliases naming it too
+            self.replica.drop_version(server, number)
+            self.replica.take_aliases(server, model, {e: n for e, n in _aliases(self.replica, server).items() if n != number})
+            self._touch(server, [number])
+
+    # -- what is live, and the history --------------------------------------------------------------
+
+    def switch_live(self, model: str, env: str, *, expected: str | None, to: str | None,
+                    entry: Mapping[str, Any], statuses: Mapping[str, str] = {},
+                    live_fields: Mapping[str, Any] = {}) -> Doc:
+        with self.transaction():
+            return switching.switch(self, model, env, expected=expected, to=to, entry=entry, statuses=statuses,
+                                    live_fields=live_fields)
+
+    def append_history(self, entry: Mapping[str, Any]) -> Doc:
+        with self.transaction():
+            return switching.append(self, entry, hist.NOTE)
+
+
+def _aliases(replica: Replica, server: str) -> dict[str, str]:
+    return aliases_of(replica.answers.get(server, {}))
+
+
+def _primary(doc: Mapping[str, Any]) -> str:
+    artifacts = doc.get("artifacts") or []
+    path = str(artifacts[0].get("path", "")) if artifacts and isinstance(artifacts[0], dict) else ""
+    return urllib.parse.quote(path) if path.startswith("/") and "/../" not in path else "/unknown"
+
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")

@@ -1,0 +1,130 @@
+"""modelreg's documents as MLflow sees them, and back.
+
+A version's fields are tags of its MLflow model version, one tag per field, named ``modelreg.FIELD``
+and holding the field as JSON, so an MLflow user sees ``modelreg.status``, ``modelreg.metrics``...
+next to their own tags. The version's name in modelreg's scheme is ``modelreg.version`` (``vN`` by
+default, N being MLflow's own number); the content key is ``modelreg.key``. A model's fields are
+``modelreg.FIELD`` tags of the registered model. A version registered by a plain MLflow client has
+no such tags: it is shown as ``vN``, completed, with its source, its run's metrics and params, and
+its other tags under ``extra.mlflow_tags``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from store.backends.protocol import Doc
+
+PREFIX = "modelreg."
+NAME_TAG, KEY_TAG = PREFIX + "version", PREFIX + "key"
+#: Fields kept elsewhere than a ``modelreg.FIELD`` tag of their own.
+RESERVED = frozenset({"model", "version", "content_key", "mlflow"})
+_STATUS = {"PENDING_REGISTRATION": "draft", "FAILED_REGISTRATION": "archived"}
+
+
+def default_name(number: int | str) -> str:
+    return f"v{number}"
+
+
+def field_tags(doc: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The ``modelreg.FIELD`` tags of a document's fields (JSON; NaN and Infinity refused upstream)."""
+    return [{"key": PREFIX + k, "value": json.dumps(v, allow_nan=False, separators=(",", ":"))}
+            for k, v in doc.items() if k not in RESERVED]
+
+
+def tags_of(answer: Mapping[str, Any]) -> dict[str, str]:
+    return {t["key"]: t.get("value", "") for t in answer.get("tags", ()) if "key" in t}
+
+
+def _iso(millis: Any) -> str:
+    try:
+        return datetime.fromtimestamp(int(millis) / 1000, timezone.utc).isoformat(timespec="seconds")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+
+
+def _fields(tags: Mapping[str, str], where: str, problems: list[str]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for key, value in tags.items():
+        if not key.startswith(PREFIX) or key in (NAME_TAG, KEY_TAG):
+            continue
+        name = key[len(PREFIX):]
+        if not name or name in RESERVED:
+            continue
+        try:
+            fields[name] = json.loads(value)
+        except ValueError:
+            # Written by hand in MLflow's UI, say: kept as the text it is, and reported.
+            fields[name] = value
+            problems.append(f"{where}: tag {key} is not JSON; shown as the text it holds")
+    return fields
+
+
+def version_doc(answer: Mapping[str, Any], problems: list[str], run: Mapping[str, Any] | None = None) -> Doc:
+    """A version document from MLflow's ``model_version`` (``run``: its run, for a plain-MLflow version)."""
+    tags = tags_of(answer)
+    number = str(answer.get("version", ""))
+    model = str(answer.get("name", ""))
+    where = f"{model} version {number}"
+    own = any(k.startswith(PREFIX) for k in tags)
+    doc: Doc = _fields(tags, where, problems) if own else {}
+    name = tags.get(NAME_TAG) or default_name(number)
+    doc["model"], doc["version"] = model, name
+    if tags.get(KEY_TAG):
+        doc["content_key"] = tags[KEY_TAG]
+    doc.setdefault("status", _STATUS.get(str(answer.get("status")), "completed"))
+    if not isinstance(doc["status"], str):
+        problems.append(f"{where}: modelreg.status is not text; shown as completed")
+        doc["status"] = "completed"
+    doc.setdefault("created_at", _iso(answer.get("creation_timestamp")))
+    if answer.get("user_id"):
+        doc.setdefault("registered_by", str(answer["user_id"]))
+    if answer.get("description"):
+        doc.setdefault("notes", str(answer["description"]))
+    mlflow: dict[str, Any] = {"number": int(number) if number.isdigit() else number}
+    for key in ("source", "run_id"):
+        if answer.get(key):
+            mlflow[key] = answer[key]
+    doc["mlflow"] = mlflow
+    if not own:
+        foreign = {k: v for k, v in tags.items() if not k.startswith("mlflow.")}
+        if foreign:
+            doc["extra"] = {"mlflow_tags": foreign}
+        if run is not None:
+            metrics, params = run_values(run)
+            if metrics:
+                doc["metrics"] = metrics
+            if params:
+                doc["params"] = params
+    return doc
+
+
+def run_values(run: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, str]]:
+    """A run's latest metrics (finite ones) and its params, from MLflow's ``runs/get`` answer."""
+    data = run.get("data", {}) if isinstance(run, Mapping) else {}
+    metrics = {}
+    for metric in data.get("metrics", ()):
+        value = metric.get("value")
+        if isinstance(value, (int, float)) and math.isfinite(value) and "key" in metric:
+            metrics[str(metric["key"])] = value
+    params = {str(p["key"]): str(p.get("value", "")) for p in data.get("params", ()) if "key" in p}
+    return metrics, params
+
+
+def model_doc(answer: Mapping[str, Any], name: str, problems: list[str]) -> Doc:
+    """A model document from MLflow's ``registered_model``; ``name`` without the registry's prefix."""
+    doc = _fields(tags_of(answer), f"model {name}", problems)
+    doc["name"] = name
+    doc.setdefault("created_at", _iso(answer.get("creation_timestamp")))
+    if answer.get("description") and "description" not in doc:
+        doc["description"] = str(answer["description"])
+    return doc
+
+
+def aliases_of(answer: Mapping[str, Any]) -> dict[str, str]:
+    """alias -> MLflow version number, from a registered model (listing versions returns none: MLflow #16734)."""
+    return {str(a["alias"]): str(a["version"]) for a in answer.get("aliases", ()) if "alias" in a and "version" in a}

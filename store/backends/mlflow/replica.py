@@ -1,0 +1,259 @@
+"""The MLflow backend's replica: documents in memory, a change log, and syncing them from the server.
+
+A sync lists the registered models (their tags, aliases and ``last_updated_timestamp``: one request
+per 1,000 models) and fetches versions only where something moved: a model whose timestamp changed
+gets its new version numbers; a model whose ``modelreg:edited`` tag changed gets the versions named
+there; every ``sweep`` seconds everything is fetched again (tags set by others without our signal,
+deletions). Aliases come from the model listing, since listing versions returns none (MLflow #16734).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from store.backends.index import VersionIndex
+from store.backends.mlflow import history as hist
+from store.backends.mlflow.client import ApiError, RestClient
+from store.backends.mlflow.mapping import aliases_of, model_doc, tags_of, version_doc
+from store.backends.protocol import Changes, Doc, Token
+
+KINDS = ("models", "versions", "live", "history")
+EDITED_TAG = "modelreg:edited"  # not "modelreg.": it is a signal, not a field of the model
+LIVE_TAG = "modelreg:live:"  # + env: the live entry's own fields (the release folder)
+
+
+class Replica:
+    """What the backend knows of the server, kept as the Backend protocol shows it."""
+
+    def __init__(self, client: RestClient, prefix: str) -> None:
+        self.client, self.prefix = client, prefix
+        self.lock = threading.RLock()
+        self.index = VersionIndex()
+        self.docs: dict[str, dict[str, Doc]] = {kind: {} for kind in KINDS}
+        self.log: list[tuple[str, str]] = []
+        self.ids: dict[str, str] = {}  # "kind\0server\0..." -> doc id (text keys: saved and loaded as they are)
+        self.last_id = 0
+        self.stamps: dict[str, Any] = {}  # server model name -> last_updated_timestamp seen
+        self.edited: dict[str, str] = {}  # server model name -> EDITED_TAG seen
+        self.answers: dict[str, dict[str, Any]] = {}  # server model name -> registered model answer
+        self.numbers: dict[str, dict[str, str]] = {}  # server model name -> {MLflow number: doc id}
+        self.searched: dict[str, int] = {}  # server model name -> the highest number a search returned
+        self.problems: dict[str, list[str]] = {}  # keyed like ids
+        self.history = hist.HistoryLog()
+        self.runs: dict[str, dict[str, Any]] = {}
+
+    # -- names ----------------------------------------------------------------------------------
+
+    def server_name(self, model: str) -> str:
+        return self.prefix + model
+
+    @property
+    def history_model(self) -> str:
+        return self.prefix + hist.HISTORY_MODEL
+
+    def doc_id(self, *key: str) -> str:
+        joined = "\0".join(key)
+        found = self.ids.get(joined)
+        if found is None:
+            self.last_id += 1  # ids live in this process (and its saved replica): numbers in the order first seen
+            found = self.ids[joined] = str(self.last_id)
+        return found
+
+    # -- the change log -------------------------------------------------------------------------
+
+    def token(self) -> Token:
+        return len(self.log)
+
+    def changes_since(self, token: Token) -> Changes:
+        with self.lock:
+            if not isinstance(token, int) or token > len(self.log):
+                return Changes(len(self.log), reset=True)
+            changed: dict[str, set[str]] = {kind: set() for kind in KINDS}
+            for kind, doc_id in self.log[token:]:
+                changed[kind].add(doc_id)
+            return Changes(len(self.log), *(frozenset(changed[k]) for k in KINDS))
+
+    def set(self, kind: str, doc_id: str, doc: Doc | None) -> bool:
+        docs = self.docs[kind]
+        old = docs.get(doc_id)
+        if old == doc:
+            return False
+        if doc is None:
+            del docs[doc_id]
+        else:
+            docs[doc_id] = doc
+        self.log.append((kind, doc_id))
+        if kind == "versions":
+            self.index.on_change(doc_id, old, doc)
+        elif kind == "models":
+            self.index.on_model_change(doc_id, old, doc)
+        return True
+
+    # -- syncing --------------------------------------------------------------------------------
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """The registered models (with tags and aliases): one request per 1,000."""
+        query = {"filter": f"name LIKE '{self.prefix}%'"} if self.prefix else {}
+        return list(self.client.pages("registered-models/search", "registered_models", max_results=1000, **query))
+
+    def sync(self, *, full: bool = False, listing: list[dict[str, Any]] | None = None) -> bool:
+        """Catch up with the server; True if anything changed. Raises ServerError if it cannot.
+        ``listing``: :meth:`list_models`, if the caller fetched it already."""
+        with self.lock:
+            before = len(self.log)
+            seen: set[str] = set()
+            history_answer = None
+            for answer in self.list_models() if listing is None else listing:
+                server = str(answer.get("name", ""))
+                if server == self.history_model:
+                    history_answer = answer
+                    continue
+                if not server.startswith(self.prefix) or server.startswith(self.prefix + "_modelreg."):
+                    continue
+                seen.add(server)
+                self.take_model(answer, full=full)
+            for server in [s for s in self.answers if s not in seen]:
+                self.drop_model(server)
+            if history_answer is not None and (full or self.stamps.get(self.history_model) != history_answer.get("last_updated_timestamp")):
+                self.stamps[self.history_model] = history_answer.get("last_updated_timestamp")
+                self.sync_history(full=full)
+            return len(self.log) != before
+
+    def take_model(self, answer: dict[str, Any], *, full: bool) -> None:
+        server = str(answer["name"])
+        name = server[len(self.prefix):]
+        problems: list[str] = []
+        self.set("models", self.doc_id("m", server), model_doc(answer, name, problems))
+        self.problems[f"m\0{server}"] = problems
+        stamp, edited = answer.get("last_updated_timestamp"), tags_of(answer).get(EDITED_TAG, "")
+        if full or server not in self.answers:
+            self.take_versions(server, self.client.pages("model-versions/search", "model_versions",
+                                                          filter=f"name='{server}'", max_results=10000), complete=True)
+        else:
+            if self.stamps.get(server) != stamp:
+                # From what the last search saw, not from our own creates: a version another process
+                # made just below one of ours must not fall in the gap.
+                self.take_versions(server, self.client.pages(
+                    "model-versions/search", "model_versions",
+                    filter=f"name='{server}' and version_number>{self.searched.get(server, 0)}", max_results=10000))
+            if self.edited.get(server) != edited and edited:
+                for number in _edited_numbers(edited):
+                    self.fetch_version(server, number)
+        self.answers[server], self.stamps[server], self.edited[server] = answer, stamp, edited
+        self.take_aliases(server, name, aliases_of(answer))
+
+    def take_versions(self, server: str, answers: Iterable[dict[str, Any]], *, complete: bool = False) -> None:
+        known = self.numbers.setdefault(server, {})
+        got = set()
+        for answer in answers:
+            got.add(self.take_version(answer))
+        top = max((int(n) for n in got if n.isdigit()), default=0)
+        if complete or top > self.searched.get(server, 0):
+            self.searched[server] = top if complete else max(top, self.searched.get(server, 0))
+        if complete:
+            for number in [n for n in known if n not in got]:
+                self.drop_version(server, number)
+
+    def take_version(self, answer: dict[str, Any]) -> str:
+        server, number = str(answer["name"]), str(answer["version"])
+        run = None
+        if answer.get("run_id") and not any(k.startswith("modelreg.") for k in tags_of(answer)):
+            run = self.run(str(answer["run_id"]))
+        problems: list[str] = []
+        doc = version_doc(answer, problems, run)
+        doc["model"] = server[len(self.prefix):]
+        doc_id = self.doc_id("v", server, number)
+        self.numbers.setdefault(server, {})[number] = doc_id
+        self.problems[f"v\0{server}\0{number}"] = problems
+        self.set("versions", doc_id, doc)
+        return number
+
+    def fetch_version(self, server: str, number: str) -> None:
+        try:
+            answer = self.client.get("model-versions/get", name=server, version=number)["model_version"]
+        except ApiError as error:
+            if error.code == "RESOURCE_DOES_NOT_EXIST":
+                self.drop_version(server, number)
+                return
+            raise
+        self.take_version(answer)
+
+    def drop_version(self, server: str, number: str) -> None:
+        doc_id = self.numbers.get(server, {}).pop(number, None)
+        self.problems.pop(f"v\0{server}\0{number}", None)
+        if doc_id is not None:
+            self.set("versions", doc_id, None)
+
+    def drop_model(self, server: str) -> None:
+        for number in list(self.numbers.get(server, {})):
+            self.drop_version(server, number)
+        self.take_aliases(server, server[len(self.prefix):], {})
+        self.set("models", self.doc_id("m", server), None)
+        for store in (self.answers, self.stamps, self.edited, self.numbers, self.searched):
+            store.pop(server, None)
+
+    def take_aliases(self, server: str, name: str, aliases: Mapping[str, str]) -> None:
+        """The live table from a model's aliases (alias -> MLflow number): each alias is an environment."""
+        numbers = self.numbers.get(server, {})
+        versions = self.docs["versions"]
+        tags = tags_of(self.answers.get(server, {}))
+        for env, number in aliases.items():
+            doc_id = numbers.get(number)
+            version = versions[doc_id]["version"] if doc_id in versions else f"v{number}"
+            doc = {"model": name, "env": env, "version": version}
+            try:  # where the deploy that made it live put its release, on that machine
+                fields = json.loads(tags.get(LIVE_TAG + env, "{}"))
+            except ValueError:
+                fields = {}
+            if isinstance(fields, dict) and fields.pop("version", None) == version:
+                doc.update({k: v for k, v in fields.items() if k not in doc})
+            self.set("live", self.doc_id("l", server, env), doc)
+        for doc_id, doc in list(self.docs["live"].items()):
+            if doc["model"] == name and doc["env"] not in aliases:
+                self.set("live", doc_id, None)
+
+    def sync_history(self, *, full: bool = False) -> None:
+        """New entries of the history model (all of them, and deletions, when ``full``)."""
+        log = self.history
+        where = f"name='{self.history_model}'" + ("" if full else f" and version_number>{log.upto}")
+        problems: list[str] = []
+        entries = []
+        try:
+            for answer in self.client.pages("model-versions/search", "model_versions", filter=where, max_results=10000):
+                entry = hist.parse(answer, problems)
+                if entry is not None:
+                    entries.append(entry)
+        except ApiError as error:
+            if error.code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+        self.problems["h"] = problems
+        changed = log.add(entries)
+        if full:
+            present = {e.seq for e in entries}
+            for seq in [s for s in log.entries if s not in present]:
+                changed |= log.forget(seq)
+        for seq in changed:
+            self.set("history", seq, log.visible.get(seq))
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        """A plain-MLflow version's run (cached: a run's metrics rarely change after registration)."""
+        if run_id not in self.runs:
+            try:
+                self.runs[run_id] = self.client.get("runs/get", run_id=run_id).get("run", {})
+            except ApiError:
+                self.runs[run_id] = {}
+        return self.runs[run_id]
+
+    def all_problems(self) -> list[str]:
+        return [line for lines in self.problems.values() for line in lines]
+
+
+def _edited_numbers(value: str) -> list[str]:
+    try:
+        numbers = json.loads(value).get("versions", [])
+        return [str(n) for n in numbers if str(n).isdigit()]
+    except (ValueError, AttributeError):
+        return []
