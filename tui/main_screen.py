@@ -27,11 +27,13 @@ from textual.worker import get_current_worker
 from store.errors import ModelregError
 from tui import keymap
 from tui.catalog import Activity, Catalog, ModelView, Update
+from tui.compositor import FrugalCompositor
 from tui.safe_text import clean, literal
 from tui.widgets.activity import ActivityLine
 from tui.widgets.detail import DetailPane, Extras
 from tui.widgets.models import ModelsTable
-from tui.widgets.table import PaneTable, ellipsize
+from tui.widgets.cells import ellipsize
+from tui.widgets.table import PaneTable
 from tui.widgets.versions import VersionsPane, VersionsTable
 
 if TYPE_CHECKING:
@@ -61,6 +63,7 @@ class MainScreen(Screen[None]):
 
     def __init__(self, read_only: bool = False) -> None:
         super().__init__(id="main")
+        self._compositor = FrugalCompositor()  # a key or a live row redraws what changed, not every pane
         self.read_only = read_only
         if read_only:
             # Same keys (so a writing key is refused with a notice) but none shown in the footer.

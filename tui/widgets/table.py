@@ -18,59 +18,9 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, CellKey, ColumnKey, RowKey
 
 from tui.safe_text import literal
+from tui.widgets.cells import lead, render_cell_line
 
-# Columns are one space apart (each cell carries a leading space; DataTable's own padding is
-# off): the default two-sided padding costs two columns per column, too many at 80 columns.
-GAP = 1
 _NOWHERE = Coordinate(-10, -10)  # a cursor on no row (not even the header's, -1)
-
-
-def column_width(label: str, values: Sequence[str]) -> int:
-    """Cells a column takes on screen: its widest value or label, plus the gap."""
-    return max([cell_len(label), *map(cell_len, values)]) + GAP
-
-
-def decimal_layout(values: Sequence[str]) -> tuple[int, int]:
-    """Cells before and from the decimal point across a column of numbers (see :func:`align_decimal`)."""
-    parts = [_split_decimal(v) for v in values if v]
-    return max((cell_len(i) for i, _ in parts), default=0), max((cell_len(f) for _, f in parts), default=0)
-
-
-def align_decimal(value: str, layout: tuple[int, int]) -> str:
-    """``value`` padded so that its decimal point sits where the column's others do."""
-    if not value:
-        return ""
-    whole, fraction = _split_decimal(value)
-    return whole.rjust(layout[0]) + fraction.ljust(layout[1])
-
-
-def fits_layout(value: str, layout: tuple[int, int]) -> bool:
-    whole, fraction = _split_decimal(value)
-    return len(whole) <= layout[0] and len(fraction) <= layout[1]
-
-
-def _split_decimal(value: str) -> tuple[str, str]:
-    if "." in value and "e" not in value:
-        whole, _, fraction = value.partition(".")
-        return whole, "." + fraction
-    return value, ""
-
-
-def ellipsize(value: str, width: int, *, middle: bool = False) -> str:
-    """``value`` cut to ``width`` cells with a … when it does not fit: at the end, or in
-    the middle so that names sharing a prefix (``digits-knn``, ``digits-svc``) stay apart."""
-    if cell_len(value) <= width:
-        return value
-    if middle and width >= 5:
-        tail = ""
-        for char in reversed(value):
-            if cell_len(char + tail) > (width - 1) // 2:
-                break
-            tail = char + tail
-        return ellipsize(value[: len(value) - len(tail)], width - cell_len(tail)) + tail
-    text = Text(value)
-    text.truncate(width, overflow="ellipsis")
-    return text.plain
 
 
 class _Lines:
@@ -167,7 +117,7 @@ class PaneTable(DataTable):
         if key not in self._row_locations or column not in self._column_locations:
             raise CellDoesNotExist(f"No cell exists for row_key={key!r}, column_key={column!r}.")
         self._row_versions[key] = self._row_versions.get(key, 0) + 1
-        self._data[key][column] = _lead(value)
+        self._data[key][column] = lead(value)
         self._update_count += 1
         if update_width:
             self._updated_cells.add(CellKey(key, column))
@@ -275,13 +225,27 @@ class PaneTable(DataTable):
         if cached is None:
             if len(self._stable_cells) > 20_000:
                 self._stable_cells.clear()
-            cached = self._stable_cells[key] = (row_index, super()._render_cell(row_index, column_index, base_style, width, cursor, hover))
+            cached = self._stable_cells[key] = (row_index, self._draw_cell(row_index, column_index, base_style, width, cursor, hover))
         rendered_at, lines = cached
         if rendered_at == row_index:
             return lines
         # The row moved (a row was inserted above it): only the click target in its meta changes.
         meta = Style.from_meta({"row": row_index, "column": column_index})
         return [[Segment(seg.text, (seg.style or Style()) + meta, seg.control) for seg in line] for line in lines]
+
+    def _draw_cell(self, row_index: int, column_index: int, base_style: Style, width: int, cursor: bool, hover: bool) -> Any:
+        """DataTable's drawing of a cell, by :func:`render_cell_line` where it covers the cell."""
+        cell = self._data.get(self._row_locations.get_key(row_index), {}).get(self._column_locations.get_key(column_index))
+        if isinstance(cell, Text) and not (self.fixed_rows or self.fixed_columns):
+            component_style, post_style = self._get_styles_to_render_cell(
+                False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
+                self.cursor_foreground_priority == "css", self.cursor_background_priority == "css",
+            )
+            pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
+            line = render_cell_line(self.app.console, cell, width, pre_style, post_style)
+            if line is not None:
+                return [line]
+        return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
 
     def set_columns(self, columns: Sequence[tuple[str, str]]) -> bool:
         """(key, label) pairs; True if they changed (the rows then need refilling)."""
@@ -290,7 +254,7 @@ class PaneTable(DataTable):
             return False
         self.clear(columns=True)
         for key, label in columns:
-            self.add_column(_lead(literal(label, "bold", single_line=True)), key=key)
+            self.add_column(lead(literal(label, "bold", single_line=True)), key=key)
         self.column_keys = keys
         return True
 
@@ -322,7 +286,7 @@ class PaneTable(DataTable):
             # DataTable only ever widens a column; the refit may have made the cells narrower.
             column.content_width = column.label.cell_len
         for key, cells in rows:
-            self.add_row(*map(_lead, cells), key=key)
+            self.add_row(*map(lead, cells), key=key)
         if not rows:
             return
         self._settle()
@@ -346,7 +310,7 @@ class PaneTable(DataTable):
         scrolled down, that row also stays on its screen line, as :meth:`replace_rows` does."""
         cursor, scroll_y = self.cursor_row, self.scroll_y
         had_rows = self.row_count > 0
-        new = self.add_row(*map(_lead, cells), key=key)
+        new = self.add_row(*map(lead, cells), key=key)
         index = min(index, self.row_count - 1)
         if index < self.row_count - 1:
             # What DataTable.sort does: move the row by renumbering, without touching the others' cells.
@@ -393,9 +357,3 @@ class PaneTable(DataTable):
             return False
         self.move_cursor(row=index, animate=False)
         return True
-
-
-def _lead(cell: Any) -> Any:
-    if isinstance(cell, Text):
-        cell.pad_left(GAP)
-    return cell

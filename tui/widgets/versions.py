@@ -25,7 +25,8 @@ from tui.catalog import VersionRow
 from tui.output import plural, size
 from tui.safe_text import clean
 from tui.widgets.models import number
-from tui.widgets.table import GAP, PaneTable, align_decimal, column_width, decimal_layout, ellipsize, fits_layout
+from tui.widgets.cells import GAP, align_decimal, column_width, decimal_layout, ellipsize, fits_layout
+from tui.widgets.table import PaneTable
 
 # A symbol for every status, so it reads without colour (NO_COLOR, TERM=xterm, screenshots).
 BADGES: dict[str, tuple[str, str]] = {
