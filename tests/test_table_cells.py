@@ -66,3 +66,32 @@ async def test_the_panes_cells_are_drawn_as_datatable_draws_them(reg: Registry) 
             for table in (main.models, main.versions.table):
                 checked, different = compare_all(table)
                 assert checked > 20 and different == [], (size, table.id, different[:3])
+
+
+def styled_by_textual(table: PaneTable) -> list[str]:
+    """The table's lines as Textual's own style cache draws them (every line drawn afresh)."""
+    from textual.geometry import Region
+
+    table._styles_cache.clear()
+    return [strip.text + repr([s.style for s in strip]) for strip in DataTable.render_lines(table, Region(0, 0, *table.size))]
+
+
+@pilot_test
+async def test_lines_kept_by_row_are_the_lines_textual_would_draw(reg: Registry) -> None:
+    from tests.test_live import other_process
+
+    app = ModelregApp(reg)
+    async with app.run_test(size=LARGE) as pilot:
+        main = await opened(pilot)
+        await pilot.press("h", "j", "enter")  # sentiment: five versions
+        table = main.versions.table
+        for step in range(3):
+            await other_process(reg.path, f'registry.register("sentiment", version="v{6 + step}", metrics={{"accuracy": 0.9}})')
+            await pilot.pause(0.3)
+            await pilot.press("j" if step % 2 else "k")
+            await pilot.pause()
+            from textual.geometry import Region
+
+            ours = [strip.text + repr([s.style for s in strip]) for strip in table.render_lines(Region(0, 0, *table.size))]
+            assert ours == styled_by_textual(table)
+        assert table.has_row("sentiment:v8")

@@ -320,7 +320,9 @@ class MainScreen(Screen[None]):
             patch = update.patch
             if patch is not None and patch.model == self.selected_model == self.versions.model:
                 if self.versions.patch(patch.rows, update.new_refs):
-                    self.show_detail()
+                    # The changed rows reach the screen first; the Detail pane (a changed selected
+                    # version, or one the cursor reached just before) in the frame after.
+                    self.call_after_refresh(self.show_detail)
                 else:
                     self.load_rows(patch.model, update.new_refs)  # the rows do not fit the table as planned: show it all again
             elif update.view is not None and update.view.model == self.selected_model:

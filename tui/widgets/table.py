@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from rich.cells import cell_len
@@ -12,7 +12,7 @@ from rich.text import Text
 from textual import events
 from textual._two_way_dict import TwoWayDict
 from textual.coordinate import Coordinate
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, CellKey, ColumnKey, RowKey
@@ -70,6 +70,8 @@ class PaneTable(DataTable):
         self._line_style = Style()
         self._header_version = 0
         self._lines = _Lines(self)
+        self._finished: dict[int, tuple[Strip, Strip]] = {}  # id of a line -> (that line, styled as on screen)
+        self._finished_key: Any = None
 
     # Home and End mean the first and last row here (DataTable's scroll sideways).
     def action_scroll_home(self) -> None:
@@ -156,7 +158,30 @@ class PaneTable(DataTable):
     def render_lines(self, crop: Region) -> list[Strip]:
         self._widths = tuple(column.get_render_width(self) for column in self.ordered_columns)
         self._line_style = self.rich_style  # DataTable works it out again for every line
-        return super().render_lines(crop)
+        styles = self.styles
+        if styles.gutter or any(edge for edge, _ in styles.outline) or self.BLANK:
+            return super().render_lines(crop)
+        # A row that moved keeps its finished line: Textual's style cache keeps lines by position,
+        # so a row inserted at the top sent every visible line through its styling (and the line
+        # filters) again, though each was the same line one place lower.
+        self._pseudo_class_state = self.get_pseudo_class_state()
+        key = (self.size, crop.column_span, self.background_colors, styles._cache_key, self.opacity, id(self.app.ansi_theme), tuple(map(id, self.get_line_filters())))
+        if key != self._finished_key:
+            self._finished.clear()
+            self._finished_key = key
+        finished = self._finished
+        strips = []
+        for y in crop.line_range:
+            content = self.render_line(y)
+            hit = finished.get(id(content))
+            if hit is None or hit[0] is not content:
+                if len(finished) > 2_000:
+                    finished.clear()
+                self._styles_cache._dirty_lines.add(y)  # its cache keeps lines by position: this one is new there
+                hit = finished[id(content)] = (content, super().render_lines(Region(crop.x, y, crop.width, 1))[0])
+            strips.append(hit[1])
+        self._styles_cache._dirty_lines.difference_update(crop.line_range)
+        return strips
 
     def render_line(self, y: int) -> Strip:
         if self.fixed_rows:
@@ -339,6 +364,33 @@ class PaneTable(DataTable):
         if cursor > index:
             self.move_cursor(row=cursor - 1, animate=False, scroll=False)
             self.scroll_to(self.scroll_x, max(0, scroll_y - 1), animate=False, immediate=True)
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        """DataTable's, for rows of one-line text (any other row goes DataTable's way): a cell is
+        measured by its length (Rich's measure lays it out first), and a taller table that keeps
+        its scrollbar does not lay out the whole screen again (the virtual size is a layout
+        reactive: a new row re-arranged every pane, and made each one draw all its lines)."""
+        rows = [key for key in new_rows if key in self._row_locations]
+        columns = self.ordered_columns
+        cells = [self._data.get(key, {}) for key in rows]
+        if self.show_row_labels and any(self.rows[key].label is not None for key in rows) or not all(
+            isinstance(row.get(column.key), Text) and "\n" not in row[column.key].plain and "\t" not in row[column.key].plain
+            for row in cells for column in columns
+        ):
+            super()._update_dimensions(rows)
+            return
+        for column in columns:
+            column.content_width = max([column.content_width, *(row[column.key].cell_len for row in cells)])
+        width = sum(column.get_render_width(self) for column in self.columns.values()) + self._row_label_column_width
+        size = Size(width, self._total_row_height + (self.header_height if self.show_header else 0))
+        if size == self.virtual_size:
+            return
+        if size.width != self.virtual_size.width:
+            self.virtual_size = size  # new column widths: laid out as DataTable does
+            return
+        self.set_reactive(PaneTable.virtual_size, size)
+        self._scroll_update(size)  # what a layout does for a scroll view (a scrollbar that comes or goes still lays out)
+        self.refresh()
 
     def _settle(self) -> None:
         """Measure the new rows now rather than on idle, so the scroll offset can be restored
