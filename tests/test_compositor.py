@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from rich.segment import Segment
@@ -14,7 +13,7 @@ from textual._compositor import ChopsUpdate, LayoutUpdate
 from textual.widget import Widget
 
 from store.registry import Registry
-from tests.test_app import LARGE, SMALL, opened, pilot_test, reg, until  # noqa: F401
+from tests.test_app import LARGE, opened, pilot_test, reg, until  # noqa: F401
 from tests.test_live import inotify_only, other_process  # noqa: F401
 from tui.app import ModelregApp
 from tui.compositor import FrugalCompositor
@@ -112,7 +111,7 @@ async def test_partial_updates_leave_the_terminal_as_a_full_render(reg: Registry
 async def test_a_cursor_move_draws_the_lines_it_changes(reg: Registry) -> None:
     app = ModelregApp(reg)
     async with app.run_test(size=LARGE) as pilot:
-        main = await opened(pilot)
+        await opened(pilot)
         await pilot.pause(0.2)
         drawn: Counter[str] = Counter()
         original = Widget.render_lines
