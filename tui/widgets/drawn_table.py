@@ -209,8 +209,8 @@ class DrawnTable(DataTable):
         size = Size(width, self._total_row_height + (self.header_height if self.show_header else 0))
         if size == self.virtual_size:
             return
-        if size.width != self.virtual_size.width:
-            self.virtual_size = size  # new column widths: laid out as DataTable does
+        if size.width != self.virtual_size.width and self.styles.overflow_x != "hidden":
+            self.virtual_size = size  # a horizontal scrollbar may come or go: laid out as DataTable does
             return
         self.set_reactive(DrawnTable.virtual_size, size)
         self._scroll_update(size)  # what a layout does for a scroll view (a scrollbar that comes or goes still lays out)
