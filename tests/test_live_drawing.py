@@ -1,6 +1,6 @@
 """What a live row and the first frame cost to draw: a new version lays nothing out and draws the
-changed lines (the Detail pane follows in a later frame); the first useful frame does not wait for
-the models' summaries."""
+changed lines (the Detail pane and the Models pane's summary follow in later frames); the first
+useful frame does not wait for the models' summaries."""
 
 from __future__ import annotations
 
@@ -59,7 +59,9 @@ async def test_a_new_version_lays_nothing_out_and_the_detail_follows(reg: Regist
             Screen._refresh_layout, Screen._compositor_refresh, Widget.render_lines = refresh_layout, compositor_refresh, render_lines  # type: ignore[method-assign]
         assert layouts == [], "a new row laid the screen out"
         row_frame = next(i for i, frame in enumerate(frames) if frame["VersionsTable"])
-        assert frames[row_frame]["DetailPane"] == 0, frames[row_frame]
+        # The new row first; the Detail pane and the Models pane's summary (it reads every version) after.
+        assert frames[row_frame]["DetailPane"] == 0 and frames[row_frame]["ModelsTable"] == 0, frames[row_frame]
+        assert main.models.summaries["sentiment"].count == 6
         assert frames[row_frame]["VersionsTable"] <= 8, frames[row_frame]  # the header and the six rows, moved
         # ... and in a frame after it (not DETAIL_DELAY later: the live change showed it).
         assert main.detail.row is not None and main.detail.row.ref == "sentiment:v4"

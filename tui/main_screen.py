@@ -289,6 +289,12 @@ class MainScreen(Screen[None]):
                 continue
             try:
                 self.app.call_from_thread(self.apply_update, update, watched)
+                if update is not None and update.later:  # the rows are on screen: now the Models pane's
+                    try:
+                        summaries = self.catalog.summaries(update.later)
+                    except ModelregError:
+                        summaries = {}  # the next poll says what went wrong
+                    self.app.call_from_thread(self.models.update_summaries, summaries)
             except RuntimeError:  # the app is closing
                 break
 
