@@ -101,6 +101,9 @@ class Update:
     events: list[Activity] = field(default_factory=list)
     history_changed: bool = False
     patch: RowsPatch | None = None  # else: just these rows of the selected model changed
+    # Models whose summaries changed but are not in ``summaries``: worked out after the rows are
+    # shown (a summary reads every version of its model; the new row should not wait for that).
+    later: frozenset[str] = frozenset()
 
 
 def sparkline(values: Iterable[float | int | None], points: int | None = SPARK_POINTS) -> str:
@@ -255,12 +258,13 @@ class Catalog:
         names = self.registry.model_names() if names_changed or everything else None
         if everything:
             dirty = set(names or ())
-        summaries = self.summaries(dirty)
         patch = None
         if selected and patched and not (everything or force_rows):
             patch = self._patch(selected, patched)
+        later = frozenset(dirty) if patch is not None and names is None else frozenset()
+        summaries = {} if later else self.summaries(dirty)
         view = self.view(selected) if selected and patch is None and (selected in dirty or force_rows) else None
-        return Update(names, summaries, view, frozenset(new_refs), events, history_changed, patch)
+        return Update(names, summaries, view, frozenset(new_refs), events, history_changed, patch, later)
 
     def _patch(self, model: str, docs: dict[str, dict[str, Any]]) -> RowsPatch:
         live: dict[str, list[str]] = {}

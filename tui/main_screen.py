@@ -27,18 +27,23 @@ from textual.worker import get_current_worker
 from store.errors import ModelregError
 from tui import keymap
 from tui.catalog import Activity, Catalog, ModelView, Update
+from tui.compositor import FrugalCompositor
 from tui.safe_text import clean, literal
 from tui.widgets.activity import ActivityLine
 from tui.widgets.detail import DetailPane, Extras
 from tui.widgets.models import ModelsTable
-from tui.widgets.table import PaneTable, ellipsize
+from tui.widgets.cells import ellipsize
+from tui.widgets.table import PaneTable
 from tui.widgets.versions import VersionsPane, VersionsTable
 
 if TYPE_CHECKING:
     from store.registry import Registry
     from tui.app import ModelregApp
 
-QUIET_GC = (50_000, 20, 10)  # gc thresholds while the app runs (Python's default: 700, 10, 10)
+# gc thresholds while the app runs (Python's default: 700, 10, 10). A young collection walks every
+# object made since the last one: at 50,000 one took 20-200 ms in a live update (the p99 of a new
+# row); at 10,000 it stays near 15 ms at worst, and full collections stay rare.
+QUIET_GC = (10_000, 50, 100)
 # Other processes' writes wake the app through an inotify watch on the journal; without
 # inotify (a network filesystem) it looks every POLL_EVERY seconds (a stat when idle), and with
 # it every CHECK_EVERY, in case the kernel dropped an event (its queue overflowed).
@@ -51,6 +56,7 @@ PALETTE_HINT_FROM = 132  # columns: the full footer and "^p palette" both fit
 # key of a held-down j would cost more than the cursor move itself.
 DETAIL_DELAY = 0.06
 ROWS_DELAY = 0.03  # likewise for the Versions pane when the Models cursor moves
+FIRST_PAINT_WAIT = 1.0  # seconds the models' summaries wait at most for the first useful frame
 
 
 class MainScreen(Screen[None]):
@@ -61,6 +67,7 @@ class MainScreen(Screen[None]):
 
     def __init__(self, read_only: bool = False) -> None:
         super().__init__(id="main")
+        self._compositor = FrugalCompositor()  # a key or a live row redraws what changed, not every pane
         self.read_only = read_only
         if read_only:
             # Same keys (so a writing key is refused with a notice) but none shown in the footer.
@@ -72,6 +79,7 @@ class MainScreen(Screen[None]):
         self.wake = threading.Event()
         self.watch_events: deque[Any] = deque()
         self.loaded = threading.Event()  # set once the first useful frame's data is shown
+        self.first_painted = threading.Event()  # set once that frame is drawn
         self._announced: dict[tuple[str, str | None], str] = {}  # (kind, ref) -> who said it first
         self._detail_timer: Any = None
         self._rows_timer: Any = None
@@ -118,6 +126,7 @@ class MainScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         self.closing = True
+        self.first_painted.set()
         self.wake.set()  # the poll loop may be waiting CHECK_EVERY seconds: let it end now
         if self.journal_watch is not None:
             self.journal_watch.stop()
@@ -196,6 +205,10 @@ class MainScreen(Screen[None]):
         envs = catalog.environments()
         view = catalog.view(names[0]) if names else None
         self.app.call_from_thread(self.first_frame, catalog, names, view, envs)
+        # The summaries read every version: not while the first useful frame is drawn (the GIL).
+        self.first_painted.wait(FIRST_PAINT_WAIT)
+        if self.closing:
+            return
         summaries = catalog.summaries(names)
         self.app.call_from_thread(self.models.update_summaries, summaries)
         # The registry's documents live as long as the app: move them out of the collector's
@@ -222,6 +235,7 @@ class MainScreen(Screen[None]):
         self.update_title()
         if not names:
             self.activity.add([Activity("info", "the registry is empty: register a version, or run 'modelreg demo'")])
+        self.call_after_refresh(self.first_painted.set)
         self.loaded.set()
 
     def show_rows(self, view: ModelView | None, new: frozenset[str] = frozenset()) -> None:
@@ -275,6 +289,12 @@ class MainScreen(Screen[None]):
                 continue
             try:
                 self.app.call_from_thread(self.apply_update, update, watched)
+                if update is not None and update.later:  # the rows are on screen: now the Models pane's
+                    try:
+                        summaries = self.catalog.summaries(update.later)
+                    except ModelregError:
+                        summaries = {}  # the next poll says what went wrong
+                    self.app.call_from_thread(self.models.update_summaries, summaries)
             except RuntimeError:  # the app is closing
                 break
 
@@ -317,7 +337,9 @@ class MainScreen(Screen[None]):
             patch = update.patch
             if patch is not None and patch.model == self.selected_model == self.versions.model:
                 if self.versions.patch(patch.rows, update.new_refs):
-                    self.show_detail()
+                    # The changed rows reach the screen first; the Detail pane (a changed selected
+                    # version, or one the cursor reached just before) in the frame after.
+                    self.call_after_refresh(self.show_detail)
                 else:
                     self.load_rows(patch.model, update.new_refs)  # the rows do not fit the table as planned: show it all again
             elif update.view is not None and update.view.model == self.selected_model:

@@ -1,13 +1,24 @@
-"""App targets (issue 5). Run: python -m pytest tests/benchmarks/test_app_benchmark.py --benchmarks -s
+"""App targets. Run: python -m pytest tests/benchmarks/test_app_benchmark.py --benchmarks -s
 
+Issue 5 (absolute):
 - start-up to the first useful frame (the first model's versions on screen) with 100 models x 100
   versions: <= 0.5 s beyond Textual's own import (measured in a fresh interpreter);
 - key press to frame while navigating that registry: median <= 8 ms, p99 <= 30 ms;
 - live: a version registered by another process visible <= 0.5 s later (p99);
 - RSS with 100,000 versions <= 400 MB.
 
-"Frame" means the app handed a compositor update to the driver: ``App._display`` is wrapped to
-time-stamp it (headless, so the terminal write itself is not included).
+Issue 10 (against a stock DataTable holding all 10,000 rows, measured in the same test):
+- key to frame: median <= the stock table's, p99 <= a third of its p99, at 80x24 and 160x48;
+- first useful frame >= 5x sooner than the stock table's first frame.
+
+"Frame" means a frame reached the terminal: ``App._display`` is wrapped, and since a headless app
+writes nothing, the wrapper does what the real driver does with it (``render_segments``: the escape
+sequences written to the terminal) before time-stamping it, for the app and the stock table alike.
+Without that, a frame that redraws the whole screen looked as cheap as one that redraws a line.
+
+The start-up runs byte-compile modelreg's modules first, as installing it does (pip compiles what it
+installs; this machine sets PYTHONDONTWRITEBYTECODE, so a source checkout would otherwise compile
+every module on every start, which no installed copy does). Textual is compiled already.
 """
 
 from __future__ import annotations
@@ -57,6 +68,8 @@ original = app._display
 
 def display(screen, renderable):
     original(screen, renderable)
+    if renderable is not None:
+        renderable.render_segments(app.console)  # what the driver writes to the terminal
     if renderable is not None and "frame" not in first:
         main = next((s for s in app.screen_stack if isinstance(s, MainScreen)), None)
         if main is not None and main.versions.shown_rows and main.versions.table.row_count:
@@ -78,23 +91,37 @@ print(json.dumps({"import_textual_s": t1 - t0, "first_frame_s": first["frame"] -
 """
 
 
+def compiled() -> None:
+    """modelreg's modules byte-compiled, as an installed copy has them (see the module's docstring)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "store"), str(ROOT / "tui")], check=True, capture_output=True)
+
+
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
 def test_startup_to_first_useful_frame(registry_10k: Path, size: tuple[int, int], record) -> None:
-    runs = []
-    for _ in range(5):
+    compiled()
+    runs, stock = [], []
+    for _ in range(5):  # the app and the stock table in turn, so that both see the same load
         out = subprocess.run(
             [sys.executable, "-c", STARTUP, str(registry_10k), *map(str, size)],
             capture_output=True, text=True, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        stock.append(stock_datatable(size, keys=0)["first_frame_s"])
     best = min(runs, key=lambda r: r["first_frame_s"])
     median = sorted(r["first_frame_s"] for r in runs)[len(runs) // 2]
+    stock_median = sorted(stock)[len(stock) // 2]
     record(
         f"app start-up, 100x100 versions, {size[0]}x{size[1]}",
         first_frame_median_s=median, first_frame_best_s=best["first_frame_s"],
         all_models_s=best["all_models_s"], import_textual_s=best["import_textual_s"],
+        stock_first_frame_median_s=stock_median, times_sooner_than_stock=stock_median / median,
     )
-    assert median <= 0.5
+    failures = []
+    if median > 0.5:
+        failures.append(f"issue 5: first useful frame {median:.3f} s > 0.5 s")
+    if stock_median / median < 5:
+        failures.append(f"issue 10: first useful frame only {stock_median / median:.2f}x sooner than the stock table's")
+    assert not failures, failures
 
 
 class FrameClock:
@@ -109,6 +136,7 @@ class FrameClock:
         def display(screen: Any, renderable: Any) -> None:
             original(screen, renderable)
             if renderable is not None:
+                renderable.render_segments(app.console)  # what the driver writes to the terminal
                 self.last = time.perf_counter()
                 self.event.set()
 
@@ -157,6 +185,7 @@ original = app._display
 def display(screen, renderable):
     original(screen, renderable)
     if renderable is not None:
+        renderable.render_segments(app.console)  # what the driver writes to the terminal
         stamps.setdefault("first", time.perf_counter())
         stamps["last"] = time.perf_counter()
         event.set()
@@ -169,7 +198,7 @@ async def run():
         while "first" not in stamps:
             await asyncio.sleep(0.001)
         await pilot.pause()
-        for i in range(150):
+        for i in range(int(sys.argv[3])):
             await asyncio.sleep(0.05)
             event.clear()
             key = "down" if (i // 75) % 2 == 0 else "up"
@@ -184,11 +213,16 @@ print(json.dumps({"first_frame_s": stamps["first"] - t1, "samples": samples}))
 """
 
 
-def test_baseline_stock_datatable_with_10000_rows(record) -> None:
+def stock_datatable(size: tuple[int, int], keys: int = 150) -> dict[str, Any]:
+    """The stock table's first frame (s) and ``keys`` key-to-frame samples (s), in a fresh interpreter."""
     out = subprocess.run(
-        [sys.executable, "-c", BASELINE, "160", "48"], capture_output=True, text=True, check=True, cwd=ROOT,
+        [sys.executable, "-c", BASELINE, *map(str, size), str(keys)], capture_output=True, text=True, check=True, cwd=ROOT,
     )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_baseline_stock_datatable_with_10000_rows(record) -> None:
+    result = stock_datatable((160, 48))
     record(
         "baseline: stock DataTable, 10,000 rows, 160x48",
         first_frame_s=result["first_frame_s"], **summarize(result["samples"]),
@@ -220,13 +254,22 @@ def test_key_to_frame_while_navigating(registry_10k: Path, size: tuple[int, int]
                 await settle(pilot)
         return samples
 
+    stock = summarize(stock_datatable(size)["samples"])
     samples = asyncio.run(run())
     registry.close()
-    versions, models = summarize(samples["versions"]), summarize(samples["models"])
-    record(f"app key to frame, versions pane, {size[0]}x{size[1]}", **versions)
-    record(f"app key to frame, models pane, {size[0]}x{size[1]}", **models)
-    assert versions["median_ms"] <= 8 and versions["p99_ms"] <= 30
-    assert models["median_ms"] <= 8 and models["p99_ms"] <= 30
+    stock_after = summarize(stock_datatable(size)["samples"])  # before and after: the baseline spans the run
+    stock = {"median_ms": (stock["median_ms"] + stock_after["median_ms"]) / 2, "p99_ms": (stock["p99_ms"] + stock_after["p99_ms"]) / 2}
+    record(f"stock DataTable key to frame, 10,000 rows, {size[0]}x{size[1]}", **stock)
+    failures = []
+    for pane in ("versions", "models"):
+        figures = summarize(samples[pane])
+        median_x, p99_x = figures["median_ms"] / stock["median_ms"], figures["p99_ms"] / stock["p99_ms"]
+        record(f"app key to frame, {pane} pane, {size[0]}x{size[1]}", **figures, median_x_stock=median_x, p99_x_stock=p99_x)
+        if figures["median_ms"] > 8 or figures["p99_ms"] > 30:
+            failures.append(f"issue 5, {pane}: median {figures['median_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms")
+        if median_x > 1 or p99_x > 1 / 3:
+            failures.append(f"issue 10, {pane}: median {median_x:.2f}x, p99 {p99_x:.2f}x the stock table's")
+    assert not failures, failures
 
 
 # A writer in another process: registers one version per line read, and prints when it committed.

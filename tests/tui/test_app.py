@@ -560,7 +560,7 @@ def test_short_age_and_status_forms_for_narrow_tables() -> None:
 
 
 def test_narrow_model_names_keep_their_distinguishing_ends() -> None:
-    from tui.widgets.table import ellipsize
+    from tui.widgets.cells import ellipsize
 
     assert ellipsize("digits-knn", 7, middle=True) == "dig…knn"
     assert ellipsize("digits-svc", 7, middle=True) == "dig…svc"

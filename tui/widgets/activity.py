@@ -40,6 +40,10 @@ class ActivityLine(Static):
         self._line = Text("ready", style="dim")
         self._notice_timer: Any = None
 
+    def update(self, content: Any = "", *, layout: bool = False) -> None:
+        """Static's update without a layout: the line is one cell high whatever it says."""
+        super().update(content, layout=False)
+
     def add(self, events: list[Activity]) -> None:
         if not events:
             return

@@ -8,7 +8,8 @@ from textual import events
 
 from tui.catalog import ModelSummary
 from tui.safe_text import clean, literal
-from tui.widgets.table import GAP, PaneTable, align_decimal, column_width, decimal_layout, ellipsize
+from tui.widgets.cells import GAP, align_decimal, column_width, decimal_layout, ellipsize
+from tui.widgets.table import PaneTable
 
 NAME_MIN = 8  # cells a model name keeps before other columns give way
 PAD = 1  # a blank cell after the last column, so that it never touches the border

@@ -5,95 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rich.cells import cell_len
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual._two_way_dict import TwoWayDict
 from textual.coordinate import Coordinate
-from textual.geometry import Region
-from textual.strip import Strip
-from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, CellKey, ColumnKey, RowKey
 
 from tui.safe_text import literal
-
-# Columns are one space apart (each cell carries a leading space; DataTable's own padding is
-# off): the default two-sided padding costs two columns per column, too many at 80 columns.
-GAP = 1
-_NOWHERE = Coordinate(-10, -10)  # a cursor on no row (not even the header's, -1)
+from tui.widgets.cells import lead
+from tui.widgets.drawn_table import DrawnTable
 
 
-def column_width(label: str, values: Sequence[str]) -> int:
-    """Cells a column takes on screen: its widest value or label, plus the gap."""
-    return max([cell_len(label), *map(cell_len, values)]) + GAP
-
-
-def decimal_layout(values: Sequence[str]) -> tuple[int, int]:
-    """Cells before and from the decimal point across a column of numbers (see :func:`align_decimal`)."""
-    parts = [_split_decimal(v) for v in values if v]
-    return max((cell_len(i) for i, _ in parts), default=0), max((cell_len(f) for _, f in parts), default=0)
-
-
-def align_decimal(value: str, layout: tuple[int, int]) -> str:
-    """``value`` padded so that its decimal point sits where the column's others do."""
-    if not value:
-        return ""
-    whole, fraction = _split_decimal(value)
-    return whole.rjust(layout[0]) + fraction.ljust(layout[1])
-
-
-def fits_layout(value: str, layout: tuple[int, int]) -> bool:
-    whole, fraction = _split_decimal(value)
-    return len(whole) <= layout[0] and len(fraction) <= layout[1]
-
-
-def _split_decimal(value: str) -> tuple[str, str]:
-    if "." in value and "e" not in value:
-        whole, _, fraction = value.partition(".")
-        return whole, "." + fraction
-    return value, ""
-
-
-def ellipsize(value: str, width: int, *, middle: bool = False) -> str:
-    """``value`` cut to ``width`` cells with a … when it does not fit: at the end, or in
-    the middle so that names sharing a prefix (``digits-knn``, ``digits-svc``) stay apart."""
-    if cell_len(value) <= width:
-        return value
-    if middle and width >= 5:
-        tail = ""
-        for char in reversed(value):
-            if cell_len(char + tail) > (width - 1) // 2:
-                break
-            tail = char + tail
-        return ellipsize(value[: len(value) - len(tail)], width - cell_len(tail)) + tail
-    text = Text(value)
-    text.truncate(width, overflow="ellipsis")
-    return text.plain
-
-
-class _Lines:
-    """DataTable's ``_y_offsets`` (each line's row) for rows one line high: looked up, not a list
-    of every line that DataTable builds again after each change (O(rows) per live row)."""
-
-    def __init__(self, table: PaneTable) -> None:
-        self.table = table
-
-    def __len__(self) -> int:
-        return self.table.row_count
-
-    def __getitem__(self, y: int) -> tuple[RowKey, int]:
-        key = self.table._row_locations.get_key(y) if y >= 0 else None
-        if key is None:
-            raise IndexError(y)
-        return key, 0
-
-    def clear(self) -> None:
-        pass
-
-
-class PaneTable(DataTable):
+class PaneTable(DrawnTable):
     """Row-cursor table whose rows are replaced wholesale on every change, keeping the
     cursor on the same row (by key) and the scroll position where it was.
 
@@ -108,18 +31,6 @@ class PaneTable(DataTable):
         self.column_keys: list[str] = []
         self.on_width: Callable[[], Any] | None = None
         self._fitted_width = 0
-        # Rendered cells kept by row content, not by DataTable's table-wide update count: one
-        # changed or inserted row then re-renders one row, not every visible cell (see _render_cell).
-        self._stable_cells: dict[Any, Any] = {}
-        self._row_versions: dict[Any, int] = {}
-        # Whole lines, likewise kept by row content rather than by position: a row inserted
-        # above moves every row below it, and each of them is then a lookup, not a render.
-        # Their click target is the row's key (see _row_at), which does not change as it moves.
-        self._stable_lines: dict[Any, Strip] = {}
-        self._widths: tuple[int, ...] = ()
-        self._line_style = Style()
-        self._header_version = 0
-        self._lines = _Lines(self)
 
     # Home and End mean the first and last row here (DataTable's scroll sideways).
     def action_scroll_home(self) -> None:
@@ -147,18 +58,6 @@ class PaneTable(DataTable):
             self._fitted_width = self.fit_width
             self.on_width()
 
-    def _render_line_in_row(self, row_key: Any, line_no: int, base_style: Any, cursor_location: Coordinate, hover_location: Coordinate) -> Any:
-        # With a row cursor a line depends only on whether the cursor (or hover) is on its row,
-        # but DataTable caches lines by the cursor's coordinate: every cursor move that scrolls
-        # the table then rendered every visible line again (~6 ms a key at 80x24).
-        row = self._row_locations.get(row_key)  # None for the header
-        row = -1 if row is None else row
-        if cursor_location.row != row:
-            cursor_location = _NOWHERE
-        if hover_location.row != row:
-            hover_location = _NOWHERE
-        return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
-
     def update_cell(self, row_key: Any, column_key: Any, value: Any, *, update_width: bool = False) -> None:
         """DataTable's update_cell, repainting only the row (DataTable repaints the whole
         table, and with it the bounding box of everything else that changed in the frame)."""
@@ -167,7 +66,7 @@ class PaneTable(DataTable):
         if key not in self._row_locations or column not in self._column_locations:
             raise CellDoesNotExist(f"No cell exists for row_key={key!r}, column_key={column!r}.")
         self._row_versions[key] = self._row_versions.get(key, 0) + 1
-        self._data[key][column] = _lead(value)
+        self._data[key][column] = lead(value)
         self._update_count += 1
         if update_width:
             self._updated_cells.add(CellKey(key, column))
@@ -181,60 +80,6 @@ class PaneTable(DataTable):
         if key is not None:
             self._row_versions[RowKey(key)] = self._row_versions.get(RowKey(key), 0) + 1
         return super().add_row(*cells, height=1, key=key, label=label)
-
-    @property
-    def _y_offsets(self) -> Any:  # type: ignore[override]
-        return self._lines
-
-    @property
-    def _total_row_height(self) -> int:
-        return self.row_count
-
-    def _get_row_region(self, row_index: int) -> Region:
-        if not self.is_valid_row_index(row_index):
-            return Region(0, 0, 0, 0)
-        width = sum(column.get_render_width(self) for column in self.columns.values()) + self._row_label_column_width
-        return Region(0, row_index + (self.header_height if self.show_header else 0), max(self.size.width, width), 1)
-
-    def clear(self, columns: bool = False) -> Any:
-        self._header_version += columns
-        self._stable_cells.clear()  # the same keys may come back with other cells
-        self._stable_lines.clear()
-        self._row_versions.clear()
-        return super().clear(columns)
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        self._widths = tuple(column.get_render_width(self) for column in self.ordered_columns)
-        self._line_style = self.rich_style  # DataTable works it out again for every line
-        return super().render_lines(crop)
-
-    def render_line(self, y: int) -> Strip:
-        if self.fixed_rows:
-            return super().render_line(y)
-        scroll_x, scroll_y = self.scroll_offset
-        if y >= (self.header_height if self.show_header else 0):
-            y += scroll_y
-        return self._render_line(y, scroll_x, scroll_x + self.size.width, self._line_style)
-
-    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
-        try:
-            row_key, line_no = self._get_offsets(y)
-        except LookupError:
-            return super()._render_line(y, x1, x2, base_style)
-        row = -1 if row_key is self._header_row_key else self._row_locations.get(row_key)
-        key = (
-            row_key, line_no, self._header_version if row < 0 else self._row_versions.get(row_key, 0), x1, x2, self.size.width, self._widths,
-            self.show_cursor and self.cursor_coordinate.row == row,
-            self._show_hover_cursor and self.hover_coordinate.row == row,
-            base_style, self._pseudo_class_state,
-        )
-        strip = self._stable_lines.get(key)
-        if strip is None:  # (the header's line is kept too: it changes only with the columns)
-            if len(self._stable_lines) > 5_000:
-                self._stable_lines.clear()
-            strip = super()._render_line(y, x1, x2, base_style)
-            self._stable_lines[key] = strip if row < 0 else strip.apply_meta({"row_key": row_key.value})
-        return strip
 
     def _row_at(self, meta: dict[str, Any]) -> int | None:
         """The row under the mouse, by the row's key (its cached line may have been
@@ -263,26 +108,6 @@ class PaneTable(DataTable):
             if again:
                 self._post_selected_message()
 
-    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int, cursor: bool = False, hover: bool = False) -> Any:
-        if row_index < 0 or column_index < 0:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row_key = self._row_locations.get_key(row_index)
-        key = (
-            row_key, self._column_locations.get_key(column_index), base_style, width, cursor, hover,
-            self._show_hover_cursor, self._row_versions.get(row_key, 0), self._pseudo_class_state,
-        )
-        cached = self._stable_cells.get(key)
-        if cached is None:
-            if len(self._stable_cells) > 20_000:
-                self._stable_cells.clear()
-            cached = self._stable_cells[key] = (row_index, super()._render_cell(row_index, column_index, base_style, width, cursor, hover))
-        rendered_at, lines = cached
-        if rendered_at == row_index:
-            return lines
-        # The row moved (a row was inserted above it): only the click target in its meta changes.
-        meta = Style.from_meta({"row": row_index, "column": column_index})
-        return [[Segment(seg.text, (seg.style or Style()) + meta, seg.control) for seg in line] for line in lines]
-
     def set_columns(self, columns: Sequence[tuple[str, str]]) -> bool:
         """(key, label) pairs; True if they changed (the rows then need refilling)."""
         keys = [key for key, _ in columns]
@@ -290,7 +115,7 @@ class PaneTable(DataTable):
             return False
         self.clear(columns=True)
         for key, label in columns:
-            self.add_column(_lead(literal(label, "bold", single_line=True)), key=key)
+            self.add_column(lead(literal(label, "bold", single_line=True)), key=key)
         self.column_keys = keys
         return True
 
@@ -322,7 +147,7 @@ class PaneTable(DataTable):
             # DataTable only ever widens a column; the refit may have made the cells narrower.
             column.content_width = column.label.cell_len
         for key, cells in rows:
-            self.add_row(*map(_lead, cells), key=key)
+            self.add_row(*map(lead, cells), key=key)
         if not rows:
             return
         self._settle()
@@ -346,7 +171,7 @@ class PaneTable(DataTable):
         scrolled down, that row also stays on its screen line, as :meth:`replace_rows` does."""
         cursor, scroll_y = self.cursor_row, self.scroll_y
         had_rows = self.row_count > 0
-        new = self.add_row(*map(_lead, cells), key=key)
+        new = self.add_row(*map(lead, cells), key=key)
         index = min(index, self.row_count - 1)
         if index < self.row_count - 1:
             # What DataTable.sort does: move the row by renumbering, without touching the others' cells.
@@ -393,9 +218,3 @@ class PaneTable(DataTable):
             return False
         self.move_cursor(row=index, animate=False)
         return True
-
-
-def _lead(cell: Any) -> Any:
-    if isinstance(cell, Text):
-        cell.pad_left(GAP)
-    return cell

@@ -25,7 +25,8 @@ from tui.catalog import VersionRow
 from tui.output import plural, size
 from tui.safe_text import clean
 from tui.widgets.models import number
-from tui.widgets.table import GAP, PaneTable, align_decimal, column_width, decimal_layout, ellipsize, fits_layout
+from tui.widgets.cells import GAP, align_decimal, column_width, decimal_layout, ellipsize, fits_layout
+from tui.widgets.table import PaneTable
 
 # A symbol for every status, so it reads without colour (NO_COLOR, TERM=xterm, screenshots).
 BADGES: dict[str, tuple[str, str]] = {
@@ -163,6 +164,7 @@ class VersionsPane(Vertical):
         self._labels: list[str] = []
         self.refills = 0  # full refills so far (live changes patch rows instead)
         self._expiry: Any = None
+        self._status_one_line = False  # the status line's text fitted on one line when last shown
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter, e.g. accuracy>0.9 tag:baseline  (enter: apply, escape: undo)", id="filter")
@@ -541,7 +543,11 @@ class VersionsPane(Vertical):
         if self.marks:
             parts.append(f"{len(self.marks)} marked")
         status = self.query_one("#versions-status", Static)
-        status.update(Text(" · ".join(parts), style="bold red" if self.filter_error else "dim"))
+        line = Text(" · ".join(parts), style="bold red" if self.filter_error else "dim")
+        # One line before and after: no need to lay the screen out again (it sizes to its text).
+        one_line = line.cell_len <= status.content_size.width
+        status.update(line, layout=not (one_line and self._status_one_line))
+        self._status_one_line = one_line
         self.filter_input.set_class(bool(self.filter_error), "-invalid")
 
     # -- the user's view state ------------------------------------------------------------------

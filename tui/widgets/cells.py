@@ -1,0 +1,97 @@
+"""Cells of the panes' tables: measuring and lining up their text, and rendering one cell.
+
+:func:`render_cell_line` is what DataTable does to draw a one-line cell (a ``Styled`` of a
+``Padding`` rendered through the console), step for step but without Rich's generic renderable
+machinery, which costs several times the work itself (tests/test_table_cells.py checks the two agree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.cells import cell_len
+from rich.console import Console
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+
+# Columns are one space apart (each cell carries a leading space; DataTable's own padding is
+# off): the default two-sided padding costs two columns per column, too many at 80 columns.
+GAP = 1
+_NULL = Style.null()
+_NEWLINE = Text("\n")
+
+
+def column_width(label: str, values: Sequence[str]) -> int:
+    """Cells a column takes on screen: its widest value or label, plus the gap."""
+    return max([cell_len(label), *map(cell_len, values)]) + GAP
+
+
+def decimal_layout(values: Sequence[str]) -> tuple[int, int]:
+    """Cells before and from the decimal point across a column of numbers (see :func:`align_decimal`)."""
+    parts = [_split_decimal(v) for v in values if v]
+    return max((cell_len(i) for i, _ in parts), default=0), max((cell_len(f) for _, f in parts), default=0)
+
+
+def align_decimal(value: str, layout: tuple[int, int]) -> str:
+    """``value`` padded so that its decimal point sits where the column's others do."""
+    if not value:
+        return ""
+    whole, fraction = _split_decimal(value)
+    return whole.rjust(layout[0]) + fraction.ljust(layout[1])
+
+
+def fits_layout(value: str, layout: tuple[int, int]) -> bool:
+    whole, fraction = _split_decimal(value)
+    return len(whole) <= layout[0] and len(fraction) <= layout[1]
+
+
+def _split_decimal(value: str) -> tuple[str, str]:
+    if "." in value and "e" not in value:
+        whole, _, fraction = value.partition(".")
+        return whole, "." + fraction
+    return value, ""
+
+
+def ellipsize(value: str, width: int, *, middle: bool = False) -> str:
+    """``value`` cut to ``width`` cells with a … when it does not fit: at the end, or in
+    the middle so that names sharing a prefix (``digits-knn``, ``digits-svc``) stay apart."""
+    if cell_len(value) <= width:
+        return value
+    if middle and width >= 5:
+        tail = ""
+        for char in reversed(value):
+            if cell_len(char + tail) > (width - 1) // 2:
+                break
+            tail = char + tail
+        return ellipsize(value[: len(value) - len(tail)], width - cell_len(tail)) + tail
+    text = Text(value)
+    text.truncate(width, overflow="ellipsis")
+    return text.plain
+
+
+def render_cell_line(console: Console, cell: Text, width: int, pre_style: Style, post_style: Style) -> list[Segment] | None:
+    """One line of ``width`` cells showing ``cell`` as DataTable draws a cell of a one-line row
+    with no padding (``Styled(Padding(cell, 0), pre_style, post_style)``, no wrapping); None for
+    a cell that case does not cover (several lines, wrapping asked for), to be drawn the slow way."""
+    if cell.no_wrap is False or "\n" in cell.plain:
+        return None
+    lines = cell.wrap(
+        console, width, justify=cell.justify or "default", overflow=cell.overflow or "fold",
+        tab_size=(console.tab_size if cell.tab_size is None else cell.tab_size) or 8, no_wrap=True,
+    )
+    segments = list(_NEWLINE.join(lines).render(console))
+    # Padding renders the text to its width (padding with an unstyled space, or cutting it) ...
+    line = Segment.adjust_line_length(segments, width, style=_NULL, pad=True)
+    # ... and Styled puts the cell's base and cursor styles under it, and the cursor's colour over it.
+    styled = [Segment(text, None if control else pre_style + style, control) for text, style, control in line]
+    if post_style:
+        styled = [Segment(text, None if control else (style + post_style if style else post_style), control) for text, style, control in styled]
+    return styled
+
+
+def lead(cell: object) -> object:
+    """A cell with its leading gap (text only: other renderables are drawn as they are)."""
+    if isinstance(cell, Text):
+        cell.pad_left(GAP)
+    return cell
