@@ -8,7 +8,7 @@ widget is drawn only where its visible region meets a changed region, and only t
 between its first and last changed line. What reaches the terminal is the same: the same
 lines, cut at the same places, from the same widgets in the same order (front to back), so
 each changed cell is painted by the widget that Textual would have painted it with
-(tests/test_compositor.py compares every partial update with a full render).
+(tests/tui/test_compositor.py compares every partial update with a full render).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 :func:`render_cell_line` is what DataTable does to draw a one-line cell (a ``Styled`` of a
 ``Padding`` rendered through the console), step for step but without Rich's generic renderable
-machinery, which costs several times the work itself (tests/test_table_cells.py checks the two agree).
+machinery, which costs several times the work itself (tests/tui/test_table_cells.py checks the two agree).
 """
 
 from __future__ import annotations

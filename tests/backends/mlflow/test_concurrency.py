@@ -1,5 +1,5 @@
 """Several nodes, one MLflow server (PostgreSQL behind it): exactly-once registration by content key,
-and deploys that race each other, with real processes (tests/mlflow_workers.py)."""
+and deploys that race each other, with real processes (tests/backends/mlflow/workers.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from store.registry import Registry
 from tests.servers.mlflow import fresh_prefix
 
-REPO = Path(__file__).resolve().parents[1]
-WORKER = REPO / "tests" / "mlflow_workers.py"
+REPO = Path(__file__).resolve().parents[3]
+WORKER = Path(__file__).with_name("workers.py")
 
 
 def workers(args: list[list[str]], tmp_path: Path, prefix: str, timeout: float = 900) -> list[list[dict]]:

@@ -1,4 +1,4 @@
-"""Worker processes for tests/test_mlflow_concurrency.py: one "node" each, on one MLflow server.
+"""Worker processes for tests/backends/mlflow/test_concurrency.py: one "node" each, on one MLflow server.
 
 ``register URL MODEL FOLDER WHO`` registers every file of FOLDER by content key (the watcher's
 rule: the same file is one version whoever registers it); ``deploy URL MODEL ROUNDS SEED``

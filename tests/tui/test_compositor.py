@@ -13,8 +13,8 @@ from textual._compositor import ChopsUpdate, LayoutUpdate
 from textual.widget import Widget
 
 from store.registry import Registry
-from tests.test_app import LARGE, opened, pilot_test, reg, until  # noqa: F401
-from tests.test_live import inotify_only, other_process  # noqa: F401
+from tests.tui.test_app import LARGE, opened, pilot_test, reg, until  # noqa: F401
+from tests.tui.test_live import inotify_only, other_process  # noqa: F401
 from tui.app import ModelregApp
 from tui.compositor import FrugalCompositor
 

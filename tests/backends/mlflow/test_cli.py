@@ -19,7 +19,7 @@ from store.registry import Registry
 from tests.servers import VENV, free_port
 from tests.servers.mlflow import fresh_prefix
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -194,7 +194,7 @@ def test_an_alias_moved_in_mlflow_is_recorded_before_the_next_deploy(cli, artifa
 def test_modelreg_watch_registers_into_the_server(cli, tmp_path: Path) -> None:
     import signal
 
-    from tests.test_watch_cli import read_line_with
+    from tests.watch.test_watch_cli import read_line_with
 
     runs = tmp_path / "runs"
     runs.mkdir()

@@ -17,10 +17,10 @@ from store.backends.mlflow.backend import MlflowBackend
 from store.registry import Registry
 from tests.servers import stop
 from tests.servers.mlflow import fresh_prefix, start_mlflow
-from tests.test_app import SCANNED, SMALL, opened, pilot_test, screen_text, until, visible_refs, writes_done
+from tests.tui.test_app import SCANNED, SMALL, opened, pilot_test, screen_text, until, visible_refs, writes_done
 from tui.app import ModelregApp
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 POLL = 1.0
 
 

@@ -8,7 +8,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
 from store.registry import Registry
-from tests.test_app import LARGE, SMALL, opened, pilot_test, reg  # noqa: F401
+from tests.tui.test_app import LARGE, SMALL, opened, pilot_test, reg  # noqa: F401
 from tui.app import ModelregApp
 from tui.widgets.table import PaneTable
 
@@ -78,7 +78,7 @@ def styled_by_textual(table: PaneTable) -> list[str]:
 
 @pilot_test
 async def test_lines_kept_by_row_are_the_lines_textual_would_draw(reg: Registry) -> None:
-    from tests.test_live import other_process
+    from tests.tui.test_live import other_process
 
     app = ModelregApp(reg)
     async with app.run_test(size=LARGE) as pilot:

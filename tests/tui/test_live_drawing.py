@@ -12,8 +12,8 @@ from textual.screen import Screen
 from textual.widget import Widget
 
 from store.registry import Registry
-from tests.test_app import LARGE, opened, pilot_test, reg, until  # noqa: F401
-from tests.test_live import inotify_only, other_process, sentiment_selected  # noqa: F401
+from tests.tui.test_app import LARGE, opened, pilot_test, reg, until  # noqa: F401
+from tests.tui.test_live import inotify_only, other_process, sentiment_selected  # noqa: F401
 from tui import main_screen
 from tui.app import ModelregApp
 from tui.main_screen import MainScreen
