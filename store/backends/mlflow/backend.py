@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from store.backends.artifacts import FileArtifacts
 from store.backends.mlflow import history as hist
 from store.backends.mlflow import saved as saving
 from store.backends.mlflow import switching
@@ -62,6 +63,8 @@ class MlflowBackend:
         self.index = self.replica.index
         self.poll_interval, self.sweep_interval = poll, sweep
         self.offline: str | None = None  # why the last sync failed, while it fails
+        # Artifact records hold local paths or object-storage URLs: the same store as the local backend's.
+        self.artifacts = FileArtifacts()
         self.synced_at = 0.0
         self._swept_at = 0.0
         self._depth = 0
