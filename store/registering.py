@@ -10,7 +10,6 @@ from typing import Any
 
 from store import signatures, source_script
 from store.errors import BadMetadata
-from store.safety.loader import scan_paths, scannable_files
 from store.values import jsonable
 
 TRAINING_FIELDS = ("framework", "base_model", "samples", "epochs", "batch_size", "learning_rate", "duration", "cost", "hardware")
@@ -52,6 +51,8 @@ def training_fields(training: Mapping[str, Any] | None) -> dict[str, Any]:
 def scan_records(store: Any, records: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The restricted loader's verdict on the artifacts, if any would unpickle; a URL's bytes are
     judged in their verified local copy (``store.materialize``), the very bytes a load reads."""
+    from store.safety.loader import scan_paths, scannable_files  # the loader (zipfile and all) only when registering files
+
     local = [str(store.materialize(a)) for a in records]
     if not any(scannable_files(path) for path in local):
         return None

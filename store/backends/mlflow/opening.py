@@ -12,11 +12,13 @@ import os
 import re
 import urllib.parse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from store.backends.local.location import find_registry, remote_url
-from store.backends.mlflow.backend import MlflowBackend
-from store.backends.mlflow.saved import FILE
 from store.backends.protocol import Backend
+
+if TYPE_CHECKING:
+    from store.backends.mlflow.backend import MlflowBackend
 
 
 def local_home(url: str, prefix: str = "") -> Path:
@@ -27,6 +29,10 @@ def local_home(url: str, prefix: str = "") -> Path:
 
 
 def open_backend(url: str) -> tuple[MlflowBackend, Path]:
+    # Imported here: the REST client pulls in http.client (~60 ms), which a local registry never needs.
+    from store.backends.mlflow.backend import MlflowBackend
+    from store.backends.mlflow.saved import FILE
+
     prefix = os.environ.get("MODELREG_MLFLOW_PREFIX", "")
     home = local_home(url, prefix)
     home.mkdir(parents=True, exist_ok=True)
