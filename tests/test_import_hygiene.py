@@ -221,3 +221,13 @@ def test_every_store_package_says_what_lives_there() -> None:
     for init in (ROOT / "store").rglob("__init__.py"):
         doc = ast.get_docstring(ast.parse(init.read_text())) or ""
         assert doc and len(doc.splitlines()) <= 3, init
+
+
+def test_a_local_registry_loads_no_server_client_and_no_loader() -> None:
+    """`import store` and opening a local registry stay light: the MLflow backend (and http.client
+    under it) load only for an http(s):// registry, the restricted loader only when a file is scanned."""
+    code = ("import sys, tempfile\nfrom store import Registry\nRegistry(tempfile.mkdtemp())\n"
+            "print(sorted(m for m in sys.modules if m in ('http.client', 'zipfile', 'pickle')"
+            " or m.startswith(('store.backends.mlflow.backend', 'store.safety.loader', 'fsspec'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
