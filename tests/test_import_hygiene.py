@@ -227,12 +227,15 @@ def test_a_local_registry_loads_no_server_client_and_no_loader() -> None:
     """`import store` stays light, and a local registry never loads a server's client: the MLflow
     backend (and http.client under it) and fsspec load only for an http(s):// registry or a URL;
     the restricted loader (and zipfile) not at import, only when something is scanned or deployed."""
-    loaded = ("print(sorted(m for m in sys.modules if m in ('http.client', 'zipfile', 'pickle')"
-              " or m.startswith(('store.backends.mlflow.backend', 'store.safety.loader', 'fsspec'))))")
-    imported = subprocess.run([sys.executable, "-c", f"import sys, store\n{loaded}"], cwd=ROOT,
-                              capture_output=True, text=True, check=True)
-    assert imported.stdout.strip() == "[]"
-    code = f"import sys, tempfile\nfrom store import Registry\nRegistry(tempfile.mkdtemp())\n{loaded}"
-    opened = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert not {"http.client", "store.backends.mlflow.backend"} & set(eval(opened.stdout))
-    assert not [m for m in eval(opened.stdout) if m.startswith("fsspec")]
+    loaded = ("import json; print(json.dumps(sorted(m for m in sys.modules if m in ('http.client', 'zipfile', 'pickle')"
+              " or m.startswith(('store.backends.mlflow.backend', 'store.safety.loader', 'fsspec')))))")
+
+    def modules_after(code: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-c", f"import sys\n{code}\n{loaded}"], cwd=ROOT,
+                             capture_output=True, text=True, check=True)
+        return json.loads(out.stdout)
+
+    assert modules_after("import store") == []
+    opened = modules_after("import tempfile\nfrom store import Registry\nRegistry(tempfile.mkdtemp())")
+    assert not {"http.client", "store.backends.mlflow.backend"} & set(opened)
+    assert not [m for m in opened if m.startswith("fsspec")]
