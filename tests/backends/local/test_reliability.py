@@ -147,8 +147,9 @@ def test_writers_killed_at_random_points_lose_no_acknowledged_write(tmp_path: Pa
     kills = acknowledged = leftovers = stale = 0
     started = time.monotonic()
     round_ = 0
-    # Rounds past the planned ones only if no kill has yet landed inside a compaction.
-    while round_ < rounds or (round_ < 2 * rounds and not (leftovers and stale)):
+    # Rounds past the planned ones only while no kill has yet landed inside a compaction, or a slow machine
+    # has not yet acknowledged enough writes for the kills to prove much: the test's strength, not its speed.
+    while round_ < rounds or (round_ < 4 * rounds and not (leftovers and stale and acknowledged > 2000)):
         round_ += 1
         acks = [tmp_path / f"ack-{round_}-{i}.jsonl" for i in range(lanes)]
         procs = [spawn("chaos", str(path), f"w{i}", str(acks[i]), str(rng.randrange(1 << 30)), env=env) for i in range(lanes)]
