@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from store.backends.artifacts import FileArtifacts
+from store.backends.artifacts import FileArtifacts, is_url
 from store.backends.mlflow import history as hist
 from store.backends.mlflow import saved as saving
 from store.backends.mlflow import switching
@@ -247,7 +247,7 @@ class MlflowBackend:
             tags.append({"key": KEY_TAG, "value": key})
         if version is not None:
             tags.append({"key": NAME_TAG, "value": version})
-        source = f"modelreg://{os.uname().nodename}{_primary(doc)}"  # the artifact store's hook: a local path for now
+        source = _source(doc)
         answer = self.client.post("model-versions/create", {"name": server, "source": source, "tags": tags})["model_version"]
         number = str(answer["version"])
         self._undo.append(lambda: self._delete(server, number))
@@ -369,10 +369,16 @@ def _aliases(replica: Replica, server: str) -> dict[str, str]:
     return aliases_of(replica.answers.get(server, {}))
 
 
-def _primary(doc: Mapping[str, Any]) -> str:
+def _source(doc: Mapping[str, Any]) -> str:
+    """The MLflow ``source`` of a new version: its primary artifact. A URL (``s3://...``) as it is, so an
+    MLflow client can fetch it; a local file as ``modelreg://HOST/PATH``. MLflow never lets a source
+    change, so an upload made after the version appears is named in the ``modelreg.artifacts`` tag."""
     artifacts = doc.get("artifacts") or []
     path = str(artifacts[0].get("path", "")) if artifacts and isinstance(artifacts[0], dict) else ""
-    return urllib.parse.quote(path) if path.startswith("/") and "/../" not in path else "/unknown"
+    if is_url(path):
+        return path  # checked by the artifact store before it was read: no "..", no odd characters
+    local = urllib.parse.quote(path) if path.startswith("/") and "/../" not in path else "/unknown"
+    return f"modelreg://{os.uname().nodename}{local}"
 
 
 def _quoted(value: str) -> str:
