@@ -7,13 +7,15 @@ ever lands here, which is why the deploy hook is read from here alone.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from store.errors import ConfigError
 
 CONFIG = "config.json"
+STORE_VARIABLE = "MODELREG_ARTIFACT_STORE"
 
 
 @dataclass(frozen=True)
@@ -32,16 +34,22 @@ class Config:
 
     @classmethod
     def load(cls, registry: Path) -> Config:
+        """``registry/config.json``; ``$MODELREG_ARTIFACT_STORE`` wins over its ``artifact_store`` (on an
+        MLflow server config.json is each machine's own, and every node that registers must upload to
+        the same store: the variable sets it for a whole team's machines and jobs alike)."""
         path = registry / CONFIG
         try:
             raw = json.loads(path.read_text())
         except FileNotFoundError:
-            return cls()
+            raw = {}
         except (OSError, ValueError) as error:
             raise ConfigError(f"cannot read {path}: {error}; fix or remove the file") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{path} must hold a JSON object")
-        return cls.from_dict(raw, str(path))
+        config = cls.from_dict(raw, str(path))
+        if store := os.environ.get(STORE_VARIABLE):
+            config = replace(config, artifact_store=cls.from_dict({"artifact_store": store}, STORE_VARIABLE).artifact_store)
+        return config
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = CONFIG) -> Config:

@@ -35,6 +35,7 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))  # downloaded artifacts
     monkeypatch.delenv("MODELREG_CACHE", raising=False)
+    monkeypatch.delenv("MODELREG_ARTIFACT_STORE", raising=False)
 
 
 BACKENDS = ["journal", "snapshot", "memory", "mlflow"]
