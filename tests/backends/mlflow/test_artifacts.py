@@ -1,0 +1,228 @@
+"""A team on an MLflow server with its artifacts on S3 (moto): two nodes, each a real ``modelreg``
+process with its own cache folder, node B never able to read node A's files.
+
+Node A registers local files; the version appears on the server marked uploading (node B sees the
+mark and its deploy is refused) while A's upload is held at a proxy in front of S3; once released,
+the files are on S3 under their sha256 and the mark is gone. Node B then loads, checks, deploys and
+follows the version from the bucket, and the bytes it serves are A's, by sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import joblib
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from tests.servers.held import HeldProxy
+from tests.servers.mlflow import fresh_prefix
+
+REPO = Path(__file__).resolve().parents[3]
+Node = Callable[..., subprocess.CompletedProcess]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def mlflow_version(url: str, name: str, number: int = 1) -> dict:
+    """What a plain MLflow client sees of a version (REST ``model-versions/get``)."""
+    query = urllib.parse.urlencode({"name": name, "version": number})
+    with urllib.request.urlopen(f"{url}/api/2.0/mlflow/model-versions/get?{query}", timeout=10) as answer:
+        return json.load(answer)["model_version"]
+
+
+class Team:
+    """Two nodes on one MLflow server and one bucket: each its own caches, environment and files."""
+
+    def __init__(self, url: str, s3, root: Path) -> None:
+        self.url, self.s3, self.prefix = url, s3, fresh_prefix()
+        self.root = root
+        self.env = {name: {**os.environ, **s3.server.env, "MODELREG_MLFLOW_PREFIX": self.prefix,
+                           "XDG_CACHE_HOME": str(root / name / "cache"),
+                           "MODELREG_CACHE": str(root / name / "downloads")} for name in ("a", "b")}
+        for env in self.env.values():
+            env.pop("MODELREG_ARTIFACT_STORE", None)
+
+    def run(self, node: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(self.argv(*args), capture_output=True, text=True, cwd=REPO, timeout=180,
+                              env={**self.env[node], **(env or {})})
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "tui.cli", "--registry", self.url, *args]
+
+    def home(self, node: str) -> Path:
+        """Where this node keeps the registry's per-machine folder (config.json, replica, links)."""
+        from store.backends.mlflow.opening import local_home
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("XDG_CACHE_HOME", self.env[node]["XDG_CACHE_HOME"])
+            return local_home(self.url, self.prefix)
+
+    def info(self, node: str, ref: str) -> dict:
+        shown = self.run(node, "info", ref, "--json")
+        assert shown.returncode == 0, shown.stderr
+        return json.loads(shown.stdout)
+
+
+@pytest.fixture
+def team(mlflow_server: str, s3, tmp_path: Path) -> Iterator[Team]:
+    yield Team(mlflow_server, s3, tmp_path)
+
+
+def one_line(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def estimator_file(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(LogisticRegression(C=0.5).fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]), path)
+    return path
+
+
+def wait(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}", pytrace=False)
+
+
+def test_node_a_uploads_node_b_loads_checks_deploys_and_follows_by_sha256(team: Team) -> None:
+    s3 = team.s3
+    (team.home("a") / "config.json").parent.mkdir(parents=True, exist_ok=True)
+    (team.home("a") / "config.json").write_text(json.dumps({"artifact_store": s3.url("team/models")}))
+    files = team.root / "a" / "files"
+    model = estimator_file(files / "model.joblib")
+    weights = files / "weights.gguf"
+    weights.write_bytes(os.urandom(3 << 20))
+    sums = {"model.joblib": sha256(model), "weights.gguf": sha256(weights)}
+
+    proxy = HeldProxy(int(urllib.parse.urlsplit(s3.server.endpoint).port or 0))
+    registering = None
+    try:
+        held = {**team.env["a"], "AWS_ENDPOINT_URL": proxy.url}
+        registering = subprocess.Popen(team.argv("register", "m", str(model), str(weights)), cwd=REPO, env=held,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait(proxy.arrived.is_set, "node A's upload to reach S3")
+        # Held mid-upload: the version is on the server already, marked, and node B sees the mark.
+        seen = team.info("b", "m:v1")
+        assert seen["uploading"] is True and all("url" not in a for a in seen["artifacts"])
+        assert "UPLOADING" in team.run("b", "info", "m:v1").stdout
+        one_line(team.run("b", "deploy", "m:v1"), "cannot deploy m:v1", "still uploading")
+        proxy.release()
+        out, err = registering.communicate(timeout=120)
+        assert registering.returncode == 0, err
+    finally:
+        proxy.close()
+        if registering is not None and registering.poll() is None:
+            registering.kill()
+
+    shutil.rmtree(files)  # node B has no way to A's files: only the bucket holds them now
+    version = team.info("b", "m:v1")
+    assert not version["uploading"]
+    fs = s3.server.filesystem()
+    for artifact in version["artifacts"]:
+        name = Path(artifact["path"]).name
+        assert artifact["sha256"] == sums[name]
+        assert artifact["url"] == s3.url(f"team/models/sha256/{sums[name]}")  # content-addressed
+        assert hashlib.sha256(fs.cat_file(artifact["url"][len("s3://"):])).hexdigest() == sums[name]
+
+    # What a plain MLflow client sees: the source names A's file, the artifacts tag carries the URL.
+    answer = mlflow_version(team.url, team.prefix + "m")
+    assert answer["source"] == f"modelreg://{os.uname().nodename}{files / 'model.joblib'}"
+    tags = {t["key"]: t["value"] for t in answer["tags"]}
+    assert "modelreg.uploading" not in tags
+    assert [a["url"] for a in json.loads(tags["modelreg.artifacts"])] == [a["url"] for a in version["artifacts"]]
+
+    loaded = team.run("b", "load", "m:v1", "--name", "model.joblib", "--json")
+    assert loaded.returncode == 0, loaded.stderr
+    assert json.loads(loaded.stdout)["estimator"]["class"].endswith("LogisticRegression")
+    objects = team.root / "b" / "downloads" / "objects"
+    assert sha256(objects / sums["model.joblib"] / "model.joblib") == sums["model.joblib"]
+    checked = team.run("b", "check", "--verify")
+    assert checked.returncode == 0 and "0 missing" in checked.stdout, checked.stdout + checked.stderr
+    deployed = team.run("b", "deploy", "m:v1")
+    assert deployed.returncode == 0 and "production (nothing) → v1" in deployed.stdout, deployed.stderr
+
+    serving = team.root / "b" / "serving"
+    followed = team.run("b", "follow", "--env", "production", "--dir", str(serving), "--once")
+    assert followed.returncode == 0, followed.stdout + followed.stderr
+    live = serving / "deploy" / "production" / "m"
+    assert {p.name: sha256(p) for p in live.iterdir()} == sums
+    assert not (team.root / "a" / "downloads").exists()  # node A never downloaded: it had the files
+
+
+def test_node_b_registers_with_the_team_variable_and_node_a_loads_it(team: Team) -> None:
+    """``MODELREG_ARTIFACT_STORE`` instead of a config.json in the node's cache folder."""
+    team.env["b"]["MODELREG_ARTIFACT_STORE"] = team.s3.url("team/models")
+    model = estimator_file(team.root / "b" / "files" / "model.joblib")
+    digest = sha256(model)
+    made = team.run("b", "register", "m", str(model))
+    assert made.returncode == 0, made.stderr
+    assert not (team.home("b") / "config.json").exists()
+    shutil.rmtree(model.parent)
+    version = team.info("a", "m:v1")
+    assert not version["uploading"] and version["artifacts"][0]["url"] == team.s3.url(f"team/models/sha256/{digest}")
+    loaded = team.run("a", "load", "m:v1", "--json")
+    assert loaded.returncode == 0, loaded.stderr
+    assert sha256(team.root / "a" / "downloads" / "objects" / digest / "model.joblib") == digest
+
+
+def test_a_failed_upload_stays_marked_and_modelreg_upload_finishes_it(team: Team) -> None:
+    store = {"MODELREG_ARTIFACT_STORE": team.s3.url("team/models")}
+    model = estimator_file(team.root / "a" / "files" / "model.joblib")
+    refused = team.run("a", "register", "m", str(model), env={**store, "AWS_SECRET_ACCESS_KEY": "wrong"})
+    one_line(refused, "m:v1 is registered but its artifacts are not all uploaded", "modelreg upload m:v1")
+    assert team.info("b", "m:v1")["uploading"] is True
+    one_line(team.run("b", "deploy", "m:v1"), "still uploading")
+    retried = team.run("a", "upload", "m:v1", env=store)
+    assert retried.returncode == 0, retried.stderr
+    shutil.rmtree(model.parent)
+    version = team.info("b", "m:v1")
+    assert not version["uploading"] and version["artifacts"][0]["url"] == team.s3.url(f"team/models/sha256/{version['artifacts'][0]['sha256']}")
+    assert team.run("b", "deploy", "m:v1").returncode == 0
+
+
+def test_a_bad_team_variable_is_one_line(team: Team) -> None:
+    one_line(team.run("a", "list", env={"MODELREG_ARTIFACT_STORE": "bucket/prefix"}),
+             "MODELREG_ARTIFACT_STORE", "s3://BUCKET/PREFIX")
+
+
+def test_an_s3_url_registered_on_the_server_is_its_mlflow_source(team: Team) -> None:
+    s3 = team.s3
+    model = estimator_file(team.root / "upstream" / "model.joblib")
+    digest = sha256(model)
+    url = s3.url("published/model.joblib")
+    s3.server.filesystem().put_file(str(model), url[len("s3://"):])
+    made = team.run("a", "register", "m", url)
+    assert made.returncode == 0, made.stderr
+    version = team.info("b", "m:v1")
+    assert version["artifacts"][0]["path"] == url and version["artifacts"][0]["sha256"] == digest
+    assert not version.get("uploading")
+    assert mlflow_version(team.url, team.prefix + "m")["source"] == url  # an MLflow client can fetch it
+
+    loaded = team.run("b", "load", "m:v1", "--json")
+    assert loaded.returncode == 0, loaded.stderr
+    assert json.loads(loaded.stdout)["estimator"]["class"].endswith("LogisticRegression")
+    assert team.run("b", "deploy", "m:v1").returncode == 0
+    serving = team.root / "b" / "serving"
+    followed = team.run("b", "follow", "--env", "production", "--dir", str(serving), "--once")
+    assert followed.returncode == 0, followed.stdout + followed.stderr
+    assert sha256(serving / "deploy" / "production" / "m" / "model.joblib") == digest
