@@ -244,6 +244,18 @@ def test_uploaded_artifacts_load_from_the_bucket_once_the_originals_are_gone(tmp
     reg.close()
 
 
+def test_modelreg_artifact_store_wins_over_config_json(tmp_path: Path, s3, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "registry").mkdir()
+    (tmp_path / "registry" / "config.json").write_text(json.dumps({"artifact_store": s3.url("from-config")}))
+    monkeypatch.setenv("MODELREG_ARTIFACT_STORE", s3.url("from-variable") + "/")
+    reg = Registry(tmp_path / "registry")
+    model = tmp_path / "model.joblib"
+    model.write_bytes(_joblib_bytes(tmp_path))
+    version = reg.register("m", model)
+    assert version.artifacts[0]["url"] == s3.url(f"from-variable/sha256/{content_hash(model)}")
+    reg.close()
+
+
 def test_the_cli_registers_and_shows_an_s3_path(tmp_path: Path, s3) -> None:
     from tui.cli import main
 

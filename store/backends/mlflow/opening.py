@@ -1,8 +1,9 @@
 """Opening a registry on an MLflow server: the backend, and the local folder beside it.
 
 The folder (``$XDG_CACHE_HOME/modelreg/mlflow/HOST_PORT[_PREFIX]``) holds what is this machine's
-own: config.json, pinned releases and deploy links, and the saved replica. Artifacts stay where
-they are on disk (a version's MLflow ``source`` names them); an artifact store is the hook for more.
+own: config.json, pinned releases and deploy links, and the saved replica. Artifacts are local
+paths or URLs, as on the local backend; a team shares its object storage through
+``MODELREG_ARTIFACT_STORE`` (see :mod:`store.config`), each node's config.json being its own.
 ``MODELREG_MLFLOW_PREFIX`` puts the registry's models under a name prefix on a shared server.
 """
 

@@ -149,7 +149,8 @@ def test_node_a_uploads_node_b_loads_checks_deploys_and_follows_by_sha256(team: 
     assert answer["source"] == f"modelreg://{os.uname().nodename}{files / 'model.joblib'}"
     tags = {t["key"]: t["value"] for t in answer["tags"]}
     assert "modelreg.uploading" not in tags
-    assert [a["url"] for a in json.loads(tags["modelreg.artifacts"])] == [a["url"] for a in version["artifacts"]]
+    tagged = json.loads(tags["modelreg.artifacts"])
+    assert [(a["url"], a["sha256"]) for a in tagged] == [(a["url"], a["sha256"]) for a in version["artifacts"]]
 
     loaded = team.run("b", "load", "m:v1", "--name", "model.joblib", "--json")
     assert loaded.returncode == 0, loaded.stderr
