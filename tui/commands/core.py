@@ -4,6 +4,7 @@ find, best, compare, tree, lineage, summary."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from store.errors import ModelregError
 from store.lineage import render_tree
 from store.backends.local.location import init_registry, is_registry, remote_url
 from store.records import Version
+from store.uploading import needs_upload
 from store.references import split_ref
 from store.registry import Registry
 from store.metric_history import all_series, drift, live_drift
@@ -261,6 +263,10 @@ def cmd_register(args: argparse.Namespace) -> int:
             emit_json(version.to_dict())
         else:
             emit(f"Registered {version.ref}")
+        if remote_url(args.registry) and not registry.config.artifact_store and any(needs_upload(a) for a in version.artifacts):
+            # on a shared server, files only this machine can read: said, never silent
+            print(f"modelreg: note: {version.ref}'s files stay on this machine, where other nodes cannot read them; "
+                  "set MODELREG_ARTIFACT_STORE=s3://BUCKET/PREFIX to upload them", file=sys.stderr)
     return 0
 
 

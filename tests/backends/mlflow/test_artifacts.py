@@ -201,6 +201,16 @@ def test_a_failed_upload_stays_marked_and_modelreg_upload_finishes_it(team: Team
     assert team.run("b", "deploy", "m:v1").returncode == 0
 
 
+def test_a_node_without_an_artifact_store_is_told_its_files_stay_on_it(team: Team) -> None:
+    model = estimator_file(team.root / "a" / "files" / "model.joblib")
+    made = team.run("a", "register", "m", str(model))
+    assert made.returncode == 0 and made.stderr.count("\n") == 1, made.stderr
+    assert "m:v1's files stay on this machine" in made.stderr and "MODELREG_ARTIFACT_STORE" in made.stderr
+    stored = team.run("a", "register", "m", str(model), env={"MODELREG_ARTIFACT_STORE": team.s3.url("team")})
+    assert stored.returncode == 0 and stored.stderr == "", stored.stderr
+    assert "url" not in team.info("b", "m:v1")["artifacts"][0] and not team.info("b", "m:v1").get("uploading")
+
+
 def test_a_bad_team_variable_is_one_line(team: Team) -> None:
     one_line(team.run("a", "list", env={"MODELREG_ARTIFACT_STORE": "bucket/prefix"}),
              "MODELREG_ARTIFACT_STORE", "s3://BUCKET/PREFIX")
