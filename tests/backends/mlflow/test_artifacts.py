@@ -201,6 +201,40 @@ def test_a_failed_upload_stays_marked_and_modelreg_upload_finishes_it(team: Team
     assert team.run("b", "deploy", "m:v1").returncode == 0
 
 
+def test_a_checkpoint_node_as_watcher_registers_is_uploaded_under_its_sha256_and_followed_by_node_b(team: Team) -> None:
+    import signal
+
+    from tests.watch.test_watch_cli import read_line_with
+
+    runs = team.root / "a" / "runs"
+    runs.mkdir(parents=True)
+    env = {**team.env["a"], "MODELREG_ARTIFACT_STORE": team.s3.url("team")}
+    watcher = subprocess.Popen(team.argv("watch", str(runs), "--settle", "0.2", "--model", "wm"), cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoint = runs / "model-epoch1.gguf"
+    try:
+        read_line_with(watcher, "watching", timeout=60)
+        checkpoint.write_bytes(os.urandom(1 << 20))
+        digest = sha256(checkpoint)
+        assert "wm:v1" in read_line_with(watcher, "registered", timeout=60)
+        wait(lambda: bool(team.info("b", "wm:v1")["artifacts"][0].get("url")), "node B to see wm:v1 uploaded")
+        watcher.send_signal(signal.SIGINT)
+        _, err = watcher.communicate(timeout=30)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+    assert "Traceback" not in err
+    shutil.rmtree(runs)
+    version = team.info("b", "wm:v1")
+    assert not version["uploading"] and version["artifacts"][0]["sha256"] == digest
+    assert version["artifacts"][0]["url"] == team.s3.url(f"team/sha256/{digest}")
+    assert team.run("b", "deploy", "wm:v1").returncode == 0
+    serving = team.root / "b" / "serving"
+    followed = team.run("b", "follow", "--env", "production", "--dir", str(serving), "--once")
+    assert followed.returncode == 0, followed.stdout + followed.stderr
+    assert sha256(serving / "deploy" / "production" / "wm" / checkpoint.name) == digest
+
+
 def test_a_node_without_an_artifact_store_is_told_its_files_stay_on_it(team: Team) -> None:
     model = estimator_file(team.root / "a" / "files" / "model.joblib")
     made = team.run("a", "register", "m", str(model))
