@@ -735,9 +735,10 @@ class MainScreen(Screen[None]):
             self.say(f"{what} refused: the app was opened with --read-only", severity="warning", timeout=3)
             self.activity.add([Activity("refused", f"{what} refused (read-only)")])
             return True
-        # The reason stays on the activity line (and in its log): the server may be gone for long.
-        self.say(f"{what} refused: offline, {offline}", severity="warning", timeout=3)
-        self.activity.add([Activity("refused", f"{what} refused: offline, {offline}")])
+        # What fits at 80 columns comes first; the log ('a') and a wider line have the server's reason.
+        said = f"{what} refused: the server is offline; {offline}"
+        self.say(said, severity="warning", timeout=3)
+        self.activity.add([Activity("refused", said)])
         return True
 
     def action_deploy(self) -> None:

@@ -121,8 +121,8 @@ async def press_refused(pilot: Any, main: MainScreen, key: str, what: str) -> No
     await pilot.pause()
     assert pilot.app.screen is main, f"{key} opened {pilot.app.screen}"
     notice = main.activity.notices[-1]
-    assert notice.startswith(f"{what} refused: offline, cannot reach the MLflow server at ") and "\n" not in notice
-    assert f"⊘ {what} refused: offline, cannot reach the" in status_line(pilot.app)
+    assert notice.startswith(f"{what} refused: the server is offline; cannot reach the MLflow server at ") and "\n" not in notice
+    assert f"⊘ {what} refused: the server is offline;" in status_line(pilot.app)  # whole at 80 columns
     assert main.activity.log_entries[-1][1].message == notice  # the log has it whole
 
 
@@ -162,3 +162,9 @@ async def test_a_stopped_server_shows_offline_refuses_writes_in_one_line_and_com
         registry.close()
     finally:
         stop(process)  # type: ignore[arg-type]
+
+
+def test_the_age_stays_a_few_cells_long() -> None:
+    from tui.widgets.sync import age
+
+    assert [age(s) for s in (-0.2, 0.9, 59.9, 60, 3599, 3600, 86_400 * 3)] == ["0 s", "0 s", "59 s", "1 min", "59 min", "1 h", "72 h"]
