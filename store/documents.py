@@ -14,7 +14,7 @@ from typing import Any
 
 from store import versions as version_rules
 from store.backends.index import VersionIndex
-from store.backends.protocol import Backend, Feed
+from store.backends.protocol import Backend, Feed, SyncStatus
 from store.records import Version, copy_json
 from store.references import split_ref
 
@@ -88,6 +88,12 @@ class Documents:
         read-only: why"); None for a local registry, which is always current."""
         state = getattr(self._backend, "sync_state", None)
         return state() if callable(state) else None
+
+    def sync_status(self) -> SyncStatus | None:
+        """:meth:`sync_state` as a :class:`SyncStatus` (state, when last synced, why offline); None
+        for a local registry."""
+        status = getattr(self._backend, "sync_status", None)
+        return status() if callable(status) else None
 
     def feed(self, token: Any) -> Feed:
         """What changed since ``token``, with the documents as they are now: the app's live updates."""

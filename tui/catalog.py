@@ -16,7 +16,7 @@ from store.metrics import lower_is_better, to_number
 from store.versions import sort_key
 
 if TYPE_CHECKING:
-    from store.backends.protocol import Feed
+    from store.backends.protocol import Feed, SyncStatus
     from store.registry import Registry
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -127,7 +127,8 @@ class Catalog:
         self.token = registry.token()
         self._max_version_id = 0
         self._seen: dict[str, dict[str, Any]] = {}
-        self.sync_state: str | None = None  # on a server: "synced 3 s ago", "offline, read-only: ..."
+        self.sync: SyncStatus | None = registry.sync_status()  # on a server: synced when, writing, offline why
+        self._said_offline = False  # the activity line said the server is gone (and not yet that it is back)
 
     # -- first look -------------------------------------------------------------------------
 
@@ -201,14 +202,16 @@ class Catalog:
             return update
 
     def _sync_said(self) -> list[Activity]:
-        """A line when a server's registry goes offline or comes back (reads go on from the replica)."""
-        before, self.sync_state = self.sync_state, self.registry.sync_state()
-        now_offline = bool(self.sync_state and self.sync_state.startswith("offline"))
-        if now_offline and not (before or "").startswith("offline"):
-            return [Activity("problem", f"{self.sync_state}; showing what was last synced")]
-        if before and before.startswith("offline") and not now_offline:
-            return [Activity("info", "the server answers again: back in sync")]
-        return []
+        """A line when a server's registry goes offline or comes back (reads go on from the replica);
+        ``sync`` keeps the status for the app's indicator."""
+        self.sync = status = self.registry.sync_status()
+        offline = status is not None and status.state == "offline"
+        if offline == self._said_offline:
+            return []
+        self._said_offline = offline
+        if status is not None and offline:
+            return [Activity("problem", f"offline, read-only: {status.reason}; showing what was last synced")]
+        return [Activity("info", "the server answers again: back in sync")]
 
     def _update(self, feed: Feed, selected: str | None, force_rows: bool) -> Update:
         dirty: set[str] = set()

@@ -32,6 +32,7 @@ from tui.safe_text import clean, literal
 from tui.widgets.activity import ActivityLine
 from tui.widgets.detail import DetailPane, Extras
 from tui.widgets.models import ModelsTable
+from tui.widgets.sync import SyncIndicator
 from tui.widgets.cells import ellipsize
 from tui.widgets.table import PaneTable
 from tui.widgets.versions import VersionsPane, VersionsTable
@@ -104,7 +105,9 @@ class MainScreen(Screen[None]):
             yield ModelsTable()
             yield VersionsPane()
             yield DetailPane()
-        yield ActivityLine()
+        with Horizontal(id="status-line"):
+            yield ActivityLine()
+            yield SyncIndicator()
         yield Static(id="too-small", markup=False)
         yield Footer(compact=True)
 
@@ -123,6 +126,10 @@ class MainScreen(Screen[None]):
     @property
     def activity(self) -> ActivityLine:
         return self.query_one(ActivityLine)
+
+    @property
+    def sync(self) -> SyncIndicator:
+        return self.query_one(SyncIndicator)
 
     def on_unmount(self) -> None:
         self.closing = True
@@ -229,6 +236,7 @@ class MainScreen(Screen[None]):
         self.environments = envs
         self.models.env = self.env
         self.models.loading = False
+        self.sync.show(catalog.sync)
         self.models.show(names, keep=view.model if view else None)
         self.selected_model = view.model if view else None
         self.show_rows(view)
@@ -275,6 +283,7 @@ class MainScreen(Screen[None]):
         """Runs in the open worker's thread: when woken (a write seen by inotify, or our own),
         fold everything that changed into one update, so a burst of 1,000 is one repaint."""
         worker = get_current_worker()
+        shown = self.catalog.sync if self.catalog is not None else None  # the first frame showed it
         while not (worker.is_cancelled or self.closing):
             self.wake.wait(self.wait_every)
             self.wake.clear()
@@ -285,6 +294,12 @@ class MainScreen(Screen[None]):
             except ModelregError as error:
                 update = Update(None, {}, None, events=[Activity("problem", str(error))])
             watched = self.drain_watch_events()
+            if self.catalog.sync != shown:  # a sync, going offline, coming back: the indicator's
+                shown = self.catalog.sync
+                try:
+                    self.app.call_from_thread(self.sync.show, shown)
+                except RuntimeError:  # the app is closing
+                    break
             if update is None and not watched:
                 continue
             try:
@@ -711,11 +726,19 @@ class MainScreen(Screen[None]):
         self.notify(clean(message, single_line=True), title=clean(title, single_line=True), severity=severity, timeout=timeout, markup=False)
 
     def refused(self, what: str) -> bool:
-        """In read-only mode, say no (and write nothing); True when refused."""
-        if not self.read_only:
+        """In read-only mode, or while the server cannot be reached, say no in one line (and open
+        no dialog that could not succeed); True when refused."""
+        offline = self.sync.offline
+        if not self.read_only and offline is None:
             return not self.ready()
-        self.say(f"{what} refused: the app was opened with --read-only", severity="warning", timeout=3)
-        self.activity.add([Activity("refused", f"{what} refused (read-only)")])
+        if self.read_only:
+            self.say(f"{what} refused: the app was opened with --read-only", severity="warning", timeout=3)
+            self.activity.add([Activity("refused", f"{what} refused (read-only)")])
+            return True
+        # What fits at 80 columns comes first; the log ('a') and a wider line have the server's reason.
+        said = f"{what} refused: the server is offline; {offline}"
+        self.say(said, severity="warning", timeout=3)
+        self.activity.add([Activity("refused", said)])
         return True
 
     def action_deploy(self) -> None:
@@ -779,9 +802,13 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(StatusPicker(self.registry, ref), callback=answered)
 
-    @work(thread=True, group="write", name="write")
     def write(self, what: str, change: Callable[[], Any]) -> None:
-        """Run one registry write off the UI thread; the poll shows its effect."""
+        """Run one registry write off the UI thread, "writing…" shown until it ends; the poll shows its effect."""
+        self.sync.write_started()
+        self.write_worker(what, change)
+
+    @work(thread=True, group="write", name="write")
+    def write_worker(self, what: str, change: Callable[[], Any]) -> None:
         try:
             change()
         except ModelregError as error:
@@ -790,6 +817,11 @@ class MainScreen(Screen[None]):
             self.app.call_from_thread(self.activity.add, [Activity("problem", f"{what} failed: {message}")])
         else:
             self.app.call_from_thread(self.say, f"{clean(what, single_line=True)}: done", timeout=2)
+        finally:
+            try:
+                self.app.call_from_thread(self.sync.write_ended)
+            except RuntimeError:
+                pass  # the app is closing
         self.wake.set()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

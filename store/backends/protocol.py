@@ -169,6 +169,16 @@ class Backend(Protocol):
 
 
 @dataclass(frozen=True)
+class SyncStatus:
+    """How fresh a server backend's replica is (an optional ``sync_status()``): the app's indicator
+    works the age out from ``synced_at`` itself, so it can count seconds without asking again."""
+
+    state: str  # "synced", "writing" or "offline" (reads go on from the replica; writes fail)
+    synced_at: float  # time.monotonic() of the last sync (offline: of the last failed try)
+    reason: str = ""  # offline: why the server cannot be reached, in one line
+
+
+@dataclass(frozen=True)
 class Feed:
     """:class:`Changes` with the documents as they are now: (id, document or None if removed), by id."""
 

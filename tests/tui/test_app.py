@@ -325,6 +325,25 @@ async def test_read_only_hides_and_refuses_every_write(reg: Registry) -> None:
     assert registry_files(reg.path) == before
 
 
+@pilot_test
+async def test_a_local_registry_shows_no_sync_indicator_and_writes_without_one(reg: Registry) -> None:
+    """A local registry is always current: the indicator (tests/backends/mlflow/test_sync_indicator.py)
+    stays hidden, runs no timer, and a write shows no "writing…"."""
+    from tui.screens.prompts import TagPrompt
+
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, TagPrompt))
+        await pilot.press(*"fresh", "enter")
+        await until(pilot, lambda: "fresh" in reg.get("alpha:v3").tags)
+        await writes_done(app)
+        assert main.sync.status is None and main.sync.text == "" and main.sync._timer is None
+        assert not main.sync.display and main.activity.outer_size.width == SMALL[0]  # the whole row is the activity line's
+        assert "synced" not in screen_text(app) and "writing" not in screen_text(app)
+
+
 # -- live ----------------------------------------------------------------------------------------------
 
 REGISTER = """

@@ -29,7 +29,7 @@ from store.backends.mlflow import switching
 from store.backends.mlflow.client import ApiError, RestClient, ServerError, Unreachable
 from store.backends.mlflow.mapping import KEY_TAG, NAME_TAG, PREFIX, RESERVED, aliases_of, default_name, field_tags
 from store.backends.mlflow.replica import EDITED_TAG, Replica
-from store.backends.protocol import Changes, Doc, Token
+from store.backends.protocol import Changes, Doc, SyncStatus, Token
 from store.errors import DeployConflict, DuplicateVersion
 
 _DEFAULT = re.compile(r"v([0-9]+)")
@@ -88,6 +88,12 @@ class MlflowBackend:
         if self._depth:
             return "writing"
         return f"synced {time.monotonic() - self.synced_at:.0f} s ago"
+
+    def sync_status(self) -> SyncStatus:
+        """:meth:`sync_state` as a value: the app counts the seconds since ``synced_at`` itself."""
+        if self.offline:
+            return SyncStatus("offline", self.synced_at, self.offline)
+        return SyncStatus("writing" if self._depth else "synced", self.synced_at)
 
     # -- the replica ------------------------------------------------------------------------------
 
