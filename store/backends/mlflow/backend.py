@@ -71,7 +71,7 @@ class MlflowBackend:
         self._undo: list[Callable[[], Any]] = []
         self.saved = saved
         listing = saving.Listing(self.replica) if saved is not None and saved.exists() else None  # asked while we read the file
-        loaded = saved is not None and saving.load(self.replica, saved, url)
+        loaded = saved is not None and saving.load(self.replica, saved, url, listing)
         try:
             self._sync(full=not loaded, listing=listing.result() if listing is not None and loaded else None)
         except Unreachable as error:
@@ -272,7 +272,7 @@ class MlflowBackend:
                     return self._with_key(model, key)
                 return None
         self.replica.take_version(answer)  # MLflow moved the model's timestamp itself: others' polls see it
-        return self.versions()[self.replica.doc_id("v", server, number)]
+        return self.versions()[self.replica.version_id(server, number)]
 
     def _resync(self, model: str) -> None:
         server = self.replica.server_name(model)
