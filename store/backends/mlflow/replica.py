@@ -76,6 +76,12 @@ class Replica:
     def token(self) -> Token:
         return len(self.log)
 
+    def saved_state(self) -> tuple[Any, ...]:
+        """Compared before saving: documents change the token; what a sync knows of each model (its
+        timestamp, edit signal, highest number searched) changes these small per-model tables."""
+        with self.lock:
+            return len(self.log), dict(self.stamps), dict(self.edited), dict(self.searched)
+
     def changes_since(self, token: Token) -> Changes:
         with self.lock:
             if not isinstance(token, int) or token > len(self.log):
