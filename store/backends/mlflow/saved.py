@@ -45,7 +45,7 @@ def _load(replica: Replica, path: Path, url: str, listing: Listing | None) -> bo
     try:
         raw = path.read_bytes()
         if listing is not None:
-            listing.asked.wait()
+            listing.asked.wait(1.0)  # bounded: a server slow to accept must not hold the read up further
         state = json.loads(raw)
         if state.get("format") != FORMAT or state.get("url") != url or state.get("prefix") != replica.prefix:
             return False
