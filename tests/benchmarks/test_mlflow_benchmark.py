@@ -116,7 +116,7 @@ def test_reopen_first_sync_and_app_start_at_10k(mlflow_server: str, tmp_path: Pa
     floor = max(statistics.median(local), statistics.median(asked))
 
     async def app_start(registry: Registry) -> float:
-        from tests.test_app import opened
+        from tests.tui.test_app import opened
         from tui.app import ModelregApp
 
         begun = time.perf_counter()
