@@ -71,7 +71,10 @@ class MlflowBackend:
         self._undo: list[Callable[[], Any]] = []
         self.saved = saved
         listing = saving.Listing(self.replica) if saved is not None and saved.exists() else None  # asked while we read the file
-        loaded = saved is not None and saving.load(self.replica, saved, url)
+        loaded = saved is not None and saving.load(self.replica, saved, url, listing)
+        # What the file holds, taken before the sync: what the sync learns (documents, or only that a
+        # model's timestamp moved) is saved on close, or every later open would fetch it again.
+        self._saved_state = self.replica.saved_state() if loaded else None
         try:
             self._sync(full=not loaded, listing=listing.result() if listing is not None and loaded else None)
         except Unreachable as error:
@@ -79,7 +82,6 @@ class MlflowBackend:
                 raise
             self.offline, self.synced_at = str(error), time.monotonic()
         self._swept_at = time.monotonic()
-        self._saved_token = self.replica.token() if loaded else -1  # nothing new since: no need to save on close
 
     def sync_state(self) -> str:
         """For the app: "synced 3 s ago", "writing", or "offline: why" (reads go on from the replica)."""
@@ -140,7 +142,7 @@ class MlflowBackend:
         pass
 
     def close(self) -> None:
-        if self.saved is not None and not self.offline and self.replica.token() != self._saved_token:
+        if self.saved is not None and not self.offline and self.replica.saved_state() != self._saved_state:
             try:
                 saving.save(self.replica, self.saved, self.client.url)
             except OSError:
@@ -278,7 +280,7 @@ class MlflowBackend:
                     return self._with_key(model, key)
                 return None
         self.replica.take_version(answer)  # MLflow moved the model's timestamp itself: others' polls see it
-        return self.versions()[self.replica.doc_id("v", server, number)]
+        return self.versions()[self.replica.version_id(server, number)]
 
     def _resync(self, model: str) -> None:
         server = self.replica.server_name(model)

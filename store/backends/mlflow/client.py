@@ -16,7 +16,7 @@ import os
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from store.errors import RegistryAccessError
@@ -88,6 +88,10 @@ class RestClient:
             if not token:
                 return
 
+    def on_sent(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` as each of this thread's requests is on its way (before its answer is awaited)."""
+        self._local.on_sent = callback
+
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)
         if connection is not None:
@@ -113,6 +117,8 @@ class RestClient:
             try:
                 connection.request(method, self._base + path, body=data, headers=self._headers)
                 sent = True
+                if (on_sent := getattr(self._local, "on_sent", None)) is not None:
+                    on_sent()
                 response = connection.getresponse()
                 raw = response.read()
             except (OSError, http.client.HTTPException) as error:

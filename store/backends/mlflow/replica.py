@@ -34,7 +34,7 @@ class Replica:
         self.index = VersionIndex()
         self.docs: dict[str, dict[str, Doc]] = {kind: {} for kind in KINDS}
         self.log: list[tuple[str, str]] = []
-        self.ids: dict[str, str] = {}  # "kind\0server\0..." -> doc id (text keys: saved and loaded as they are)
+        self.ids: dict[str, str] = {}  # "kind\0server\0..." -> doc id of models and live entries (versions: numbers)
         self.last_id = 0
         self.stamps: dict[str, Any] = {}  # server model name -> last_updated_timestamp seen
         self.edited: dict[str, str] = {}  # server model name -> EDITED_TAG seen
@@ -62,10 +62,25 @@ class Replica:
             found = self.ids[joined] = str(self.last_id)
         return found
 
+    def version_id(self, server: str, number: str) -> str:
+        """A version's doc id, kept in ``numbers`` only: saved as is, so a reopen rebuilds nothing per version."""
+        known = self.numbers.setdefault(server, {})
+        found = known.get(number)
+        if found is None:
+            self.last_id += 1
+            found = known[number] = str(self.last_id)
+        return found
+
     # -- the change log -------------------------------------------------------------------------
 
     def token(self) -> Token:
         return len(self.log)
+
+    def saved_state(self) -> tuple[Any, ...]:
+        """Compared before saving: documents change the token; what a sync knows of each model (its
+        timestamp, edit signal, highest number searched) changes these small per-model tables."""
+        with self.lock:
+            return len(self.log), dict(self.stamps), dict(self.edited), dict(self.searched)
 
     def changes_since(self, token: Token) -> Changes:
         with self.lock:
@@ -165,8 +180,7 @@ class Replica:
         problems: list[str] = []
         doc = version_doc(answer, problems, run)
         doc["model"] = server[len(self.prefix):]
-        doc_id = self.doc_id("v", server, number)
-        self.numbers.setdefault(server, {})[number] = doc_id
+        doc_id = self.version_id(server, number)
         self.problems[f"v\0{server}\0{number}"] = problems
         self.set("versions", doc_id, doc)
         return number

@@ -4,8 +4,11 @@ opens read-only from what it last saw while the server cannot be reached."""
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +16,15 @@ from store.backends.mlflow import history as hist
 from store.backends.mlflow.replica import Replica
 from store.durable import atomic_write
 
-FORMAT = 3
+FORMAT = 4
 FILE = "replica.json"
 
 
 def save(replica: Replica, path: Path, url: str) -> None:
     with replica.lock:
         state: dict[str, Any] = {
-            "format": FORMAT, "url": url, "prefix": replica.prefix, "docs": replica.docs, "last_id": replica.last_id,
-            # a version's id and number are rebuilt from its document: a tenth of the file less to parse
-            "ids": {k: v for k, v in replica.ids.items() if not k.startswith("v\0")}, "stamps": replica.stamps,
+            "format": FORMAT, "url": url, "prefix": replica.prefix, "docs": replica.docs,
+            "last_id": replica.last_id, "ids": replica.ids, "numbers": replica.numbers, "stamps": replica.stamps,
             "edited": replica.edited, "answers": replica.answers, "searched": replica.searched,
             "history": [[e.seq, e.kind, e.doc, e.expected, e.to, e.created] for e in replica.history.entries.values()],
             "problems": {k: v for k, v in replica.problems.items() if v},
@@ -31,28 +33,36 @@ def save(replica: Replica, path: Path, url: str) -> None:
     atomic_write(path, payload)
 
 
-def load(replica: Replica, path: Path, url: str) -> bool:
-    """Fill ``replica`` from ``path``; False (and nothing changed) if there is none or it does not fit."""
+def load(replica: Replica, path: Path, url: str, listing: Listing | None = None) -> bool:
+    """Fill ``replica`` from ``path``; False (and nothing changed) if there is none or it does not fit.
+    Nothing is rebuilt per version but the index, as a local registry's open does. ``listing``: parsed
+    only once its request is sent (parsing holds the GIL: the request would wait for it otherwise)."""
+    with _gc_paused():
+        return _load(replica, path, url, listing)
+
+
+def _load(replica: Replica, path: Path, url: str, listing: Listing | None) -> bool:
     try:
-        state = json.loads(path.read_bytes())
+        raw = path.read_bytes()
+        if listing is not None:
+            listing.asked.wait(1.0)  # bounded: a server slow to accept must not hold the read up further
+        state = json.loads(raw)
         if state.get("format") != FORMAT or state.get("url") != url or state.get("prefix") != replica.prefix:
             return False
         docs = {kind: dict(state["docs"][kind]) for kind in ("models", "versions", "live", "history")}
-        ids = state["ids"]
+        ids, numbers, problems = state["ids"], state["numbers"], state["problems"]
         entries = [hist.Entry(int(s), str(k), dict(d), e, t, float(c)) for s, k, d, e, t, c in state["history"]]
-        problems = state["problems"]
         if not isinstance(ids, dict) or not isinstance(problems, dict):
             raise TypeError
-        numbers: dict[str, dict[str, str]] = {}
-        for doc_id, doc in docs["versions"].items():
-            server, number = replica.prefix + doc["model"], str(doc["mlflow"]["number"])
-            ids[f"v\0{server}\0{number}"] = doc_id
-            numbers.setdefault(server, {})[number] = doc_id
+        if not _covers(numbers, docs["versions"]):
+            numbers = _numbers_of(docs["versions"], replica.prefix)  # written by hand, or damaged: rebuilt
+        # a new id must never take one in use, whatever the file says its counter is
+        last_id = max(int(state["last_id"]), *map(int, docs["versions"]), *map(int, docs["models"]), *map(int, docs["live"]))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False  # no saved replica, or a damaged one: the first sync fetches everything
     with replica.lock:
         replica.docs = docs
-        replica.ids, replica.last_id = ids, int(state["last_id"])
+        replica.ids, replica.last_id = ids, last_id
         replica.stamps, replica.edited, replica.answers = state["stamps"], state["edited"], state["answers"]
         replica.numbers, replica.searched = numbers, {k: int(v) for k, v in state["searched"].items()}
         replica.problems = problems
@@ -60,6 +70,41 @@ def load(replica: Replica, path: Path, url: str) -> bool:
         replica.history.add(entries)
         replica.index.rebuild(docs["versions"], docs["models"])
     return True
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """As a local registry's open does: the cyclic collector would run over and over while the
+    documents are made (none of them can be garbage yet), costing more than the load itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _covers(numbers: Any, versions: dict[str, Any]) -> bool:
+    """``numbers`` names each version document exactly once (checked on ids only: no per-document work)."""
+    if type(numbers) is not dict:
+        return False
+    ids: set[Any] = set()
+    count = 0
+    try:
+        for by_number in numbers.values():
+            ids.update(by_number.values())
+            count += len(by_number)
+    except (AttributeError, TypeError):
+        return False
+    return count == len(ids) == len(versions) and ids == versions.keys()
+
+
+def _numbers_of(versions: dict[str, Any], prefix: str) -> dict[str, dict[str, str]]:
+    numbers: dict[str, dict[str, str]] = {}
+    for doc_id, doc in versions.items():
+        numbers.setdefault(prefix + doc["model"], {})[str(doc["mlflow"]["number"])] = doc_id
+    return numbers
 
 
 class Listing(threading.Thread):
@@ -70,15 +115,20 @@ class Listing(threading.Thread):
         self.replica = replica
         self.answer: list[dict[str, Any]] | None = None
         self.error: BaseException | None = None
+        self.asked = threading.Event()  # the request is on its way (or failed)
         self.start()
 
     def run(self) -> None:
+        client = self.replica.client
+        client.on_sent(self.asked.set)
         try:
             self.answer = self.replica.list_models()
         except BaseException as error:  # handed to the caller in result()
             self.error = error
         finally:
-            self.replica.client.close()  # this thread's connection
+            self.asked.set()
+            client.on_sent(None)
+            client.close()  # this thread's connection
 
     def result(self) -> list[dict[str, Any]]:
         self.join()

@@ -96,25 +96,6 @@ Registry({str(tmp_path / 'other')!r}, backend=MlflowBackend({backend.client.url!
         assert time.monotonic() - seen <= 2 * POLL + 3
 
 
-def test_a_reopen_from_the_saved_replica_fetches_only_what_changed(mlflow_server: str, tmp_path: Path) -> None:
-    prefix, saved = fresh_prefix(), tmp_path / "replica.json"
-    first = open_on(mlflow_server, prefix, tmp_path, saved=saved)
-    populate(first, tmp_path)
-    first.close()
-    assert saved.exists()
-    calls: list[str] = []
-    backend = MlflowBackend(mlflow_server, prefix=prefix, saved=saved)
-    original = backend.client._request
-    backend.client._request = lambda method, path, *a, **k: calls.append(path) or original(method, path, *a, **k)  # type: ignore[method-assign]
-    assert [d["version"] for d in backend.version_docs()] == ["v1", "v2", "v3"]
-    backend.close()
-    # nothing changed: no version is fetched again on the next open
-    calls.clear()
-    reopened = MlflowBackend(mlflow_server, prefix=prefix, saved=saved)
-    assert not any("model-versions/search" in c for c in calls) and len(list(reopened.version_docs())) == 3
-    reopened.close()
-
-
 def test_offline_the_registry_reads_from_the_replica_and_refuses_writes_in_one_line(tmp_path: Path) -> None:
     url, process = start_mlflow(tmp_path / "server")
     prefix, saved = fresh_prefix(), tmp_path / "replica.json"
