@@ -3,8 +3,9 @@ same server. Run: python -m pytest tests/benchmarks --benchmarks -s -k mlflow
 
 - registration through modelreg <= 1.3x a bare create_model_version round trip;
 - reopening a 10k-version registry from the saved replica <= 2x opening a local registry of that size
-  holding the same documents, or 2x one bare listing request to the server when that is slower (a reopen
-  must ask the server what changed; the two overlap, so the slower one is the floor);
+  holding the same documents (the issue's target, asserted). Also recorded: the ratio to one bare listing
+  request when that is slower (a reopen must ask the server what changed; the two overlap), which shows
+  how much of a miss is the server's answer time;
 - the first sync <= 1.5x a bare paged search of the same versions;
 - app start-up on the MLflow backend <= 1.2x on a local registry of the same size.
 """
@@ -143,5 +144,5 @@ def test_reopen_first_sync_and_app_start_at_10k(mlflow_server: str, tmp_path: Pa
                "app_ratio": statistics.median(app_mlflow) / statistics.median(app_local)}
     record("mlflow 10k", **figures)
     assert figures["first_sync_ratio"] <= 1.5
-    assert figures["reopen_floor_ratio"] <= 2.0
+    assert figures["reopen_ratio"] <= 2.0
     assert figures["app_ratio"] <= 1.2
