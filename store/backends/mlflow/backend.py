@@ -50,6 +50,8 @@ class _Poll:
 class MlflowBackend:
     """A :class:`~store.backends.protocol.Backend` over MLflow's REST API; see the module docstring."""
 
+    shared = True  # many machines, each with its own folder of deploy links (store/backends/mlflow/opening.py)
+
     def __init__(self, url: str, *, prefix: str = "", poll: float = 2.0, sweep: float = 45.0,
                  saved: Path | None = None) -> None:
         """``saved``: where the replica is kept between runs (opening then fetches only what changed,
