@@ -39,9 +39,10 @@ def wait_for_mlflow(url: str, process, timeout: float = 90.0) -> None:
     pytest.fail(f"mlflow server at {url} did not answer within {timeout:.0f} s", pytrace=False)
 
 
-def start_mlflow(directory: Path, store_uri: str | None = None) -> tuple[str, object]:
+def start_mlflow(directory: Path, store_uri: str | None = None, port: int | None = None) -> tuple[str, object]:
+    """A server on ``store_uri`` (default: sqlite in ``directory``); ``port``: the same one again, to restart it."""
     directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     store_uri = store_uri or f"sqlite:///{directory / 'mlflow.db'}"
     process = start([server_program("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
                      "--workers", "1", "--backend-store-uri", store_uri,

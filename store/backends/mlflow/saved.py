@@ -24,7 +24,8 @@ def save(replica: Replica, path: Path, url: str) -> None:
             # a version's id and number are rebuilt from its document: a tenth of the file less to parse
             "ids": {k: v for k, v in replica.ids.items() if not k.startswith("v\0")}, "stamps": replica.stamps,
             "edited": replica.edited, "answers": replica.answers, "searched": replica.searched,
-            "history": [[e.seq, e.kind, e.doc, e.expected, e.to, e.created] for e in replica.history.entries.values()],
+            "history": [[e.seq, e.kind, e.doc, e.expected, e.to, e.created, e.statuses, e.done]
+                        for e in replica.history.entries.values()],
             "problems": {k: v for k, v in replica.problems.items() if v},
         }
         payload = json.dumps(state, separators=(",", ":")).encode()
@@ -39,7 +40,7 @@ def load(replica: Replica, path: Path, url: str) -> bool:
             return False
         docs = {kind: dict(state["docs"][kind]) for kind in ("models", "versions", "live", "history")}
         ids = state["ids"]
-        entries = [hist.Entry(int(s), str(k), dict(d), e, t, float(c)) for s, k, d, e, t, c in state["history"]]
+        entries = [_entry(row) for row in state["history"]]
         problems = state["problems"]
         if not isinstance(ids, dict) or not isinstance(problems, dict):
             raise TypeError
@@ -85,3 +86,9 @@ class Listing(threading.Thread):
         if self.error is not None:
             raise self.error
         return self.answer or []
+
+
+def _entry(row: list[Any]) -> hist.Entry:
+    seq, kind, doc, expected, to, created = row[:6]
+    statuses, done = (row[6:8] if len(row) >= 8 else ({}, True))  # a file saved before entries were marked done
+    return hist.Entry(int(seq), str(kind), dict(doc), expected, to, float(created), dict(statuses), bool(done))
