@@ -35,6 +35,8 @@ class _NoWatch:
 class MemoryBackend:
     """Documents in dicts, a change log for ``changes_since``, an undo log for transactions."""
 
+    shared = False  # one process: its deploy links are the registry's own
+
     def __init__(self, location: str = "memory") -> None:
         self.location = location
         self.lock = threading.RLock()

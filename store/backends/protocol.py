@@ -77,6 +77,9 @@ class Backend(Protocol):
     index: VersionIndex
     #: Where artifact bytes are: describe, put, open, exists, problem, materialize.
     artifacts: ArtifactStore
+    #: True when several machines write these documents, each with its own registry folder (and so its
+    #: own deploy links): a link there that disagrees with what is live is stale, not an unrecorded switch.
+    shared: bool
 
     # -- the replica (read-only mappings: documents are replaced on change, never edited in place) --
 

@@ -1,5 +1,10 @@
 """Repair after a crash: a switch left pending is completed as what it was, and links that disagree
 with the live table are recorded (the link is what serving sees) or recreated.
+
+On a shared backend (``Backend.shared``: an MLflow server, several machines each with their own deploy
+links) a link that disagrees with what is live is stale, not a switch nobody recorded: another machine
+deployed. It is brought to the live version (pinned here, switched by the atomic rename) and nothing
+is written to the history; the history holds only real deploys, rollbacks and outside moves.
 """
 
 from __future__ import annotations
@@ -8,8 +13,10 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from store.errors import ModelregError
+from store.errors import DeployConflict, ModelregError
 from store.deploy.pinning import (
+    load_release,
+    pin_version,
     pinned_root,
     release_at,
     switch_link,
@@ -46,7 +53,9 @@ def repair(registry: Registry) -> list[dict[str, Any]]:
     - Any other link that disagrees with the live table: the link is what
       serving processes see, so a ``repair`` entry records the switch.
     - A live entry whose link is gone: the link is recreated.
-    Returns the entries written.
+    On a shared backend, a pending switch is completed only if what it replaced is still live (else
+    another machine deployed meanwhile, and this one lost); any other link that disagrees is stale and
+    follows what is live, with no entry. Returns the entries written.
     """
     written = []
     root = pinned_root(registry.path)
@@ -61,13 +70,25 @@ def repair(registry: Registry) -> list[dict[str, Any]]:
                 live = _live_version(registry, intent["model"], intent["env"])
             link = link_path(registry, intent["env"], intent["model"])
             if _linked_version(link, intent["model"]) == intent["to"] and live != intent["to"]:
-                reason = (f"completed on a later open: the process (pid {intent.get('pid')}) stopped after switching "
-                          "the link and before recording it; the deploy hook's outcome is unknown")
-                release = release_at(root, intent["model"], intent["to"])
-                written.append(_record(registry, intent, ok=True, hook=None, reason=reason, release=release))
+                written.extend(_complete(registry, intent, live))
         pending.unlink(missing_ok=True)
     written.extend(_reconcile_links(registry))
     return written
+
+
+def _complete(registry: Registry, intent: dict[str, Any], live: str | None) -> list[dict[str, Any]]:
+    shared = registry.backend.shared
+    if shared and live != intent["from"]:
+        return []  # another machine switched since: this deploy lost the race, and the link follows below
+    reason = (f"completed on a later open: the process (pid {intent.get('pid')}) stopped after switching "
+              "the link and before recording it; the deploy hook's outcome is unknown")
+    release = release_at(pinned_root(registry.path), intent["model"], intent["to"])
+    try:
+        return [_record(registry, intent, ok=True, hook=None, reason=reason, release=release)]
+    except DeployConflict:
+        if not shared:
+            raise
+        return []  # raced by another machine just now: the same as above
 
 
 def _reconcile_links(registry: Registry) -> list[dict[str, Any]]:
@@ -91,9 +112,14 @@ def _reconcile_links(registry: Registry) -> list[dict[str, Any]]:
                 if entry.is_symlink():
                     on_disk[(env_dir.name, entry.name)] = _linked_version(entry, entry.name)
     written = []
+    shared = registry.backend.shared
     for (env, model), version in on_disk.items():
         if version is None or version == live.get((env, model)) or version not in registered.get(model, ()):
             continue  # nothing to do, or a link to something the registry no longer knows: leave it serving
+        if shared:
+            if (env, model) in live:  # stale: another machine deployed (nothing live: leave it serving)
+                _follow(registry, env, model, live[(env, model)])
+            continue
         intent = {"env": env, "model": model, "from": live.get((env, model)), "to": version, "action": "repair",
                   "by": whoami(), "at": now()}
         reason = "the link on disk pointed at a version the registry did not list as live; recorded what serving processes see"
@@ -106,3 +132,20 @@ def _reconcile_links(registry: Registry) -> list[dict[str, Any]]:
                 link.parent.mkdir(parents=True, exist_ok=True)
                 switch_link(link, os.path.relpath(release.path, link.parent))
     return written
+
+
+def _follow(registry: Registry, env: str, model: str, version: str) -> None:
+    """Point this machine's link at ``version``, pinned here first (as ``modelreg follow`` does).
+
+    A version whose artifacts this machine cannot reach leaves the stale link serving: what this
+    machine deploys next replaces it, and no deploy is refused for another machine's version."""
+    root = pinned_root(registry.path)
+    try:
+        doc = dict(registry.version_doc(f"{model}:{version}"))
+        release = load_release(root, doc)
+        if release is None or release.problem(root) is not None:
+            release, _ = pin_version(root, doc, store=registry.artifacts)
+        link = link_path(registry, env, model)
+        switch_link(link, os.path.relpath(release.path, link.parent))
+    except (ModelregError, OSError):
+        pass

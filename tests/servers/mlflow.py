@@ -40,7 +40,7 @@ def wait_for_mlflow(url: str, process, timeout: float = 90.0) -> None:
 
 
 def start_mlflow(directory: Path, store_uri: str | None = None, port: int | None = None) -> tuple[str, object]:
-    """A server on ``directory``'s store; ``port`` to start it again where a stopped one was."""
+    """A server on ``store_uri`` (default: sqlite in ``directory``); ``port``: the same one again, to restart it."""
     directory.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     store_uri = store_uri or f"sqlite:///{directory / 'mlflow.db'}"

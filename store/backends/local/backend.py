@@ -24,6 +24,8 @@ MODELS, VERSIONS, LIVE, HISTORY = "models", "versions", "live", "history"
 class LocalBackend:
     """A :class:`~store.backends.protocol.Backend` over :class:`~store.backends.local.journal.JournalStorage`."""
 
+    shared = False  # the deploy links live in the registry's folder, beside the documents, for every process
+
     def __init__(self, directory: str | os.PathLike[str], *, create: bool = True) -> None:
         self.location = str(directory)
         self.db = RegistryDB(Path(directory), create=create)

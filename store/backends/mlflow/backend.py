@@ -6,7 +6,10 @@ content key is "create, then delete mine if a lower version carries the same key
 processes x 40 creates gave exactly one version per key; "search, then create" made duplicates),
 and a switch of what is live is decided by the history log (:mod:`store.backends.mlflow.history`).
 A transaction that fails is undone by compensating writes (created versions and models deleted,
-tags put back); a server that dies mid-transaction keeps what it had acknowledged.
+tags put back); a server that dies mid-transaction keeps what it had committed, and that is whole: a
+version is one request with its tags, an edit of several fields is kept whole by its intent tag
+(:mod:`store.backends.mlflow.edits`), a switch not marked done is finished by the next one
+(:mod:`store.backends.mlflow.switching`), and the writer fetches everything again once it can.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from store.backends.artifacts import FileArtifacts, is_url
+from store.backends.mlflow import edits
 from store.backends.mlflow import history as hist
 from store.backends.mlflow import saved as saving
 from store.backends.mlflow import switching
@@ -50,6 +54,8 @@ class _Poll:
 class MlflowBackend:
     """A :class:`~store.backends.protocol.Backend` over MLflow's REST API; see the module docstring."""
 
+    shared = True  # many machines, each with its own folder of deploy links (store/backends/mlflow/opening.py)
+
     def __init__(self, url: str, *, prefix: str = "", poll: float = 2.0, sweep: float = 45.0,
                  saved: Path | None = None) -> None:
         """``saved``: where the replica is kept between runs (opening then fetches only what changed,
@@ -69,6 +75,7 @@ class MlflowBackend:
         self._swept_at = 0.0
         self._depth = 0
         self._undo: list[Callable[[], Any]] = []
+        self._uncertain = False
         self.saved = saved
         listing = saving.Listing(self.replica) if saved is not None and saved.exists() else None  # asked while we read the file
         loaded = saved is not None and saving.load(self.replica, saved, url, listing)
@@ -142,7 +149,9 @@ class MlflowBackend:
         pass
 
     def close(self) -> None:
-        if self.saved is not None and not self.offline and self.replica.saved_state() != self._saved_state:
+        if self.saved is not None and self._uncertain:
+            self.saved.unlink(missing_ok=True)
+        elif self.saved is not None and not self.offline and self.replica.saved_state() != self._saved_state:
             try:
                 saving.save(self.replica, self.saved, self.client.url)
             except OSError:
@@ -153,7 +162,7 @@ class MlflowBackend:
         changed = self.replica.sync(full=full, listing=listing)
         self.synced_at, self.offline = time.monotonic(), None
         if full:
-            self._swept_at = self.synced_at
+            self._swept_at, self._uncertain = self.synced_at, False
         return changed
 
     # -- writes -----------------------------------------------------------------------------------
@@ -184,12 +193,19 @@ class MlflowBackend:
             try:
                 undo()
             except ServerError:
-                pass  # the server is gone: what it acknowledged stays, and the next sync shows it
+                self._unsure()  # the server is gone: what it acknowledged stays, and the next sync shows it
         self._undo = []
         try:
             self._sync(full=True)
         except ServerError:
-            pass
+            self._unsure()
+
+    def _unsure(self) -> None:
+        """A write whose outcome we do not know (the server died under it): our replica may be wrong
+        about it, and no edit signal told the others. The next sync fetches everything, and the
+        saved replica is dropped on close, so the next open does too."""
+        self._swept_at = 0.0
+        self._uncertain = True
 
     def put_model(self, name: str, fields: Mapping[str, Any]) -> Doc:
         with self.transaction():
@@ -330,26 +346,9 @@ class MlflowBackend:
     def update_version(self, model: str, version: str, *, set: Mapping[str, Any], unset: Iterable[str] = ()) -> Doc:
         with self.transaction():
             server, number, doc_id = self._number(model, version)
-            old = self.versions()[doc_id]
-            doc = {**old, **set}
-            for name in unset:
-                doc.pop(name, None)
-            ref = {"name": server, "version": number}
-            for tag in field_tags({k: v for k, v in set.items() if old.get(k) != v}):
-                self.client.post("model-versions/set-tag", {**ref, **tag}, idempotent=True)
-                self._undo.append(self._version_tag_undo(ref, tag["key"], old.get(tag["key"][len(PREFIX):])))
-            for name in unset:
-                if name in old and name not in RESERVED:
-                    self.client.delete("model-versions/delete-tag", {**ref, "key": PREFIX + name})
-                    self._undo.append(self._version_tag_undo(ref, PREFIX + name, old[name]))
-            self.replica.set("versions", doc_id, doc)
+            doc = edits.update(self, server, number, doc_id, set=set, unset=unset)
             self._touch(server, [number])
             return doc
-
-    def _version_tag_undo(self, ref: dict[str, str], key: str, previous: Any) -> Callable[[], Any]:
-        if previous is None:
-            return lambda: self.client.delete("model-versions/delete-tag", {**ref, "key": key})
-        return lambda: self.client.post("model-versions/set-tag", {**ref, "key": key, "value": json.dumps(previous)})
 
     def remove_version(self, model: str, version: str) -> None:
         with self.transaction():

@@ -129,6 +129,10 @@ class RestClient:
                     attempt += 1
                     time.sleep(0.05 * attempt)
                     continue
+                if sent and method != "GET":  # it may have been kept: say so, so nobody assumes either way
+                    raise Unreachable(f"the MLflow server at {self.url} stopped answering during a write ({_reason(error)}); "
+                                      "check that it runs, then look at what was kept before trying again "
+                                      "(a register with a content key is safe to repeat)") from None
                 raise Unreachable(f"cannot reach the MLflow server at {self.url}: {_reason(error)}; "
                                   "check that it runs, or pass another --registry") from None
             if response.status >= 500 and idempotent and attempt < self._retries + 2:

@@ -24,6 +24,10 @@ from store.backends.protocol import Doc
 
 HISTORY_MODEL = "_modelreg.history"
 ENTRY_TAG, TARGET_TAG, KIND_TAG, CAS_TAG = PREFIX + "entry", PREFIX + "target", PREFIX + "kind", PREFIX + "switch"
+# A switch entry also carries the statuses it sets, and is marked done once they are set and the alias
+# pointed: an accepted entry not done (its writer or the server died first) is finished by the next
+# switch, and until then readers take the log's word over the alias it did not move.
+STATUSES_TAG, DONE_TAG = PREFIX + "statuses", PREFIX + "done"
 SWITCH, NOTE = "switch", "note"
 
 
@@ -31,12 +35,17 @@ def target(model: str, env: str) -> str:
     return json.dumps([model, env], separators=(",", ":"))
 
 
-def entry_tags(entry: Mapping[str, Any], kind: str, switch: tuple[str | None, str | None] = (None, None)) -> list[dict[str, str]]:
-    """The tags of a history entry; ``switch``: (what it expects live, what it makes live)."""
-    return [{"key": CAS_TAG, "value": json.dumps(list(switch))},
+def entry_tags(entry: Mapping[str, Any], kind: str, switch: tuple[str | None, str | None] = (None, None),
+               statuses: Mapping[str, str] | None = None) -> list[dict[str, str]]:
+    """The tags of a history entry; ``switch``: (what it expects live, what it makes live); ``statuses``:
+    what a switch sets (its entry is then finished only once marked done)."""
+    tags = [{"key": CAS_TAG, "value": json.dumps(list(switch))},
             {"key": ENTRY_TAG, "value": json.dumps(dict(entry), allow_nan=False, separators=(",", ":"))},
             {"key": TARGET_TAG, "value": target(str(entry.get("model")), str(entry.get("env")))},
             {"key": KIND_TAG, "value": kind}]
+    if statuses is not None:
+        tags.append({"key": STATUSES_TAG, "value": json.dumps(dict(statuses))})
+    return tags
 
 
 @dataclass
@@ -47,6 +56,8 @@ class Entry:
     expected: str | None = None
     to: str | None = None
     created: float = 0.0  # the server's clock, in seconds
+    statuses: dict[str, str] = field(default_factory=dict)
+    done: bool = True  # False: a switch whose statuses and alias may not have been set (see DONE_TAG)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -71,7 +82,13 @@ def parse(answer: Mapping[str, Any], problems: list[str]) -> Entry | None:
         created = int(answer.get("creation_timestamp") or 0) / 1000
     except (TypeError, ValueError):
         created = 0.0
-    return Entry(seq, tags.get(KIND_TAG, NOTE), doc, expected, to, created)
+    try:
+        statuses = json.loads(tags[STATUSES_TAG]) if STATUSES_TAG in tags else {}
+        statuses = {str(k): str(v) for k, v in statuses.items()}
+    except (ValueError, AttributeError):
+        statuses = {}
+    done = STATUSES_TAG not in tags or DONE_TAG in tags  # entries written before the mark count as done
+    return Entry(seq, tags.get(KIND_TAG, NOTE), doc, expected, to, created, statuses, done)
 
 
 @dataclass
@@ -109,6 +126,7 @@ class HistoryLog:
         changed: set[str] = set()
         for entry in sorted(entries, key=lambda e: e.seq):
             if entry.seq in self.entries:
+                self.entries[entry.seq].done |= entry.done  # marked done since we saw it
                 continue
             self.entries[entry.seq] = entry
             if entry.kind == SWITCH:

@@ -21,6 +21,11 @@ from store.backends.protocol import Doc
 
 PREFIX = "modelreg."
 NAME_TAG, KEY_TAG = PREFIX + "version", PREFIX + "key"
+# An edit of several fields is one tag per field, so several requests: it first writes its whole
+# intent here ({"set": {...}, "unset": [...]}) and deletes it when done. While it is there, readers take
+# its fields over the tags', so a writer (or a server) that dies half-way leaves the edit whole.
+PENDING_TAG = "modelreg:pending"
+MAX_TAG = 100_000  # MLflow's limit on a model registry tag's value
 #: Fields kept elsewhere than a ``modelreg.FIELD`` tag of their own.
 RESERVED = frozenset({"model", "version", "content_key", "mlflow"})
 _STATUS = {"PENDING_REGISTRATION": "draft", "FAILED_REGISTRATION": "archived"}
@@ -70,8 +75,14 @@ def version_doc(answer: Mapping[str, Any], problems: list[str], run: Mapping[str
     number = str(answer.get("version", ""))
     model = str(answer.get("name", ""))
     where = f"{model} version {number}"
-    own = any(k.startswith(PREFIX) for k in tags)
+    own = any(k.startswith(PREFIX) for k in tags) or PENDING_TAG in tags
     doc: Doc = _fields(tags, where, problems) if own else {}
+    pending = _pending(tags, where, problems)
+    if pending is not None:
+        doc.update({k: v for k, v in pending["set"].items() if k not in RESERVED})
+        for name in pending["unset"]:
+            if name not in RESERVED:
+                doc.pop(name, None)
     name = tags.get(NAME_TAG) or default_name(number)
     doc["model"], doc["version"] = model, name
     if tags.get(KEY_TAG):
@@ -89,6 +100,8 @@ def version_doc(answer: Mapping[str, Any], problems: list[str], run: Mapping[str
     for key in ("source", "run_id"):
         if answer.get(key):
             mlflow[key] = answer[key]
+    if pending is not None:
+        mlflow["pending"] = pending
     doc["mlflow"] = mlflow
     if not own:
         foreign = {k: v for k, v in tags.items() if not k.startswith("mlflow.")}
@@ -101,6 +114,19 @@ def version_doc(answer: Mapping[str, Any], problems: list[str], run: Mapping[str
             if params:
                 doc["params"] = params
     return doc
+
+
+def _pending(tags: Mapping[str, str], where: str, problems: list[str]) -> dict[str, Any] | None:
+    if PENDING_TAG not in tags:
+        return None
+    try:
+        intent = json.loads(tags[PENDING_TAG])
+        if isinstance(intent.get("set"), dict) and isinstance(intent.get("unset"), list):
+            return {"set": intent["set"], "unset": [str(n) for n in intent["unset"]]}
+    except (ValueError, AttributeError):
+        pass
+    problems.append(f"{where}: tag {PENDING_TAG} is not an edit modelreg wrote; left out")
+    return None
 
 
 def run_values(run: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, str]]:

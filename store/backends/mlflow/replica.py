@@ -120,21 +120,21 @@ class Replica:
         with self.lock:
             before = len(self.log)
             seen: set[str] = set()
-            history_answer = None
-            for answer in self.list_models() if listing is None else listing:
+            answers = self.list_models() if listing is None else listing
+            # The history first: what is live is the aliases, or the log's word where a switch did not finish.
+            for answer in answers:
+                if answer.get("name") == self.history_model and (
+                        full or self.stamps.get(self.history_model) != answer.get("last_updated_timestamp")):
+                    self.stamps[self.history_model] = answer.get("last_updated_timestamp")
+                    self.sync_history(full=full)
+            for answer in answers:
                 server = str(answer.get("name", ""))
-                if server == self.history_model:
-                    history_answer = answer
-                    continue
                 if not server.startswith(self.prefix) or server.startswith(self.prefix + "_modelreg."):
                     continue
                 seen.add(server)
                 self.take_model(answer, full=full)
             for server in [s for s in self.answers if s not in seen]:
                 self.drop_model(server)
-            if history_answer is not None and (full or self.stamps.get(self.history_model) != history_answer.get("last_updated_timestamp")):
-                self.stamps[self.history_model] = history_answer.get("last_updated_timestamp")
-                self.sync_history(full=full)
             return len(self.log) != before
 
     def take_model(self, answer: dict[str, Any], *, full: bool) -> None:
@@ -214,6 +214,7 @@ class Replica:
         numbers = self.numbers.get(server, {})
         versions = self.docs["versions"]
         tags = tags_of(self.answers.get(server, {}))
+        aliases = self.unfinished_switches(name, aliases)
         for env, number in aliases.items():
             doc_id = numbers.get(number)
             version = versions[doc_id]["version"] if doc_id in versions else f"v{number}"
@@ -228,6 +229,29 @@ class Replica:
         for doc_id, doc in list(self.docs["live"].items()):
             if doc["model"] == name and doc["env"] not in aliases:
                 self.set("live", doc_id, None)
+
+    def unfinished_switches(self, name: str, aliases: Mapping[str, str]) -> dict[str, str]:
+        """``aliases`` with the log's word where its last switch is not done and the alias still shows
+        what that switch replaced (its writer died before pointing it, or is pointing it now); the
+        statuses that switch sets are shown too."""
+        server, found = self.server_name(name), dict(aliases)
+        numbers = {doc_id: number for number, doc_id in self.numbers.get(server, {}).items()}
+        by_version = {self.docs["versions"][i]["version"]: n for i, n in numbers.items() if i in self.docs["versions"]}
+        named = {n: v for v, n in by_version.items()}
+        for (model, env), fold in self.history.folds.items():
+            last = fold.last
+            if model != name or last is None or last.done or named.get(found.get(env, "")) != last.expected:
+                continue
+            if last.to is None or last.to not in by_version:
+                found.pop(env, None)
+            else:
+                found[env] = by_version[last.to]
+            for version, status in last.statuses.items():  # and the statuses it did not set yet
+                doc_id = self.index.by_model.get(name, {}).get(version)
+                doc = self.docs["versions"].get(doc_id or "")
+                if doc is not None and doc.get("status") != status:
+                    self.set("versions", doc_id, {**doc, "status": status})
+        return found
 
     def sync_history(self, *, full: bool = False) -> None:
         """New entries of the history model (all of them, and deletions, when ``full``)."""

@@ -26,7 +26,8 @@ def save(replica: Replica, path: Path, url: str) -> None:
             "format": FORMAT, "url": url, "prefix": replica.prefix, "docs": replica.docs,
             "last_id": replica.last_id, "ids": replica.ids, "numbers": replica.numbers, "stamps": replica.stamps,
             "edited": replica.edited, "answers": replica.answers, "searched": replica.searched,
-            "history": [[e.seq, e.kind, e.doc, e.expected, e.to, e.created] for e in replica.history.entries.values()],
+            "history": [[e.seq, e.kind, e.doc, e.expected, e.to, e.created, e.statuses, e.done]
+                        for e in replica.history.entries.values()],
             "problems": {k: v for k, v in replica.problems.items() if v},
         }
         payload = json.dumps(state, separators=(",", ":")).encode()
@@ -51,7 +52,7 @@ def _load(replica: Replica, path: Path, url: str, listing: Listing | None) -> bo
             return False
         docs = {kind: dict(state["docs"][kind]) for kind in ("models", "versions", "live", "history")}
         ids, numbers, problems = state["ids"], state["numbers"], state["problems"]
-        entries = [hist.Entry(int(s), str(k), dict(d), e, t, float(c)) for s, k, d, e, t, c in state["history"]]
+        entries = [_entry(row) for row in state["history"]]
         if not isinstance(ids, dict) or not isinstance(problems, dict):
             raise TypeError
         if not _covers(numbers, docs["versions"]):
@@ -135,3 +136,9 @@ class Listing(threading.Thread):
         if self.error is not None:
             raise self.error
         return self.answer or []
+
+
+def _entry(row: list[Any]) -> hist.Entry:
+    seq, kind, doc, expected, to, created = row[:6]
+    statuses, done = (row[6:8] if len(row) >= 8 else ({}, True))  # a file saved before entries were marked done
+    return hist.Entry(int(seq), str(kind), dict(doc), expected, to, float(created), dict(statuses), bool(done))
