@@ -7,7 +7,9 @@ that means for the registry:
 - a path it holds with the same content (size and modification time, or else the same
   sha256) -> nothing, or a metadata update when its sidecar changed, or "found again" when
   the version was marked missing;
-- a path it holds with different content (overwritten in place) -> a new version.
+- a path it holds with different content (overwritten in place) -> a new version;
+- a checkpoint whose content key (``keys``) another watcher registered first -> that version, said once, and its
+  artifact record left as that watcher wrote it.
 
 The registry itself is the memory: each watched artifact record carries a ``watch`` entry
 (``fp``: size and mtime of the content, without folder sidecars; ``sidecar``: size and mtime
@@ -39,6 +41,7 @@ from store.signatures import from_estimator
 from store.watch.deciding import Deciding
 from store.watch.events import WatchEvent
 from store.watch.jobs import Job, Outcome, Plan  # noqa: F401 - the watcher's threads import them from here
+from store.watch.keys import checkpoint_key
 from store.watch.settle import content_fingerprint
 from store.watch.sidecar import read_sidecar, sidecar_for
 
@@ -67,6 +70,8 @@ class Intake(Deciding):
         # run key -> [(step, order, ref)]: the checkpoints of one run, to chain parents.
         self.runs: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
         self._order = 0
+        # path -> (ref, content key): checkpoints another watcher registered first, whose record this one leaves alone.
+        self.elsewhere: dict[str, tuple[str, str]] = {}
 
     # -- what the registry already knows ---------------------------------------------------------
 
@@ -142,6 +147,7 @@ class Intake(Deciding):
         # Only the fingerprint of applied content is remembered: one recorded for a sidecar
         # that was not read would make it look applied, and it would never be read.
         record["watch"] = {"fp": content_fingerprint(path), "sidecar": sidecar_fp if plan.sidecar_read else None}
+        plan.key = checkpoint_key(path, root)
         if os.path.isdir(path):
             plan.framework = read_framework_files(path)
         return plan
