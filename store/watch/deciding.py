@@ -51,6 +51,8 @@ class Deciding:
 
     def apply(self, plan: Plan) -> Outcome:
         job, record = plan.job, plan.record
+        if plan.key is not None and self.elsewhere.get(job.path, ("", ""))[1] == plan.key:
+            return Outcome()  # another watcher's version holds it, said once already; that watcher looks after it
         found = self.known(job.path)
         if found is None:
             return self._elsewhere(plan)
@@ -74,9 +76,7 @@ class Deciding:
         job, seen = plan.job, self.elsewhere.get(plan.job.path)
         if seen is None or plan.key is None:
             return self._new(plan, None)
-        ref, key = seen
-        if key == plan.key:
-            return Outcome()  # said once already
+        ref = seen[0]
         try:
             doc = self.registry.version_doc(ref)
         except ModelregError:
