@@ -129,3 +129,25 @@ def test_a_second_watcher_on_another_mount_registers_nothing_and_leaves_the_reco
     finally:
         first.close()
         second.close()
+
+
+def test_a_version_left_without_its_file_is_completed_by_a_later_watcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = make_registry(tmp_path)
+    root = tmp_path / "runs"
+    root.mkdir()
+    path = root / "model-step-1.onnx"
+    path.write_bytes(b"x" * 300)
+    # what a watcher killed between its two writes leaves behind: the version with the key, no artifact record
+    left = registry.register("m", [], content_key=checkpoint_key(str(path), str(root)), claim="its own", source=False)
+    with watching(registry, root, "inotify", model="m") as (watcher, events):  # made a moment ago: maybe still at it
+        quiesce(watcher)
+        assert [e.ref for e in already(events)] == [left.ref] and events.of("registered") == []
+    assert registry.get(left.ref).artifacts == ()
+    monkeypatch.setattr("store.watch.deciding.ORPHANED_AFTER", 0.0)  # as if two minutes had passed
+    with watching(registry, root, "inotify", model="m") as (watcher, events):
+        quiesce(watcher)
+        assert [e.message for e in events.of("registered")] == [
+            f"{left.ref}  from {path}  (left without its file by a watcher that stopped)"]
+    assert [v.ref for v in versions(registry)] == [left.ref]
+    assert registry.get(left.ref).artifacts[0]["path"] == str(path) and registry.get(left.ref).artifacts[0]["sha256"]
+    registry.close()
