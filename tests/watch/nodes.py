@@ -27,7 +27,7 @@ class WatchNode:
              "--model", model],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
         self.lines: list[str] = []
-        self.killed = False
+        self.killed = self.interrupted = False
         self.errors: list[str] = []
         self.lock = threading.Lock()
         self.readers = [threading.Thread(target=self._read, args=(stream, into), daemon=True)
@@ -61,10 +61,15 @@ class WatchNode:
                 found.setdefault(match[2], []).append((match[1], how))
         return found
 
+    def interrupt(self) -> None:
+        """One Ctrl-C (a second one while it stops would be a second, impatient, Ctrl-C)."""
+        if not self.interrupted and self.process.poll() is None:
+            self.interrupted = True
+            self.process.send_signal(signal.SIGINT)
+
     def stop(self, timeout: float = 120) -> None:
         """Ctrl-C, as a user stops it; killed (and ``killed`` set) if it does not stop within ``timeout``."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+        self.interrupt()
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -78,11 +83,14 @@ class WatchNode:
         return not self.killed and self.process.returncode in (0, 130) and "Traceback" not in self.stderr
 
 
+    def how_it_ended(self) -> str:
+        return f"exit {self.process.returncode}{' (killed: did not stop)' if self.killed else ''}: {self.stderr[-1500:]}"
+
+
 def stop_all(nodes: list[WatchNode]) -> None:
     """Ctrl-C to every node at once, then wait for each."""
     for node in nodes:
-        if node.process.poll() is None:
-            node.process.send_signal(signal.SIGINT)
+        node.interrupt()
     for node in nodes:
         node.stop()
 

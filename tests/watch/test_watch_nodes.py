@@ -41,7 +41,7 @@ def test_two_watchers_of_one_shared_folder_register_each_checkpoint_once(tmp_pat
         time.sleep(2)  # a late duplicate would show now
     finally:
         stop_all(nodes)
-    assert all(node.stopped_cleanly() for node in nodes), [node.stderr[-2000:] for node in nodes]
+    assert all(node.stopped_cleanly() for node in nodes), [node.how_it_ended() for node in nodes if not node.stopped_cleanly()]
     with Registry(tmp_path / "registry") as registry:
         versions = registry.versions("m")
         keys = {registry.version_doc(v.ref)["content_key"] for v in versions}

@@ -41,7 +41,7 @@ def test_sixteen_watchers_register_forty_checkpoints_each_into_one_model(mlflow_
     finally:
         stop_all(nodes)
     stopped = time.monotonic() - started
-    assert all(node.stopped_cleanly() for node in nodes), [node.stderr[-2000:] for node in nodes]
+    assert all(node.stopped_cleanly() for node in nodes), [node.how_it_ended() for node in nodes if not node.stopped_cleanly()]
     assert all("Traceback" not in node.stderr for node in nodes)
     with Registry(mlflow_on_postgres) as registry:
         versions = registry.versions("m")
@@ -70,7 +70,7 @@ def test_two_watchers_of_one_shared_folder_make_one_version_per_checkpoint(mlflo
         time.sleep(5)  # more than two polls of the server: a late duplicate would show now
     finally:
         stop_all(nodes)
-    assert all(node.stopped_cleanly() for node in nodes), [node.stderr[-2000:] for node in nodes]
+    assert all(node.stopped_cleanly() for node in nodes), [node.how_it_ended() for node in nodes if not node.stopped_cleanly()]
     with Registry(mlflow_on_postgres) as registry:
         versions = registry.versions("m")
     already = agree_on_one_version_each(nodes, files, versions)
