@@ -206,13 +206,13 @@ class Registry(Resolving, Editing, Questions, Documents):
         problems: Iterable[str] = (),
         scan: Mapping[str, Any] | None = None,
         content_key: str | None = None,
+        claim: str | None = None,
         **extra: Any,
     ) -> Version:
         """Register a new version of ``model`` (created on first use) and return it.
 
-        With no ``version`` the next one in the model's scheme is assigned
-        (``bump`` = "patch", "minor" or "major"). With ``estimator=`` a fitted
-        scikit-learn object is saved into the registry with joblib and described, beside
+        With no ``version`` the next one in the model's scheme is assigned (``bump`` = "patch", "minor" or "major").
+        With ``estimator=`` a fitted scikit-learn object is saved into the registry with joblib and described, beside
         the ``artifacts`` files (paths, ``(ROLE, PATH)`` pairs or a ``{ROLE: PATH}`` mapping);
         ``estimators={"rf": rf, ...}`` saves several, each loadable
         by name (``load(ref, name="rf")``). The user's ``params`` and ``training`` win over
@@ -221,9 +221,9 @@ class Registry(Resolving, Editing, Questions, Documents):
         loader (``store.safety.loader``) unless ``scan`` is given. ``source`` names the sidecar the
         metadata came from; the calling script's path and sha256 are recorded as
         ``source_file``/``source_sha256`` unless ``source=False``. ``signature`` (inputs and
-        outputs, see ``store.signatures``) is otherwise taken from the estimator or an MLflow
-        ``MLmodel`` among the artifacts. ``content_key``
-        registers exactly once by content: a version registered earlier with the same key is returned instead.
+        outputs, see ``store.signatures``) is otherwise taken from the estimator or an MLflow ``MLmodel`` among the
+        artifacts. ``content_key`` registers exactly once by content: a version registered earlier with the same key is
+        returned instead; a ``claim`` (the caller's token, kept as the field ``claim``) tells which call made it.
         """
         check_name("model", model)
         if isinstance(artifacts, (str, os.PathLike)):
@@ -251,7 +251,7 @@ class Registry(Resolving, Editing, Questions, Documents):
             "tags": string_list(tags, "tags"),
             "notes": text(notes, "notes"),
             "extra": extra,
-            "problems": list(problems),
+            "problems": list(problems), "claim": claim,
         }
         registering.add_found_fields(doc, self.path, model, records, live_objects, source=source, signature=given_signature)
         if scan or not live_objects:  # judged now, by the restricted loader: deploy and load must know first

@@ -4,6 +4,8 @@ update of the one it already is, or nothing (its content and sidecar unchanged).
 
 from __future__ import annotations
 
+import secrets
+from datetime import datetime, timezone
 from typing import Any
 
 from store.errors import BadMetadata, DuplicateVersion, LineageError, ModelregError
@@ -14,6 +16,8 @@ from store.watch.events import WatchEvent
 from store.watch.jobs import Outcome, Plan
 
 PICKLE_EXTENSIONS = (".pkl", ".joblib", ".pickle")
+#: A version with a content key and no artifact this long after it was made lost its watcher between the two writes.
+ORPHANED_AFTER = 120.0
 
 
 def pickles_in(path: str) -> list[str]:
@@ -21,6 +25,17 @@ def pickles_in(path: str) -> list[str]:
     from store.safety.loader import scannable_files
 
     return scannable_files(path)
+
+
+def _age(stamp: str) -> float:
+    """Seconds since an ISO time stamp (0 if it cannot be read: never old enough to take over)."""
+    try:
+        then = datetime.fromisoformat(stamp)
+    except ValueError:
+        return 0.0
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=timezone.utc)
+    return (datetime.now(timezone.utc) - then).total_seconds()
 
 
 def _same_fp(a: Any, b: Any) -> bool:
@@ -36,9 +51,11 @@ class Deciding:
 
     def apply(self, plan: Plan) -> Outcome:
         job, record = plan.job, plan.record
+        if plan.key is not None and self.elsewhere.get(job.path, ("", ""))[1] == plan.key:
+            return Outcome()  # another watcher's version holds it, said once already; that watcher looks after it
         found = self.known(job.path)
         if found is None:
-            return self._new(plan, None)
+            return self._elsewhere(plan)
         doc, old = found
         old_watch = old.get("watch") or {}
         old_fp = old_watch.get("fp") or [old.get("size"), old.get("mtime")]
@@ -52,6 +69,26 @@ class Deciding:
         if not same:
             return self._new(plan, doc)
         return self._same(plan, doc, old)
+
+    def _elsewhere(self, plan: Plan) -> Outcome:
+        """A path this watcher holds no record of: new, or registered first by another watcher (another node
+        on the share, whose record names the path it sees) and unchanged since, or changed since."""
+        job, seen = plan.job, self.elsewhere.get(plan.job.path)
+        if seen is None or plan.key is None:
+            return self._new(plan, None)
+        ref = seen[0]
+        try:
+            doc = self.registry.version_doc(ref)
+        except ModelregError:
+            return self._new(plan, None)
+        old = next(iter(doc.get("artifacts", ())), {})
+        if old.get("sha256") and plan.record["kind"] == "file" and old.get("kind") == "file":
+            if job.sha256 is None:
+                return Outcome(need_hash=[job])
+            if job.sha256 == old["sha256"]:  # touched, or rewritten with the same bytes: still that version
+                self.elsewhere[job.path] = (ref, plan.key)
+                return Outcome()
+        return self._new(plan, doc)
 
     def _same(self, plan: Plan, doc: dict[str, Any], old: dict[str, Any]) -> Outcome:
         """The registered checkpoint, unchanged: refresh what changed around it."""
@@ -121,7 +158,6 @@ class Deciding:
         job = plan.job
         if job.scan is None and pickles_in(job.path):
             return Outcome(need_scan=[job])
-        out = Outcome()
         model, kwargs, problems = self._register_kwargs(plan)
         parent = kwargs.pop("parent", None)
         chained = False
@@ -132,14 +168,23 @@ class Deciding:
             kwargs["scan"] = job.scan
             if job.scan.get("verdict") == "unsafe":  # "error" (not judged) is kept on the version, not shouted
                 problems.append(f"{job.path}: unsafe pickle, never loaded without --trust: {job.scan.get('reason')}")
+        claim = secrets.token_hex(8)  # tells the version this call made from one another watcher made first
+        if plan.key is not None:
+            kwargs.update(content_key=plan.key, claim=claim)
         version = self._register(model, kwargs, parent, problems, chained)
+        if plan.key is not None and (doc := self.registry.version_doc(version.ref)).get("claim") != claim:
+            return self._taken(plan, version, doc)
+        return self._record(plan, version, "replaces the earlier content of" if previous else "from")
+
+    def _record(self, plan: Plan, version: Version, what: str, note: str = "") -> Outcome:
+        """Put the checkpoint's artifact record on the version this watcher registered, and say so."""
+        job, out = plan.job, Outcome()
         record = dict(plan.record)
         if job.sha256 is not None and record["kind"] == "file":
             record["sha256"] = job.sha256
         version = self.registry.update(version.ref, artifacts=[record])
         self._remember(job.path, job.root or "", version.ref)
-        what = "replaces the earlier content of" if previous else "from"
-        line = f"{version.ref}  {what} {job.path}"
+        line = f"{version.ref}  {what} {job.path}{note}"
         if version.parent:
             line += f"  (parent {version.parent})"
         out.events.append(WatchEvent("registered", version.ref, job.path, line))
@@ -149,6 +194,17 @@ class Deciding:
         if job.scan is not None and job.scan.get("safe") and job.path.lower().endswith(PICKLE_EXTENSIONS):
             out.describe.append((version.ref, job.path))  # only pickles hold scikit-learn estimators
         return out
+
+    def _taken(self, plan: Plan, version: Version, doc: dict[str, Any]) -> Outcome:
+        """Another watcher registered this checkpoint first: its version, its artifact record (the path it sees),
+        its hash and description stay as that watcher makes them; this one only says so, once."""
+        path = plan.job.path
+        if not doc.get("artifacts") and _age(doc.get("created_at", "")) > ORPHANED_AFTER:
+            # Its watcher stopped between registering it and recording the file (killed, say): finish that.
+            return self._record(plan, version, "from", "  (left without its file by a watcher that stopped)")
+        self.elsewhere[path] = (version.ref, plan.key or "")
+        self._remember(path, plan.job.root or "", version.ref)  # the run's next checkpoint still chains to it
+        return Outcome(events=[WatchEvent("info", version.ref, path, f"{version.ref}  already registered from {path} (by another watcher)")])
 
     def _register_kwargs(self, plan: Plan) -> tuple[str, dict[str, Any], list[str]]:
         """Model name, keyword arguments for Registry.register, and problems, from everything known."""

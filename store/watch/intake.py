@@ -7,7 +7,9 @@ that means for the registry:
 - a path it holds with the same content (size and modification time, or else the same
   sha256) -> nothing, or a metadata update when its sidecar changed, or "found again" when
   the version was marked missing;
-- a path it holds with different content (overwritten in place) -> a new version.
+- a path it holds with different content (overwritten in place) -> a new version;
+- a checkpoint whose content key (``keys``) another watcher registered first -> that version, said once, and its
+  artifact record left as that watcher wrote it.
 
 The registry itself is the memory: each watched artifact record carries a ``watch`` entry
 (``fp``: size and mtime of the content, without folder sidecars; ``sidecar``: size and mtime
@@ -24,6 +26,7 @@ from __future__ import annotations
 import bisect
 import os
 from collections import defaultdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from store import artifacts as artifact_files
@@ -39,8 +42,13 @@ from store.signatures import from_estimator
 from store.watch.deciding import Deciding
 from store.watch.events import WatchEvent
 from store.watch.jobs import Job, Outcome, Plan  # noqa: F401 - the watcher's threads import them from here
+from store.watch.keys import checkpoint_key
 from store.watch.settle import content_fingerprint
 from store.watch.sidecar import read_sidecar, sidecar_for
+
+#: Files up to this size are hashed before they are registered, in the same write (one request less per
+#: checkpoint on a server); bigger ones appear at once and get their hash in a second write.
+HASH_AT_ONCE = 1 << 20
 
 if TYPE_CHECKING:
     from store.registry import Registry
@@ -67,6 +75,8 @@ class Intake(Deciding):
         # run key -> [(step, order, ref)]: the checkpoints of one run, to chain parents.
         self.runs: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
         self._order = 0
+        # path -> (ref, content key): checkpoints another watcher registered first, whose record this one leaves alone.
+        self.elsewhere: dict[str, tuple[str, str]] = {}
 
     # -- what the registry already knows ---------------------------------------------------------
 
@@ -124,6 +134,8 @@ class Intake(Deciding):
         except ArtifactError:
             return None
         record["path"] = path
+        if job.sha256 is None and record["kind"] == "file" and (record.get("size") or 0) <= HASH_AT_ONCE:
+            job.sha256 = _hash_if_unchanged(path, record)
         plan = Plan(job, record)
         sidecar = sidecar_for(path)
         plan.sidecar_path = str(sidecar) if sidecar else None
@@ -142,6 +154,7 @@ class Intake(Deciding):
         # Only the fingerprint of applied content is remembered: one recorded for a sidecar
         # that was not read would make it look applied, and it would never be read.
         record["watch"] = {"fp": content_fingerprint(path), "sidecar": sidecar_fp if plan.sidecar_read else None}
+        plan.key = checkpoint_key(path, root)
         if os.path.isdir(path):
             plan.framework = read_framework_files(path)
         return plan
@@ -191,6 +204,16 @@ class Intake(Deciding):
         version = self.registry.update(job.ref, estimator=job.info, params=params, **signature)
         name = job.info.get("class") or "estimator"
         return Outcome(events=[WatchEvent("updated", version.ref, job.path, f"{version.ref}  described: {name}")])
+
+
+def _hash_if_unchanged(path: str, record: dict[str, Any]) -> str | None:
+    """sha256 of a small file read now, if it is still what ``record`` describes (else its next event hashes it)."""
+    try:
+        sha = artifact_files.content_hash(Path(path))
+        after = artifact_files.fingerprint(Path(path))
+    except ArtifactError:
+        return None
+    return sha if list(after) == [record.get("size"), record.get("mtime")] else None
 
 
 def _step(path: str) -> int:

@@ -43,6 +43,7 @@ class Plan:
     sidecar_path: str | None = None
     sidecar_read: bool = False  # its content (or what is wrong with it) is in this plan
     framework: dict[str, Any] = field(default_factory=dict)
+    key: str | None = None  # its content key (store.watch.keys): one version per key, whichever node comes first
 
 
 @dataclass

@@ -39,7 +39,7 @@ KNOWN_KEYS = frozenset({
 RESERVED_KEYS = frozenset({
     "artifacts", "estimator", "scan", "source", "problems", "bump", "hash_artifacts",
     "created_at", "registered_by", "missing", "ref", "self", "content_key", "estimators", "source_file",
-    "source_sha256",
+    "source_sha256", "claim",
 })
 # "deployed" comes only from a deploy, which also switches the live link.
 SIDECAR_STATUSES = tuple(status for status in STATUSES if status != "deployed")
