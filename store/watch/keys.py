@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 
-from store.watch.sidecar import FOLDER_SIDECARS
+from store.watch.settle import content_stats
 
 VERSION = "watch1"  # bumped if the recipe ever changes: an old key then never matches a new one by accident
 
@@ -21,21 +21,10 @@ VERSION = "watch1"  # bumped if the recipe ever changes: an old key then never m
 def content_stamp(path: str) -> tuple[int, int, int] | None:
     """(files, total size, newest mtime in ns) of a file, or of a folder's files without its own sidecars
     (metadata is not content, as in ``settle.content_fingerprint``); None if it cannot be read."""
-    try:
-        if not os.path.isdir(path):
-            st = os.stat(path)
-            return (1, st.st_size, st.st_mtime_ns)
-        count, size, newest = 0, 0, 0
-        for folder, dirs, files in os.walk(path):
-            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
-            for name in files:
-                if folder == path and name in FOLDER_SIDECARS:
-                    continue
-                st = os.stat(os.path.join(folder, name))
-                count, size, newest = count + 1, size + st.st_size, max(newest, st.st_mtime_ns)
-        return (count, size, newest)
-    except OSError:
+    stats = content_stats(path)
+    if stats is None:
         return None
+    return (len(stats), sum(st.st_size for st in stats), max((st.st_mtime_ns for st in stats), default=0))
 
 
 def below(path: str, root: str) -> str:

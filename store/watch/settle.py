@@ -46,26 +46,31 @@ def quick_fingerprint(path: str) -> Fingerprint | None:
     return (count, size, newest)
 
 
+def content_stats(path: str) -> list[os.stat_result] | None:
+    """The status of a file, or of a folder's files without its own sidecars (metadata is not
+    content); symlinked folders are not followed. None if something cannot be read."""
+    try:
+        if not os.path.isdir(path):
+            return [os.stat(path)]
+        found = []
+        for folder, dirs, files in os.walk(path):
+            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+            found += [os.stat(os.path.join(folder, name)) for name in files
+                      if not (folder == path and name in FOLDER_SIDECARS)]
+        return found
+    except OSError:
+        return None
+
+
 def content_fingerprint(path: str) -> list[float] | None:
     """[size, mtime] of a file, or of a folder's files without its sidecars (metadata is not content).
 
     Stored with each watched artifact so a restart can tell an unchanged checkpoint from a new one.
     """
-    try:
-        if not os.path.isdir(path):
-            st = os.stat(path)
-            return [st.st_size, st.st_mtime]
-        size, newest = 0, 0.0
-        for folder, dirs, files in os.walk(path):
-            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
-            for name in files:
-                if folder == path and name in FOLDER_SIDECARS:
-                    continue
-                st = os.stat(os.path.join(folder, name))
-                size, newest = size + st.st_size, max(newest, st.st_mtime)
-        return [size, newest]
-    except OSError:
+    stats = content_stats(path)
+    if stats is None:
         return None
+    return [sum(st.st_size for st in stats), max((st.st_mtime for st in stats), default=0.0)]
 
 
 @dataclass

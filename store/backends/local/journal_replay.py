@@ -5,15 +5,13 @@ scratch or from where this process left off (lines other processes appended).
 from __future__ import annotations
 
 import fcntl
-import gc
 import json
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from store.backends.bulk_load import gc_paused
 from store.backends.local.journal_format import Doc, JOURNAL, LOCK, META_TABLE, SNAPSHOT, Tables, _count, _write_error
 from store.backends.local.seal import Seal, file_key
 from store.errors import StoreCorrupt
@@ -30,19 +28,6 @@ def _note_nonfinite(name: str) -> float:
 def _loads(raw: bytes) -> Any:
     # parse_constant runs only for NaN/Infinity, so noticing them costs nothing otherwise.
     return json.loads(raw, parse_constant=_note_nonfinite)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Loading a big snapshot creates millions of containers; the cyclic collector
-    would otherwise run over and over during the load (it doubles the open time)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _read_settled(path: Path, tries: int = 20) -> tuple[os.stat_result, bytes, Any]:
@@ -107,7 +92,7 @@ class Replay:
     def _load(self) -> None:
         """Read the snapshot and the journal that follows it, from scratch."""
         seen = _nonfinite_seen
-        with _gc_paused():
+        with gc_paused():
             self._load_once()
         self.saw_nonfinite = self.saw_nonfinite or _nonfinite_seen != seen
 

@@ -4,14 +4,12 @@ opens read-only from what it last saw while the server cannot be reached."""
 
 from __future__ import annotations
 
-import gc
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from store.backends.bulk_load import gc_paused
 from store.backends.mlflow import history as hist
 from store.backends.mlflow.replica import Replica
 from store.durable import atomic_write
@@ -38,7 +36,7 @@ def load(replica: Replica, path: Path, url: str, listing: Listing | None = None)
     """Fill ``replica`` from ``path``; False (and nothing changed) if there is none or it does not fit.
     Nothing is rebuilt per version but the index, as a local registry's open does. ``listing``: parsed
     only once its request is sent (parsing holds the GIL: the request would wait for it otherwise)."""
-    with _gc_paused():
+    with gc_paused():
         return _load(replica, path, url, listing)
 
 
@@ -71,19 +69,6 @@ def _load(replica: Replica, path: Path, url: str, listing: Listing | None) -> bo
         replica.history.add(entries)
         replica.index.rebuild(docs["versions"], docs["models"])
     return True
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """As a local registry's open does: the cyclic collector would run over and over while the
-    documents are made (none of them can be garbage yet), costing more than the load itself."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _covers(numbers: Any, versions: dict[str, Any]) -> bool:
