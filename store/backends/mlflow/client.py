@@ -135,9 +135,9 @@ class RestClient:
                                       "(a register with a content key is safe to repeat)") from None
                 raise Unreachable(f"cannot reach the MLflow server at {self.url}: {_reason(error)}; "
                                   "check that it runs, or pass another --registry") from None
-            if response.status >= 500 and idempotent and attempt < self._retries + 2:
+            if idempotent and attempt < self._retries + 2 and (response.status >= 500 or _lost_upsert(response.status, raw)):
                 # e.g. two set-tags of one key at once: MLflow's upsert loses the race on PostgreSQL
-                # with a unique violation. Setting a value again is harmless.
+                # with a unique violation (answered as a 400 or a 500). Setting a value again is harmless.
                 attempt += 1
                 time.sleep(0.02 * attempt)
                 continue
@@ -160,6 +160,11 @@ class RestClient:
             message = str(answer.get("message") or raw[:200].decode(errors="replace"))
             raise ApiError(f"the MLflow server at {self.url} refused {method} {path.split('?')[0]}: {message}", code, status)
         return answer
+
+
+def _lost_upsert(status: int, raw: bytes) -> bool:
+    """The database refused MLflow's insert-then-update of one key that another writer inserted first."""
+    return status >= 400 and (b"duplicate key value violates unique constraint" in raw or b"UNIQUE constraint failed" in raw)
 
 
 def _reason(error: BaseException) -> str:

@@ -95,7 +95,8 @@ def test_four_deployers_race_history_complete_alias_matches_races_refused(mlflow
     # the history is exactly the acknowledged switches: a node's stale deploy link follows what is
     # live without an entry of its own (no "repair" entries on a shared backend)
     acknowledged = {r["seq"] for r in switched}
-    assert {e["seq"] for e in history} == acknowledged
+    assert {e["seq"] for e in history} == acknowledged, (
+        json.dumps([e for e in history if e["seq"] not in acknowledged]) + "\n" + "\n".join(json.dumps(o) for o in results))
     assert {e["action"] for e in history} <= {"deploy", "rollback"}
     for earlier, later in zip(history, history[1:]):
         assert later["from"] == earlier["to"]  # one unbroken chain: no race got through
