@@ -83,15 +83,9 @@ class Documents:
         with self.reading(refresh=False):
             return max((int(i) for i in self._backend.versions() if i.isdigit()), default=0)
 
-    def sync_state(self) -> str | None:
-        """How fresh the documents are on a server's backend ("synced 3 s ago", "writing", "offline,
-        read-only: why"); None for a local registry, which is always current."""
-        state = getattr(self._backend, "sync_state", None)
-        return state() if callable(state) else None
-
     def sync_status(self) -> SyncStatus | None:
-        """:meth:`sync_state` as a :class:`SyncStatus` (state, when last synced, why offline); None
-        for a local registry."""
+        """How fresh the documents are on a server's backend, as a :class:`SyncStatus` (synced when,
+        writing, offline why); None for a local registry, which is always current."""
         status = getattr(self._backend, "sync_status", None)
         return status() if callable(status) else None
 

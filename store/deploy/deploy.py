@@ -35,6 +35,7 @@ from store.deploy.pinning import (
     Release,
     load_release,
     pin_version,
+    pinned_release,
     pinned_root,
     switch_link,
 )
@@ -143,16 +144,8 @@ def previous_version(registry: Registry, model: str, env: str, current: str) -> 
 
 def _release_for_rollback(registry: Registry, model: str, version: str) -> Release:
     """The target's pinned release; pinned again from its originals only if the pin is damaged."""
-    root = pinned_root(registry.path)
     doc = dict(registry.version_doc(f"{model}:{version}"))
-    release = load_release(root, doc)
-    if release is not None and release.problem(root) is None:
-        return release
-    try:
-        release, _ = pin_version(root, doc, doing="roll back to", store=registry.artifacts)
-    except OSError as error:
-        raise DeployError(f"cannot pin {model}:{version} into {root}: {error.strerror or error}") from None
-    return release
+    return pinned_release(pinned_root(registry.path), doc, registry.artifacts, doing="roll back to")
 
 
 def _switch(registry: Registry, env: str, model: str, current: str | None, release: Release, action: str,

@@ -155,6 +155,18 @@ def pin_version(root: Path, doc: dict[str, Any], *, verify: bool = False, doing:
     return _write_release(root, doc["model"], doc["version"], entries), hashes
 
 
+def pinned_release(root: Path, doc: dict[str, Any], store: ArtifactStore | None, *, doing: str = "deploy") -> Release:
+    """``doc``'s pinned release, pinned again from its originals only if it is missing or damaged."""
+    release = load_release(root, doc)
+    if release is not None and release.problem(root) is None:
+        return release
+    try:
+        release, _ = pin_version(root, doc, doing=doing, store=store)
+    except OSError as error:
+        raise DeployError(f"cannot pin {doc['model']}:{doc['version']} into {root}: {error.strerror or error}") from None
+    return release
+
+
 def _pin_object(root: Path, source: Path, sha: str, artifact: dict[str, Any]) -> Path:
     obj = object_path(root, sha)
     if obj.exists():

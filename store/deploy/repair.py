@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from store.errors import DeployConflict, ModelregError
 from store.deploy.pinning import (
-    load_release,
-    pin_version,
+    pinned_release,
     pinned_root,
     release_at,
     switch_link,
@@ -141,10 +140,7 @@ def _follow(registry: Registry, env: str, model: str, version: str) -> None:
     machine deploys next replaces it, and no deploy is refused for another machine's version."""
     root = pinned_root(registry.path)
     try:
-        doc = dict(registry.version_doc(f"{model}:{version}"))
-        release = load_release(root, doc)
-        if release is None or release.problem(root) is not None:
-            release, _ = pin_version(root, doc, store=registry.artifacts)
+        release = pinned_release(root, dict(registry.version_doc(f"{model}:{version}")), registry.artifacts)
         link = link_path(registry, env, model)
         switch_link(link, os.path.relpath(release.path, link.parent))
     except (ModelregError, OSError):

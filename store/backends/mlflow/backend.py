@@ -90,16 +90,9 @@ class MlflowBackend:
             self.offline, self.synced_at = str(error), time.monotonic()
         self._swept_at = time.monotonic()
 
-    def sync_state(self) -> str:
-        """For the app: "synced 3 s ago", "writing", or "offline: why" (reads go on from the replica)."""
-        if self.offline:
-            return f"offline, read-only: {self.offline}"
-        if self._depth:
-            return "writing"
-        return f"synced {time.monotonic() - self.synced_at:.0f} s ago"
-
     def sync_status(self) -> SyncStatus:
-        """:meth:`sync_state` as a value: the app counts the seconds since ``synced_at`` itself."""
+        """How fresh the replica is, for the app: synced (when), writing, or offline (why; reads go on
+        from the replica). A value: the app counts the seconds since ``synced_at`` itself."""
         if self.offline:
             return SyncStatus("offline", self.synced_at, self.offline)
         return SyncStatus("writing" if self._depth else "synced", self.synced_at)

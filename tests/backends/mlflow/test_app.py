@@ -107,7 +107,8 @@ def test_offline_the_registry_reads_from_the_replica_and_refuses_writes_in_one_l
         stop(process)  # type: ignore[arg-type]
     registry = open_on(url, prefix, tmp_path, saved=saved)
     assert [v.version for v in registry.versions("alpha")] == ["v1", "v2", "v3"]
-    assert (registry.sync_state() or "").startswith("offline, read-only: cannot reach the MLflow server")
+    status = registry.sync_status()
+    assert status is not None and status.state == "offline" and status.reason.startswith("cannot reach the MLflow server")
     with pytest.raises(Exception) as refused:
         registry.register("alpha", [])
     assert "cannot reach the MLflow server" in str(refused.value) and "\n" not in str(refused.value)
