@@ -9,6 +9,7 @@ Each deploy pins a new version (distinct content, so nothing is reused), registe
 from __future__ import annotations
 
 import errno
+import json
 import os
 import time
 from pathlib import Path
@@ -25,11 +26,15 @@ BLOCK = 1 << 20
 
 
 def write_gib(path: Path, seed: int) -> Path:
-    """1 GiB whose first block differs per seed (so each version has its own sha256)."""
+    """A 1 GiB safetensors file (one uint8 tensor: a valid header, so the safety scan passes it as a
+    deploy's gate requires) whose data differs per seed, so each version has its own sha256."""
     path.parent.mkdir(parents=True, exist_ok=True)
     block = os.urandom(BLOCK)
+    size = GIB - 8 - 80  # the header, padded to 80 bytes, and its 8-byte length come first
+    header = json.dumps({"w": {"dtype": "U8", "shape": [size], "data_offsets": [0, size]}}).encode().ljust(80)
     with open(path, "wb") as handle:
-        handle.write(seed.to_bytes(8, "little") + block[8:])
+        handle.write(len(header).to_bytes(8, "little") + header)
+        handle.write(seed.to_bytes(8, "little") + block[8 + 88:])
         for _ in range(GIB // BLOCK - 1):
             handle.write(block)
     return path
