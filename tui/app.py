@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +12,7 @@ from textual import events
 from textual.app import App
 
 from tui.main_screen import MIN_HEIGHT, MIN_WIDTH, MainScreen
+from tui.opening import FIRST_VIEW_WAIT, Opening
 from tui.palette import ActionsProvider
 
 if TYPE_CHECKING:
@@ -28,7 +31,7 @@ class ModelregApp(App[int]):
     """The app over one registry.
 
     Give it an open ``registry`` (tests), or an ``opener`` that opens one: the
-    opener runs in a worker thread so the first frame never waits for the disk.
+    opener runs in a thread, and the first frame waits for it at most FIRST_VIEW_WAIT.
     """
 
     CSS_PATH = "app.tcss"
@@ -56,9 +59,19 @@ class ModelregApp(App[int]):
         self.poll = poll
         self.watcher: Any = None
         self.error: str | None = None
+        self.opening: Opening | None = None
 
-    def on_mount(self) -> None:
-        self.push_screen(MainScreen(read_only=self.read_only))
+    def on_load(self) -> None:
+        self.opening = Opening(self.open_registry)  # while Textual sets up the terminal and the styles
+
+    async def on_mount(self) -> None:
+        assert self.opening is not None
+        ready = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        self.opening.when_done(lambda: loop.call_soon_threadsafe(ready.set))
+        with suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(ready.wait(), FIRST_VIEW_WAIT)
+        self.push_screen(MainScreen(self.opening, read_only=self.read_only))
 
     def get_system_commands(self, screen: Any) -> Any:
         # Of Textual's own palette entries keep Quit: Screenshot fails silently here, Theme
@@ -108,7 +121,7 @@ class ModelregApp(App[int]):
         main.apply_size(width, height)
 
     def open_registry(self) -> Registry:
-        """The registry (opened now if an opener was given); called from a worker thread."""
+        """The registry (opened now if an opener was given); called from the opening thread."""
         if self.registry is None:
             assert self.opener is not None
             self.registry = self.opener()

@@ -10,6 +10,7 @@ import gc
 import threading
 import time
 from collections import deque
+from contextlib import suppress
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from store.errors import ModelregError
 from tui import keymap
 from tui.catalog import Activity, Catalog, ModelView, Update
 from tui.compositor import FrugalCompositor
+from tui.opening import FirstView, Opening
 from tui.safe_text import clean, literal
 from tui.widgets.activity import ActivityLine
 from tui.widgets.detail import DetailPane, Extras
@@ -66,8 +68,9 @@ class MainScreen(Screen[None]):
     BINDINGS = keymap.bindings(read_only=False)
     AUTO_FOCUS = "#versions-table"
 
-    def __init__(self, read_only: bool = False) -> None:
+    def __init__(self, opening: Opening, read_only: bool = False) -> None:
         super().__init__(id="main")
+        self.opening = opening
         self._compositor = FrugalCompositor()  # a key or a live row redraws what changed, not every pane
         self.read_only = read_only
         if read_only:
@@ -145,6 +148,9 @@ class MainScreen(Screen[None]):
         if self.read_only:
             self.sub_title = "read-only"
         self.apply_size(self.app.size.width, self.app.size.height)
+        if self.opening.done:
+            with suppress(Exception):  # an error is the worker's to report
+                self.first_frame(self.opening.result())  # so the first paint shows the versions
         self.start()
 
     def on_resize(self, event: Resize) -> None:
@@ -201,17 +207,15 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="open", name="open registry")
     def start(self) -> None:
-        """Open the registry, show the first model's versions, then everything else."""
+        """Wait for the registry and the first model's versions (if the first paint did not), then everything else."""
         try:
-            registry = self.modelreg.open_registry()
+            first = self.opening.result()
         except ModelregError as error:
             self.app.call_from_thread(self.app.exit, 1, str(error))
             return
-        catalog = Catalog(registry)
-        names = catalog.model_names()
-        envs = catalog.environments()
-        view = catalog.view(names[0]) if names else None
-        self.app.call_from_thread(self.first_frame, catalog, names, view, envs)
+        if not self.loaded.is_set():
+            self.app.call_from_thread(self.first_frame, first)
+        catalog, names, registry = first.catalog, first.names, first.catalog.registry
         # The summaries read every version: not while the first useful frame is drawn (the GIL).
         self.first_painted.wait(FIRST_PAINT_WAIT)
         if self.closing:
@@ -230,7 +234,8 @@ class MainScreen(Screen[None]):
         self.watch_journal(registry)
         self.poll_loop()
 
-    def first_frame(self, catalog: Catalog, names: list[str], view: ModelView | None, envs: list[str]) -> None:
+    def first_frame(self, first: FirstView) -> None:
+        catalog, names, view, envs = first.catalog, first.names, first.view, first.environments
         self.catalog = catalog
         self.env = self.registry.config.default_environment
         self.environments = envs

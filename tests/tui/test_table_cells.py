@@ -18,6 +18,9 @@ ODD_CELLS = [
     Text("名前とサイズ"), Text("tab\there"), Text("   trailing   ", justify="right"),
     Text.assemble(("✓", "bold"), ("●", "bold green"), (" ", ""), ("⚠", "bold red"), ("✦", "bold yellow")),
     Text("cut", overflow="ellipsis"), Text("reverse", style="reverse"),
+    Text("left", justify="left", style="bold red"), Text("right", justify="right", style="dim"), Text("", style="bold"),
+    Text("▇█▁▂", style="green"), Text("full", justify="full"), Text("exactly twelve"[:12], justify="left", style="u"),
+    Text("  spaced  ", justify="left"), Text("x", style="bold on blue", justify="right"),
 ]
 
 

@@ -76,18 +76,47 @@ def render_cell_line(console: Console, cell: Text, width: int, pre_style: Style,
     a cell that case does not cover (several lines, wrapping asked for), to be drawn the slow way."""
     if cell.no_wrap is False or "\n" in cell.plain:
         return None
+    line = _fitting_line(console, cell, width)
+    if line is None:
+        line = _wrapped_line(console, cell, width)
+    # ... and Styled puts the cell's base and cursor styles under it, and the cursor's colour over it.
+    styled = [Segment(text, None if control else pre_style + style, control) for text, style, control in line]
+    if post_style:
+        styled = [Segment(text, None if control else (style + post_style if style else post_style), control) for text, style, control in styled]
+    return styled
+
+
+def _fitting_line(console: Console, cell: Text, width: int) -> list[Segment] | None:
+    """The common cell (one style, no tabs, shorter than its column, not centred) laid out
+    directly: what wrapping, joining and rendering it come to, at a fraction of their cost."""
+    plain = cell.plain
+    if cell.spans or "\t" in plain or cell.justify in ("center", "full"):
+        return None
+    if cell_len(plain) > width:
+        return None
+    # Wrapping pads a left or right justified line inside the text (in its style; right
+    # justifying strips the line's end first), joining turns that style into a span, and
+    # rendering resolves it; an unstyled text has no span.
+    if cell.justify == "left":
+        plain += " " * (width - cell_len(plain))
+    elif cell.justify == "right":
+        plain = plain.rstrip()
+        plain = " " * (width - cell_len(plain)) + plain
+    style = cell.style
+    if not style:
+        return Segment.adjust_line_length([Segment(plain)], width, style=_NULL, pad=True)
+    resolved = console.get_style(style, default=_NULL) if isinstance(style, str) else style
+    return Segment.adjust_line_length([Segment(plain, _NULL + resolved)], width, style=_NULL, pad=True)
+
+
+def _wrapped_line(console: Console, cell: Text, width: int) -> list[Segment]:
     lines = cell.wrap(
         console, width, justify=cell.justify or "default", overflow=cell.overflow or "fold",
         tab_size=(console.tab_size if cell.tab_size is None else cell.tab_size) or 8, no_wrap=True,
     )
     segments = list(_NEWLINE.join(lines).render(console))
     # Padding renders the text to its width (padding with an unstyled space, or cutting it) ...
-    line = Segment.adjust_line_length(segments, width, style=_NULL, pad=True)
-    # ... and Styled puts the cell's base and cursor styles under it, and the cursor's colour over it.
-    styled = [Segment(text, None if control else pre_style + style, control) for text, style, control in line]
-    if post_style:
-        styled = [Segment(text, None if control else (style + post_style if style else post_style), control) for text, style, control in styled]
-    return styled
+    return Segment.adjust_line_length(segments, width, style=_NULL, pad=True)
 
 
 def lead(cell: object) -> object:
