@@ -234,13 +234,17 @@ class Replica:
         """``aliases`` with the log's word where its last switch is not done and the alias still shows
         what that switch replaced (its writer died before pointing it, or is pointing it now); the
         statuses that switch sets are shown too."""
-        server, found = self.server_name(name), dict(aliases)
+        found = dict(aliases)
+        pending = [(env, fold.last) for (model, env), fold in self.history.folds.items()
+                   if model == name and fold.last is not None and not fold.last.done]
+        if not pending:
+            return found  # the usual case: no per-version work (a reopen runs this for every model)
+        server = self.server_name(name)
         numbers = {doc_id: number for number, doc_id in self.numbers.get(server, {}).items()}
         by_version = {self.docs["versions"][i]["version"]: n for i, n in numbers.items() if i in self.docs["versions"]}
         named = {n: v for v, n in by_version.items()}
-        for (model, env), fold in self.history.folds.items():
-            last = fold.last
-            if model != name or last is None or last.done or named.get(found.get(env, "")) != last.expected:
+        for env, last in pending:
+            if named.get(found.get(env, "")) != last.expected:
                 continue
             if last.to is None or last.to not in by_version:
                 found.pop(env, None)
