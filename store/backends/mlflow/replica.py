@@ -41,6 +41,9 @@ class Replica:
         self.last_id = 0
         self.stamps: dict[str, Any] = {}  # server model name -> last_updated_timestamp seen
         self.edited: dict[str, str] = {}  # server model name -> EDITED_TAG seen
+        # models whose signal a poll followed since all their versions were last fetched: a poll sees the
+        # last edit only, so the saved replica says "unknown" for them (the next reopen fetches them whole)
+        self.partial: set[str] = set()
         self.answers: dict[str, dict[str, Any]] = {}  # server model name -> registered model answer
         self.numbers: dict[str, dict[str, str]] = {}  # server model name -> {MLflow number: doc id}
         self.searched: dict[str, int] = {}  # server model name -> the highest number a search returned
@@ -162,6 +165,7 @@ class Replica:
                 if self.lost_versions(server):  # a plain MLflow client deleted some: fetch them all
                     self.fetch_all(server)
             if self.edited.get(server) != edited and edited:
+                self.partial.add(server)
                 for number in _edited_numbers(edited):
                     self.fetch_version(server, number)
         self.answers[server], self.stamps[server], self.edited[server] = answer, stamp, edited
@@ -169,6 +173,7 @@ class Replica:
 
     def fetch_all(self, server: str) -> None:
         """All of a model's versions; the ones we knew and the server no longer has are dropped."""
+        self.partial.discard(server)
         self.take_versions(server, self.client.pages("model-versions/search", "model_versions",
                                                       filter=f"name='{server}'", max_results=10000), complete=True)
 
@@ -239,6 +244,7 @@ class Replica:
         self.set("models", self.doc_id("m", server), None)
         for store in (self.answers, self.stamps, self.edited, self.numbers, self.searched):
             store.pop(server, None)
+        self.partial.discard(server)
 
     def take_aliases(self, server: str, name: str, aliases: Mapping[str, str]) -> None:
         """The live table from a model's aliases (alias -> MLflow number): each alias is an environment."""

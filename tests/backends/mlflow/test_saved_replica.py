@@ -244,3 +244,16 @@ def test_a_reopen_sees_a_plain_mlflow_clients_deleted_model(opener) -> None:
         assert {d["model"] for d in registry.backend.version_docs()} == {"alpha"}  # beta's version went with it
         assert names(registry, "alpha") == ["v1", "v2", "v3"]
         assert registry.backend.problems() == []
+
+
+def test_edits_a_poll_may_have_missed_are_fetched_by_the_next_reopen(opener) -> None:
+    registry = opener(poll=0)  # open meanwhile: it polls
+    other = Registry(opener.saved.parent / "other", backend=MlflowBackend(opener.url, prefix=opener.prefix))
+    other.update("alpha:v1", notes="first")
+    other.score("alpha:v3", accuracy=0.5)  # between two polls: the signal names v3 only
+    other.close()
+    registry.refresh()
+    assert registry.get("alpha:v3").metrics["accuracy"] == 0.5
+    registry.close()  # saved before any sweep
+    with opener() as registry:
+        assert registry.get("alpha:v1").notes == "first"
