@@ -61,6 +61,11 @@ class Config:
 
         environments = names("environments", cls.environments)
         default = raw.get("default_environment", environments[0] if environments else "production")
+        if not isinstance(default, str) or not default:
+            raise ConfigError(f"{where}: 'default_environment' must be a name")
+        if "environments" in raw and "default_environment" in raw and default not in environments:
+            # a typo here must not create an environment, as a typo'd --env does not
+            raise ConfigError(f"{where}: 'default_environment' {default!r} is not one of 'environments' ({', '.join(environments) or 'none'}): add it there or fix the name")
         hook = raw.get("deploy_hook")
         if hook is not None and not isinstance(hook, str):
             raise ConfigError(f"{where}: 'deploy_hook' must be a command line (text)")

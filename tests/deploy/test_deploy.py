@@ -476,3 +476,23 @@ def test_hook_failure_on_rollback_keeps_the_current_version(tmp_path: Path) -> N
     assert served(reg) == b"weights-2" * 100 and statuses(reg) == {"v1": "completed", "v2": "deployed"}
     assert reg.history()[-1]["action"] == "rollback" and reg.history()[-1]["ok"] is False
     reg.close()
+
+
+@pytest.mark.parametrize("config", [
+    {"environments": ["production", "staging"], "default_environment": "prodution"},
+    {"environments": [], "default_environment": "nope"},
+])
+def test_a_typo_in_default_environment_is_refused_and_creates_no_environment(tmp_path: Path, capsys: pytest.CaptureFixture[str], config: dict) -> None:
+    home = tmp_path / "reg"
+    registry = Registry(home)
+    artifact = tmp_path / "m.safetensors"
+    artifact.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    registry.register("m", [artifact], "v1")
+    registry.release()
+    (home / "config.json").write_text(json.dumps(config))
+    before = {p.name: p.read_bytes() for p in home.iterdir() if p.is_file()}
+    assert main(["--registry", str(home), "deploy", "m:v1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "default_environment" in err[0] and repr(config["default_environment"]) in err[0], err
+    assert {p.name: p.read_bytes() for p in home.iterdir() if p.is_file()} == before
+    assert not (home / "deploy").exists() or not any((home / "deploy").iterdir())
