@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,11 +65,7 @@ class ModelregApp(App[int]):
 
     async def on_mount(self) -> None:
         assert self.opening is not None
-        ready = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        self.opening.when_done(lambda: loop.call_soon_threadsafe(ready.set))
-        with suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(ready.wait(), FIRST_VIEW_WAIT)
+        await asyncio.wait([asyncio.wrap_future(self.opening.future)], timeout=FIRST_VIEW_WAIT)
         self.push_screen(MainScreen(self.opening, read_only=self.read_only))
 
     def get_system_commands(self, screen: Any) -> Any:

@@ -10,7 +10,6 @@ import gc
 import threading
 import time
 from collections import deque
-from contextlib import suppress
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -148,9 +147,8 @@ class MainScreen(Screen[None]):
         if self.read_only:
             self.sub_title = "read-only"
         self.apply_size(self.app.size.width, self.app.size.height)
-        if self.opening.done:
-            with suppress(Exception):  # an error is the worker's to report
-                self.first_frame(self.opening.result())  # so the first paint shows the versions
+        if self.opening.opened:  # (an error is the worker's to report)
+            self.first_frame(self.opening.future.result())  # so the first paint shows the versions
         self.start()
 
     def on_resize(self, event: Resize) -> None:
@@ -209,7 +207,7 @@ class MainScreen(Screen[None]):
     def start(self) -> None:
         """Wait for the registry and the first model's versions (if the first paint did not), then everything else."""
         try:
-            first = self.opening.result()
+            first = self.opening.future.result()
         except ModelregError as error:
             self.app.call_from_thread(self.app.exit, 1, str(error))
             return

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,16 +34,13 @@ class FirstView:
 
 
 class Opening(threading.Thread):
-    """``open_registry()`` and the first view, in a thread started as the app starts."""
+    """``open_registry()`` and the first view, in a thread started as the app starts; ``future``
+    holds the :class:`FirstView`, or what opening raised."""
 
     def __init__(self, open_registry: Callable[[], Registry]) -> None:
         super().__init__(daemon=True, name="open registry")
         self._open_registry = open_registry
-        self._first: FirstView | None = None
-        self._error: BaseException | None = None
-        self._done = threading.Event()
-        self._on_done: list[Callable[[], None]] = []
-        self._lock = threading.Lock()
+        self.future: Future[FirstView] = Future()
         self.start()
 
     def run(self) -> None:
@@ -53,31 +51,11 @@ class Opening(threading.Thread):
             gc.freeze()
             catalog = Catalog(registry)
             names = catalog.model_names()
-            self._first = FirstView(catalog, names, catalog.view(names[0]) if names else None, catalog.environments())
+            self.future.set_result(FirstView(catalog, names, catalog.view(names[0]) if names else None, catalog.environments()))
         except BaseException as error:  # handed to whoever asks for the result
-            self._error = error
-        with self._lock:
-            self._done.set()
-            callbacks, self._on_done = self._on_done, []
-        for callback in callbacks:
-            callback()
-
-    def when_done(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` (from the opening thread, or now) once the first view or an error is there."""
-        with self._lock:
-            if not self._done.is_set():
-                self._on_done.append(callback)
-                return
-        callback()
+            self.future.set_exception(error)
 
     @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def result(self) -> FirstView:
-        """The first view, waiting for it; raises what opening raised."""
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        assert self._first is not None
-        return self._first
+    def opened(self) -> bool:
+        """The first view is there (not an error, not still opening)."""
+        return self.future.done() and self.future.exception() is None
