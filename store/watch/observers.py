@@ -6,8 +6,9 @@
   and its reader sleeps through that half second even when the pair arrives at once, so a
   rename into place would take 500 ms to be seen. :class:`PromptInotifyObserver` wakes the
   reader as soon as the pair is made.
-- watchdog silently skips subfolders it cannot watch when the inotify watch limit is reached;
-  the prompt observer reports that through ``on_limit`` so the watcher can fall back to polling.
+- watchdog skips subfolders it cannot watch when the inotify watch limit is reached (silently
+  before 7.1.1, with a log line since); the prompt observer reports that through ``on_limit`` so
+  the watcher can fall back to polling.
 """
 
 from __future__ import annotations
@@ -82,6 +83,11 @@ def make_observer(poll: bool, interval: float, on_limit: Callable[[OSError], Non
 
 
 def _prompt_observer(on_limit: Callable[[OSError], None]) -> BaseObserver:
+    # Two seams into watchdog's inotify internals, kept as thin as possible because they move
+    # even in patch releases (7.1.1 rewrote the watch group's bookkeeping): the reader's
+    # ``add_callback`` (to hear of the watch limit) and the move grouper's queue (to wake on a
+    # paired move). The queue is checked on a sample before use; anything else that no longer
+    # fits raises here, and :func:`make_observer` falls back to the stock observer.
     from watchdog.observers.inotify import InotifyEmitter, InotifyObserver, InotifyWatchGroup
     from watchdog.observers.inotify_c import InotifyFD
     from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
@@ -113,6 +119,12 @@ def _prompt_observer(on_limit: Callable[[OSError], None]) -> BaseObserver:
                 self._not_empty.notify_all()
                 return found[1]
 
+    sample: PromptDelayedQueue = PromptDelayedQueue(60)
+    sample.put("held", delay=True)
+    sample.put("plain")
+    if sample.remove(lambda item: item == "held") != "held" or sample.get() != "plain":
+        raise RuntimeError("watchdog's delayed queue no longer works as the prompt queue expects")
+
     class PromptGrouper(InotifyMoveEventGrouper):
         def __init__(self) -> None:
             self._queue = PromptDelayedQueue(self.delay)
@@ -120,20 +132,6 @@ def _prompt_observer(on_limit: Callable[[OSError], None]) -> BaseObserver:
     @dataclass
     class PromptWatchGroup(InotifyWatchGroup):
         _move_event_grouper: InotifyMoveEventGrouper = field(default_factory=PromptGrouper, init=False)
-
-        def _add_callback(self, path: bytes) -> None:
-            if path in self._active_callbacks_by_path:
-                return  # the recursive walk met a folder already watched
-            try:
-                wd = self._inotify_fd.add_callback(path, self.event_mask, self._callback, self._id)
-            except OSError as error:
-                if error.errno in (errno.ENOSPC, errno.EMFILE):
-                    on_limit(error)
-                if path == self.path:
-                    raise
-                return
-            self._active_callbacks_by_path[path] = wd
-            self._active_callbacks_by_watch[wd] = path
 
     class PromptEmitter(InotifyEmitter):
         def on_thread_start(self) -> None:
@@ -145,9 +143,21 @@ def _prompt_observer(on_limit: Callable[[OSError], None]) -> BaseObserver:
                 follow_symlink=self.watch.follow_symlink,
             )
 
+    class ReportingInotifyFD(InotifyFD):
+        """Tells ``on_limit`` when a folder cannot be watched for want of watches or instances
+        (watchdog skips such subfolders, at most with a log line)."""
+
+        def add_callback(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().add_callback(*args, **kwargs)
+            except OSError as error:
+                if error.errno in (errno.ENOSPC, errno.EMFILE):
+                    on_limit(error)
+                raise
+
     class PromptInotifyObserver(InotifyObserver):
         def __init__(self) -> None:
-            self._inotify_fd = InotifyFD()
+            self._inotify_fd = ReportingInotifyFD()
             self._inotify_fd.start()
             BaseObserver.__init__(self, PromptEmitter, inotify_fd=self._inotify_fd)
 

@@ -381,6 +381,34 @@ def test_hitting_the_inotify_watch_limit_falls_back_to_polling_and_says_how_to_r
     assert any("fs.inotify.max_user_watches" in e.message for e in events.of("problem"))
 
 
+def test_a_subfolder_the_kernel_refuses_to_watch_falls_back_to_polling(registry: Registry, root: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel's refusal is injected where watchdog calls it, so the path through watchdog's
+    own bookkeeping (which only logs the refusal) to the watcher is the real one."""
+    import ctypes
+    import errno
+
+    from watchdog.observers import inotify_c
+
+    real_add_watch = inotify_c.inotify_add_watch
+
+    def add_watch(fd: int, path: bytes, mask: int) -> int:
+        if path.endswith(b"/refused"):
+            ctypes.set_errno(errno.ENOSPC)
+            return -1
+        return real_add_watch(fd, path, mask)
+
+    monkeypatch.setattr(inotify_c, "inotify_add_watch", add_watch)
+    with watching(registry, root, "inotify") as (watcher, events):
+        assert watcher.modes[str(root)].startswith("inotify")
+        (root / "refused").mkdir()
+        assert wait_until(lambda: watcher.modes[str(root)].startswith("polling"))
+        (root / "refused" / "unheard.pt").write_bytes(b"u" * 100)
+        assert wait_until(lambda: len(versions(registry)) == 1)
+        quiesce(watcher)
+    assert any("fs.inotify.max_user_watches" in e.message for e in events.of("problem"))
+
+
 def test_a_queue_overflow_triggers_a_rescan(registry: Registry, root: Path) -> None:
     import logging
 
