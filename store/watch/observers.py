@@ -6,6 +6,8 @@
   and its reader sleeps through that half second even when the pair arrives at once, so a
   rename into place would take 500 ms to be seen. :class:`PromptInotifyObserver` wakes the
   reader as soon as the pair is made.
+- watchdog's default emitter calls a file moved in from an unwatched folder "created", which
+  looks like a file opened for writing; its full emitter says "moved", which is what happened.
 - watchdog skips subfolders it cannot watch when the inotify watch limit is reached (silently
   before 7.1.1, with a log line since); the prompt observer reports that through ``on_limit`` so
   the watcher can fall back to polling.
@@ -88,7 +90,7 @@ def _prompt_observer(on_limit: Callable[[OSError], None]) -> BaseObserver:
     # ``add_callback`` (to hear of the watch limit) and the move grouper's queue (to wake on a
     # paired move). The queue is checked on a sample before use; anything else that no longer
     # fits raises here, and :func:`make_observer` falls back to the stock observer.
-    from watchdog.observers.inotify import InotifyEmitter, InotifyObserver, InotifyWatchGroup
+    from watchdog.observers.inotify import InotifyFullEmitter, InotifyObserver, InotifyWatchGroup
     from watchdog.observers.inotify_c import InotifyFD
     from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
     from watchdog.utils.delayed_queue import DelayedQueue
@@ -133,7 +135,10 @@ def _prompt_observer(on_limit: Callable[[OSError], None]) -> BaseObserver:
     class PromptWatchGroup(InotifyWatchGroup):
         _move_event_grouper: InotifyMoveEventGrouper = field(default_factory=PromptGrouper, init=False)
 
-    class PromptEmitter(InotifyEmitter):
+    # The full emitter reports a move from or to an unwatched folder as a move with one side empty,
+    # where the stock one calls a move-in "created": a file moved in is whole at once, and must not
+    # wait for a close that never comes.
+    class PromptEmitter(InotifyFullEmitter):
         def on_thread_start(self) -> None:
             self._inotify = PromptWatchGroup(
                 self._inotify_fd,

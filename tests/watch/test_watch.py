@@ -190,6 +190,29 @@ def test_a_checkpoint_folder_moved_in_from_elsewhere_is_one_version(registry: Re
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_a_checkpoint_file_moved_in_or_out_and_back_is_seen_at_once(registry: Registry, root: Path, tmp_path: Path,
+                                                                    mode: str) -> None:
+    """``mv ~/scratch/model.pt runs/`` is a whole file at once: no close event follows, so waiting for
+    one (the close timeout, 60 s) would leave it unregistered for a minute."""
+    outside = tmp_path / "scratch"
+    outside.mkdir()
+    (outside / "model.pt").write_bytes(os.urandom(10_000))
+    with watching(registry, root, mode) as (watcher, events):
+        assert watcher.close_timeout >= 60
+        os.rename(outside / "model.pt", root / "model.pt")
+        assert wait_until(lambda: len(versions(registry)) == 1, timeout=15)
+        quiesce(watcher)
+        os.rename(root / "model.pt", outside / "model.pt")
+        assert wait_until(lambda: registry.get("model:v1").missing, timeout=15)
+        quiesce(watcher)
+        os.rename(outside / "model.pt", root / "model.pt")  # back again, unchanged
+        assert wait_until(lambda: not registry.get("model:v1").missing, timeout=15)
+        quiesce(watcher)
+    assert [v.ref for v in versions(registry)] == ["model:v1"]
+    assert paths(registry) == [str(root / "model.pt")]
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_a_checkpoint_in_folders_made_with_mkdir_p_is_registered(registry: Registry, root: Path, mode: str) -> None:
     with watching(registry, root, mode) as (watcher, events):
         deep = root / "translator" / "2026-11-23" / "run-4"
