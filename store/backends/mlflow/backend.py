@@ -83,7 +83,7 @@ class MlflowBackend:
         # model's timestamp moved) is saved on close, or every later open would fetch it again.
         self._saved_state = self.replica.saved_state() if loaded else None
         try:
-            self._sync(full=not loaded, listing=listing.result() if listing is not None and loaded else None)
+            self._sync(full=not loaded, listing=listing.result() if listing is not None and loaded else None, reopened=loaded)
         except Unreachable as error:
             if not loaded:
                 raise
@@ -151,8 +151,8 @@ class MlflowBackend:
                 pass  # only a cache: the next open fetches everything
         self.client.close()
 
-    def _sync(self, *, full: bool = False, listing: list[dict[str, Any]] | None = None) -> bool:
-        changed = self.replica.sync(full=full, listing=listing)
+    def _sync(self, *, full: bool = False, listing: list[dict[str, Any]] | None = None, reopened: bool = False) -> bool:
+        changed = self.replica.sync(full=full, listing=listing, reopened=reopened)
         self.synced_at, self.offline = time.monotonic(), None
         if full:
             self._swept_at, self._uncertain = self.synced_at, False
@@ -292,9 +292,7 @@ class MlflowBackend:
         return self.versions()[self.replica.version_id(server, number)]
 
     def _resync(self, model: str) -> None:
-        server = self.replica.server_name(model)
-        self.replica.take_versions(server, self.client.pages("model-versions/search", "model_versions",
-                                                             filter=f"name='{server}'", max_results=10000), complete=True)
+        self.replica.fetch_all(self.replica.server_name(model))
 
     def _first_clash(self, server: str, number: str, key: str | None, name: str | None) -> dict[str, str] | None:
         """The tags of a version below ``number`` with the same content key or name, if any."""

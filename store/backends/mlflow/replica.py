@@ -2,13 +2,16 @@
 
 A sync lists the registered models (their tags, aliases and ``last_updated_timestamp``: one request
 per 1,000 models) and fetches versions only where something moved: a model whose timestamp changed
-gets its new version numbers; a model whose ``modelreg:edited`` tag changed gets the versions named
-there; every ``sweep`` seconds everything is fetched again (tags set by others without our signal,
-deletions). Aliases come from the model listing, since listing versions returns none (MLflow #16734).
+gets its new version numbers, and one row tells whether a version it knew was deleted (then all are
+fetched); a model whose ``modelreg:edited`` tag changed gets the versions named there (after a
+reopen: all its versions, the tag naming only the last edit); every ``sweep`` seconds everything is
+fetched again (tags set by others without our signal). Aliases come from the model listing, since
+listing versions returns none (MLflow #16734).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Iterable, Mapping
@@ -38,6 +41,9 @@ class Replica:
         self.last_id = 0
         self.stamps: dict[str, Any] = {}  # server model name -> last_updated_timestamp seen
         self.edited: dict[str, str] = {}  # server model name -> EDITED_TAG seen
+        # models whose signal a poll followed since all their versions were last fetched: a poll sees the
+        # last edit only, so the saved replica says "unknown" for them (the next reopen fetches them whole)
+        self.partial: set[str] = set()
         self.answers: dict[str, dict[str, Any]] = {}  # server model name -> registered model answer
         self.numbers: dict[str, dict[str, str]] = {}  # server model name -> {MLflow number: doc id}
         self.searched: dict[str, int] = {}  # server model name -> the highest number a search returned
@@ -114,9 +120,10 @@ class Replica:
         query = {"filter": f"name LIKE '{self.prefix}%'"} if self.prefix else {}
         return list(self.client.pages("registered-models/search", "registered_models", max_results=1000, **query))
 
-    def sync(self, *, full: bool = False, listing: list[dict[str, Any]] | None = None) -> bool:
+    def sync(self, *, full: bool = False, listing: list[dict[str, Any]] | None = None, reopened: bool = False) -> bool:
         """Catch up with the server; True if anything changed. Raises ServerError if it cannot.
-        ``listing``: :meth:`list_models`, if the caller fetched it already."""
+        ``listing``: :meth:`list_models`, if the caller fetched it already. ``reopened``: the replica
+        was read from the saved file, so any number of edits may have come since its last sync."""
         with self.lock:
             before = len(self.log)
             seen: set[str] = set()
@@ -132,21 +139,22 @@ class Replica:
                 if not server.startswith(self.prefix) or server.startswith(self.prefix + "_modelreg."):
                     continue
                 seen.add(server)
-                self.take_model(answer, full=full)
+                self.take_model(answer, full=full, reopened=reopened)
             for server in [s for s in self.answers if s not in seen]:
                 self.drop_model(server)
             return len(self.log) != before
 
-    def take_model(self, answer: dict[str, Any], *, full: bool) -> None:
+    def take_model(self, answer: dict[str, Any], *, full: bool, reopened: bool = False) -> None:
         server = str(answer["name"])
         name = server[len(self.prefix):]
         problems: list[str] = []
         self.set("models", self.doc_id("m", server), model_doc(answer, name, problems))
         self.problems[f"m\0{server}"] = problems
         stamp, edited = answer.get("last_updated_timestamp"), tags_of(answer).get(EDITED_TAG, "")
-        if full or server not in self.answers:
-            self.take_versions(server, self.client.pages("model-versions/search", "model_versions",
-                                                          filter=f"name='{server}'", max_results=10000), complete=True)
+        # The edit signal names the last edit only: between polls (a sweep every ``sweep`` s catches
+        # what two quick edits hide) it is enough, but not after a reopen: all the model is fetched.
+        if full or server not in self.answers or reopened and edited and self.edited.get(server) != edited:
+            self.fetch_all(server)
         else:
             if self.stamps.get(server) != stamp:
                 # From what the last search saw, not from our own creates: a version another process
@@ -154,11 +162,39 @@ class Replica:
                 self.take_versions(server, self.client.pages(
                     "model-versions/search", "model_versions",
                     filter=f"name='{server}' and version_number>{self.searched.get(server, 0)}", max_results=10000))
+                if self.lost_versions(server):  # a plain MLflow client deleted some: fetch them all
+                    self.fetch_all(server)
             if self.edited.get(server) != edited and edited:
+                self.partial.add(server)
                 for number in _edited_numbers(edited):
                     self.fetch_version(server, number)
         self.answers[server], self.stamps[server], self.edited[server] = answer, stamp, edited
         self.take_aliases(server, name, aliases_of(answer))
+
+    def fetch_all(self, server: str) -> None:
+        """All of a model's versions; the ones we knew and the server no longer has are dropped."""
+        self.partial.discard(server)
+        self.take_versions(server, self.client.pages("model-versions/search", "model_versions",
+                                                      filter=f"name='{server}'", max_results=10000), complete=True)
+
+    def lost_versions(self, server: str) -> bool:
+        """Whether a version we know is gone from the server. Deleting one moves only its model's
+        timestamp, so it is asked only when that moved: the versions up to the highest number searched
+        are all ours to know, so the N-th of them (N: how many we know) is our highest, or one is gone.
+        One row at an offset; anything unexpected in the answer counts as gone (everything fetched)."""
+        top = self.searched.get(server, 0)
+        known = [int(n) for n in self.numbers.get(server, {}) if n.isdigit() and int(n) <= top]
+        if not known:
+            return False
+        # MLflow's page token is the offset (it refuses 0: no token then)
+        offset = base64.b64encode(json.dumps({"offset": len(known) - 1}).encode()).decode() if len(known) > 1 else None
+        try:
+            answer = self.client.get("model-versions/search", filter=f"name='{server}' and version_number<={top}",
+                                     order_by="version_number ASC", max_results=1, page_token=offset)
+        except ApiError:
+            return True
+        found = answer.get("model_versions") or []
+        return len(found) != 1 or str(found[0].get("version")) != str(max(known)) or bool(answer.get("next_page_token"))
 
     def take_versions(self, server: str, answers: Iterable[dict[str, Any]], *, complete: bool = False) -> None:
         known = self.numbers.setdefault(server, {})
@@ -208,6 +244,7 @@ class Replica:
         self.set("models", self.doc_id("m", server), None)
         for store in (self.answers, self.stamps, self.edited, self.numbers, self.searched):
             store.pop(server, None)
+        self.partial.discard(server)
 
     def take_aliases(self, server: str, name: str, aliases: Mapping[str, str]) -> None:
         """The live table from a model's aliases (alias -> MLflow number): each alias is an environment."""
@@ -234,13 +271,17 @@ class Replica:
         """``aliases`` with the log's word where its last switch is not done and the alias still shows
         what that switch replaced (its writer died before pointing it, or is pointing it now); the
         statuses that switch sets are shown too."""
-        server, found = self.server_name(name), dict(aliases)
+        found = dict(aliases)
+        pending = [(env, fold.last) for (model, env), fold in self.history.folds.items()
+                   if model == name and fold.last is not None and not fold.last.done]
+        if not pending:
+            return found  # the usual case: no per-version work (a reopen runs this for every model)
+        server = self.server_name(name)
         numbers = {doc_id: number for number, doc_id in self.numbers.get(server, {}).items()}
         by_version = {self.docs["versions"][i]["version"]: n for i, n in numbers.items() if i in self.docs["versions"]}
         named = {n: v for v, n in by_version.items()}
-        for (model, env), fold in self.history.folds.items():
-            last = fold.last
-            if model != name or last is None or last.done or named.get(found.get(env, "")) != last.expected:
+        for env, last in pending:
+            if named.get(found.get(env, "")) != last.expected:
                 continue
             if last.to is None or last.to not in by_version:
                 found.pop(env, None)

@@ -23,7 +23,8 @@ def save(replica: Replica, path: Path, url: str) -> None:
         state: dict[str, Any] = {
             "format": FORMAT, "url": url, "prefix": replica.prefix, "docs": replica.docs,
             "last_id": replica.last_id, "ids": replica.ids, "numbers": replica.numbers, "stamps": replica.stamps,
-            "edited": replica.edited, "answers": replica.answers, "searched": replica.searched,
+            "edited": {k: "" if k in replica.partial else v for k, v in replica.edited.items()},
+            "answers": replica.answers, "searched": replica.searched,
             "history": [[e.seq, e.kind, e.doc, e.expected, e.to, e.created, e.statuses, e.done]
                         for e in replica.history.entries.values()],
             "problems": {k: v for k, v in replica.problems.items() if v},
