@@ -201,17 +201,25 @@ class Editing:
             return Model.from_doc(self._require_model(name)[1])
 
     def remove(self, ref: str, *, force: bool = False) -> Version:
-        """Remove a version registered by mistake. Its files on disk are never deleted."""
+        """Remove a version registered by mistake. Its files on disk are never deleted.
+
+        A live version is refused even with ``force`` (serving would go on using what the registry no
+        longer names): deploy another version there, or roll back, first. ``force`` removes a parent.
+        The removed version's name is retired: the next version never takes it again, so the history
+        and lineage that name it stay true."""
         with self._backend.transaction():
             _, doc = self._resolve(ref, default=None)
             exact = f"{doc['model']}:{doc['version']}"
-            if not force:
-                if envs := self._live_envs(exact):
-                    raise BadMetadata(f"{exact} is live in {', '.join(envs)}; deploy another version first, or pass --force")
-                if kids := self._index.children.get(exact):
-                    names = sorted(f"{self._backend.versions()[k]['model']}:{self._backend.versions()[k]['version']}" for k in kids)
-                    raise LineageError(f"{exact} is the parent of {', '.join(names)}; pass --force to remove it anyway")
+            if envs := self._live_envs(exact):
+                raise BadMetadata(f"{exact} is live in {', '.join(envs)}; deploy another version there, "
+                                  f"or roll back, before removing it")
+            if not force and (kids := self._index.children.get(exact)):
+                names = sorted(f"{self._backend.versions()[k]['model']}:{self._backend.versions()[k]['version']}" for k in kids)
+                raise LineageError(f"{exact} is the parent of {', '.join(names)}; pass --force to remove it anyway")
             self._backend.remove_version(doc["model"], doc["version"])
+            _, model = self._require_model(doc["model"])
+            retired = sorted({*model.get("retired", ()), doc["version"]}, key=version_rules.sort_key)
+            self._backend.put_model(doc["model"], {**{k: v for k, v in model.items() if k != "name"}, "retired": retired})
         return Version.from_doc(doc)
 
     def _live_envs(self, ref: str) -> list[str]:

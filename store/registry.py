@@ -279,8 +279,12 @@ class Registry(Resolving, Editing, Questions, Documents):
 
     def _next_version(self, model: str, bump: str) -> str:
         latest = self._index.latest.get(model)
-        if latest is None and (found := self._model_doc(model)) and found[1].get("scheme"):
+        found = self._model_doc(model)
+        retired = found[1].get("retired", ()) if found else ()
+        if latest is None and not retired and found and found[1].get("scheme"):
             return found[1]["scheme"]  # the first version, in the scheme the user named
+        if retired:  # removed versions' names are never given again (history names them)
+            return version_rules.next_version([*self._index.by_model.get(model, {}), *retired], bump)
         if latest is not None:
             # Anything ordered above the latest cannot clash, so skip the full scan.
             candidate = version_rules.next_version([latest], bump)

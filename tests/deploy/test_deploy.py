@@ -71,6 +71,34 @@ def test_deploy_switches_link_records_history_and_statuses(registry: Registry, t
     assert Path(live["path"]).read_bytes() == b"weights-2" * 100 and Path(live["path"]).name == "model.bin"
 
 
+def test_a_live_version_is_never_removed_even_with_force(registry: Registry, tmp_path: Path) -> None:
+    """Removing what serves would leave the link serving a version the registry no longer names, and
+    nothing in the history saying so."""
+    register(registry, tmp_path, 2)
+    registry.deploy("m:v2")
+    for force in (False, True):
+        with pytest.raises(Exception, match="m:v2 is live in production; deploy another version there"):
+            registry.remove("m:v2", force=force)
+    assert served(registry) == b"weights-2" * 100 and registry.live("m").version == "v2"
+    assert len(registry.history("m")) == 1
+    registry.deploy("m:v1")
+    registry.remove("m:v2")  # no longer live: removed, and its name retired
+    assert registry.register("m").version == "v3"
+    assert [e["to"] for e in registry.history("m")] == ["v2", "v1"]
+
+
+def test_remove_force_of_a_live_version_is_one_line_and_changes_nothing(local_registry: Registry, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    register(local_registry, tmp_path, 1)
+    local_registry.deploy("m:v1")
+    local_registry.close()
+    assert main(["--registry", str(local_registry.path), "remove", "m:v1", "--force"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "m:v1 is live in production" in err and "Traceback" not in err
+    reopened = Registry(local_registry.path)
+    assert reopened.get("m:v1").status == "deployed" and served(reopened) == b"weights-1" * 100
+
+
 def test_environments_are_independent(registry: Registry, tmp_path: Path) -> None:
     register(registry, tmp_path, 2)
     registry.deploy("m:v1", "production")

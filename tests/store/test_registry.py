@@ -185,6 +185,21 @@ def test_remove_refuses_parents_unless_forced_and_keeps_files(registry: Registry
     assert registry.register("m").version == "v3"
 
 
+def test_a_removed_versions_name_is_never_given_again(registry: Registry) -> None:
+    """History, lineage and other people's notes name versions: m:v2 must not later mean other weights."""
+    registry.register("m")
+    registry.register("m")
+    registry.remove("m:v2")
+    assert registry.register("m").version == "v3"
+    registry.remove("m:v3")
+    registry.remove("m:v1")
+    assert registry.register("m").version == "v4"  # with no versions left, still after the removed ones
+    registry.register("s", version="1.0.0")
+    registry.remove("s:1.0.0")
+    assert registry.register("s").version == "1.0.1"
+    assert registry.model("m").name == "m"  # the model's own record still reads
+
+
 def test_lineage_across_models_and_data(registry: Registry) -> None:
     registry.register("base", training_data=["web-crawl"])
     registry.register("base", parent="base:v1", training_data=["web-crawl-2"])

@@ -98,7 +98,7 @@ def add_commands(commands: Any) -> None:
 
     p = command("remove", "remove a version registered by mistake (files on disk are kept)", cmd_remove, True)
     p.add_argument("ref")
-    p.add_argument("--force", action="store_true", help="even if it is live or has children")
+    p.add_argument("--force", action="store_true", help="even if it has children (a live version is never removed: deploy another first)")
 
     p = command("find", "find versions across models with a filter expression", cmd_find, True)
     p.add_argument("expr", nargs="*", metavar="TERM", help="quote it for the shell: 'accuracy>0.9 tag:baseline or status:deployed'")
