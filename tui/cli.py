@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -21,6 +22,12 @@ from tui.commands import transfer
 from tui.commands import watch as watch_commands
 from tui.output import fail
 
+# What --read-only refuses: the commands that change the registry (``follow`` writes only this
+# host's own links; ``export`` and ``report`` only their output files).
+WRITING_COMMANDS = frozenset({"init", "register", "score", "tag", "untag", "attach", "remove", "import", "deploy",
+                              "rollback", "check", "upload", "watch", "demo", "evaluate"})
+MODEL_CHANGES = ("description", "owner", "tag", "notes", "primary_metric", "direction", "scheme")
+
 COMMAND_MODULES = [core, attach, evaluation, report, demo, transfer, deploy_commands, follow_commands, safety_commands, watch_commands, doctor_commands]
 
 
@@ -38,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A keyboard-first model registry. With no command, opens the app.",
     )
     parser.add_argument("--registry", metavar="PATH", help="registry directory (else $MODELREG_HOME, ./.modelreg, ~/.local/share/modelreg)")
-    parser.add_argument("--read-only", action="store_true", help="app: hide and refuse every writing action")
+    parser.add_argument("--read-only", action="store_true", help="refuse every write: the app hides its writing actions, and commands that write are refused")
     parser.add_argument("--watch", metavar="DIR", action="append", default=[], help="app: also watch DIR for new checkpoints")
     parser.add_argument("--poll", action="store_true", help="app: watch by polling (network filesystems)")
     parser.add_argument("--json", action="store_true", dest="json_first", help=argparse.SUPPRESS)
@@ -49,6 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
         # --registry after the command too; SUPPRESS keeps one given before it.
         sub.add_argument("--registry", metavar="PATH", default=argparse.SUPPRESS, help="registry directory")
     return parser
+
+
+def writes(args: argparse.Namespace) -> bool:
+    """Whether the command as given would change the registry."""
+    command = args.command
+    if command == "status":
+        return args.status is not None
+    if command == "model":
+        return any(getattr(args, name, None) for name in MODEL_CHANGES)
+    if command == "doctor":
+        return bool(args.fix or args.adopt)
+    if command == "scan":  # a file is only judged; a version's verdict is recorded
+        return not os.path.exists(args.target) and not safety_commands.looks_like_path(args.target)
+    return command in WRITING_COMMANDS
 
 
 def _json_first(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -68,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from tui.launch import open_app
 
             return open_app(args)
+        if args.read_only and writes(args):
+            return fail(f"--read-only: '{args.command}' would change the registry; run it without --read-only")
         return int(args.run(args) or 0)
     except ModelregError as error:
         return fail(str(error))

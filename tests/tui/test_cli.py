@@ -66,6 +66,24 @@ def test_score_tag_status_model_remove(run) -> None:
     assert run_json(run, "versions", "m") == []
 
 
+def test_read_only_refuses_every_command_that_writes_and_runs_the_rest(run, artifact: Path) -> None:
+    run("register", "m", str(artifact), "--metric", "acc=0.5")
+    before = run_json(run, "info", "m:v1")
+    refused = [("tag", "m:v1", "x"), ("untag", "m:v1", "x"), ("score", "m:v1", "acc=0.9"), ("status", "m:v1", "deprecated"),
+               ("model", "m", "--owner", "ana"), ("model", "m", "--tag", "t"), ("remove", "m:v1"), ("register", "m"),
+               ("deploy", "m:v1"), ("rollback", "m"), ("check",), ("scan", "m:v1"), ("doctor", "--fix"),
+               ("attach", "m:v1", str(artifact))]
+    for args in refused:
+        code, out, err = run("--read-only", *args)
+        assert code == 1 and out == "", args
+        assert err == f"modelreg: error: --read-only: '{args[0]}' would change the registry; run it without --read-only\n"
+    assert run_json(run, "info", "m:v1") == before and run_json(run, "history") == []
+    for args in [("info", "m:v1"), ("versions", "m"), ("status", "m:v1"), ("model", "m"), ("find", "acc>0.1"),
+                 ("scan", str(artifact)), ("doctor",), ("history",)]:
+        code, out, err = run("--read-only", *args)
+        assert "--read-only" not in err and out, args
+
+
 def test_find_best_compare_tree_lineage_summary(run) -> None:
     run("register", "base", "--metric", "accuracy=0.7", "--data", "crawl")
     run("register", "chat", "--metric", "accuracy=0.8", "--metric", "loss=0.4", "--parent", "base:v1", "--data", "dialogs")
