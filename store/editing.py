@@ -173,7 +173,7 @@ class Editing:
             if direction not in ("min", "max"):
                 raise BadMetadata(f"direction of '{metric}' must be 'min' or 'max', got {direction!r}")
         if scheme is not None:
-            scheme = version_rules.validate(scheme)
+            scheme = version_rules.validate_scheme(scheme)
         with self._backend.transaction():
             _, doc = self._require_model(name)
             doc = {**doc}

@@ -13,6 +13,7 @@ from store.errors import BadMetadata
 from store.values import jsonable
 
 TRAINING_FIELDS = ("framework", "base_model", "samples", "epochs", "batch_size", "learning_rate", "duration", "cost", "hardware")
+COUNTS = frozenset({"samples", "epochs", "batch_size", "learning_rate", "duration", "cost"})  # never below zero
 
 
 def add_found_fields(doc: dict[str, Any], folder: Path, model: str, records: list[dict[str, Any]],
@@ -43,6 +44,8 @@ def training_fields(training: Mapping[str, Any] | None) -> dict[str, Any]:
     for key, value in (training or {}).items():
         if key not in TRAINING_FIELDS:
             raise BadMetadata(f"unknown training field '{key}': use {', '.join(TRAINING_FIELDS)}")
+        if key in COUNTS and isinstance(value, (int, float)) and not isinstance(value, bool) and not value >= 0:
+            raise BadMetadata(f"bad training {key} {value!r}: give a number of zero or more")
         if value is not None:
             result[key] = jsonable(value)
     return result

@@ -73,6 +73,15 @@ def validate(version: str) -> str:
     return text
 
 
+def validate_scheme(first: str) -> str:
+    """A first version that sets a scheme: valid, and with a number to count up from."""
+    text = validate(first)
+    if _follow(text, "patch") is None:
+        raise BadVersion(f"bad scheme {text!r}: the first version needs a number to count up from "
+                         f"(for example v1, v1.0, 1.0.0 or 2024.01)")
+    return text
+
+
 # Keys are flat tuples so that sorting compares ints and strs one level deep, which keeps
 # 100,000 versions well under a second. Sort keys start with 1 if semver-like, else 0, and
 # every value follows a small int saying what it is, so two keys never put an int against

@@ -66,6 +66,11 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def warn(message: str) -> None:
+    """A note on stderr that changes nothing about the command's outcome."""
+    print(f"modelreg: warning: {literal(message)}", file=sys.stderr)
+
+
 def fail(message: str, code: int = 1) -> int:
     print(f"modelreg: error: {literal(message)}", file=sys.stderr)
     return code

@@ -84,6 +84,28 @@ def test_read_only_refuses_every_command_that_writes_and_runs_the_rest(run, arti
         assert "--read-only" not in err and out, args
 
 
+def test_typos_in_names_and_numbers_are_one_line_not_silently_kept(run, tmp_path: Path) -> None:
+    run("register", "m", "--metric", "acc=0.5")
+    for args, line in [
+        (("follow", "nosuch", "--dir", str(tmp_path / "host"), "--once"), "unknown model 'nosuch'"),
+        (("follow", "m", "--env", "prod", "--dir", str(tmp_path / "host"), "--once"), "unknown environment 'prod'"),
+        (("model", "fresh", "--scheme", "banana"), "bad scheme 'banana': the first version needs a number"),
+        (("register", "m", "--samples", "-5"), "bad training samples -5"),
+        (("register", "m", "--epochs", "nan"), "bad --epochs 'nan': give a number"),
+        (("register", "m", "--learning-rate", "inf"), "bad --learning-rate 'inf': give a number"),
+    ]:
+        code, out, err = run(*args)
+        assert code == 1 and line in err and err.count("\n") == 1, (args, err)
+    assert not (tmp_path / "host").exists()
+    assert [m["model"] for m in run_json(run, "list")] == ["m"]  # the bad scheme made no model
+    assert [v["version"] for v in run_json(run, "versions", "m")] == ["v1"]
+    code, out, err = run("model", "m", "--primary-metric", "acuracy")
+    assert code == 0 and err == ("modelreg: warning: no version of m has a metric 'acuracy' yet; "
+                                 "'best' ranks by it once one does\n")
+    code, out, err = run("model", "m", "--primary-metric", "acc")
+    assert code == 0 and err == ""
+
+
 def test_find_best_compare_tree_lineage_summary(run) -> None:
     run("register", "base", "--metric", "accuracy=0.7", "--data", "crawl")
     run("register", "chat", "--metric", "accuracy=0.8", "--metric", "loss=0.4", "--parent", "base:v1", "--data", "dialogs")

@@ -14,6 +14,7 @@ from store.choosing import common_metric, value_of
 from store.compare import only_metric, verdicts
 from store.compare import to_csv as compare_csv
 from store.compare import to_markdown as compare_markdown
+from store import versions as version_rules
 from store.errors import ModelregError
 from store.lineage import render_tree
 from store.backends.local.location import init_registry, is_registry, remote_url
@@ -26,7 +27,7 @@ from store.signatures import describe as describe_signature
 from store.summary import to_markdown, to_text
 from tui.catalog import sparkline
 from tui.commands import open_registry, parse_pairs, register_options
-from tui.output import emit, emit_json, plural, size, table
+from tui.output import emit, emit_json, plural, size, table, warn
 
 
 def add_commands(commands: Any) -> None:
@@ -409,11 +410,15 @@ def cmd_model(args: argparse.Namespace) -> int:
         directions = parse_pairs(args.direction, "--direction")
         changes = dict(description=args.description, owner=args.owner, tags=args.tag, notes=args.notes, primary_metric=args.primary_metric, directions=directions, scheme=args.scheme)
         if args.scheme is not None:
+            version_rules.validate_scheme(args.scheme)  # before the model is made for it
             registry.ensure_model(args.name)  # a model may be named before its first version
         if any(v not in (None, {}) for v in changes.values()):
             model = registry.update_model(args.name, **changes)
         else:
             model = registry.model(args.name)
+        metric = args.primary_metric
+        if metric and (known := registry.versions(args.name)) and not any(metric in v.metrics for v in known):
+            warn(f"no version of {args.name} has a metric '{metric}' yet; 'best' ranks by it once one does")
         if args.json:
             emit_json(model.to_dict())
         else:

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from store.errors import RegistryAccessError
 from tui.commands import open_registry
 from tui.output import emit, literal
 
@@ -41,6 +42,7 @@ def cmd_follow(args: argparse.Namespace) -> int:
 
     if args.interval <= 0:
         raise SystemExit("modelreg: error: --interval must be a positive number of seconds")
+    _check_names(args)
     follower = Follower(lambda: open_registry(args), Path(args.dir).expanduser(), args.env, models=args.models,
                         hook=None if args.no_hook else args.hook, registry_hook=not args.no_hook, say=_say)
     stop = threading.Event()
@@ -60,6 +62,23 @@ def cmd_follow(args: argparse.Namespace) -> int:
         return 0
     finally:
         follower.close()
+
+
+def _check_names(args: argparse.Namespace) -> None:
+    """A typo'd model or environment is one line now, not a follower that waits for it forever.
+    A registry that cannot be reached is checked later: the follower reports it and keeps trying."""
+    from store.deploy.lookup import environment
+
+    try:
+        registry = open_registry(args)
+    except RegistryAccessError:
+        return
+    try:
+        environment(registry, args.env)
+        for model in args.models:
+            registry.model(model)
+    finally:
+        registry.release()
 
 
 def cmd_upload(args: argparse.Namespace) -> int:

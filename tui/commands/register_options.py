@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,8 @@ def training_from_args(args: argparse.Namespace) -> dict[str, Any]:
             continue
         try:
             value = convert(raw)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(raw)
         except ValueError:
             raise BadMetadata(f"bad {option} {raw!r}: give a number") from None
         training[field] = int(value) if isinstance(value, float) and field == "epochs" and value == int(value) else value
