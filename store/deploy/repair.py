@@ -133,6 +133,50 @@ def _reconcile_links(registry: Registry) -> list[dict[str, Any]]:
     return written
 
 
+def link_problems(registry: Registry) -> list[tuple[str, bool]]:
+    """Where this machine's deploy links disagree with what the registry says is live, without
+    changing anything: ``(one line, whether repair() fixes it)``. Serving reads the links, so a
+    link deleted or moved by hand is a problem even when the registry itself is healthy."""
+    base = registry.path / DEPLOY
+    with registry.reading():
+        live = {(d["env"], d["model"]): d["version"] for d in registry.live_entries()}
+        registered = {(d["model"], d["version"]) for d in registry.all_version_docs()}
+    found: list[tuple[str, bool]] = []
+    seen: set[tuple[str, str]] = set()
+    entries = [e for d in sorted(base.iterdir()) if d.is_dir() for e in sorted(d.iterdir())] if base.is_dir() else []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        env, model = entry.parent.name, entry.name
+        seen.add((env, model))
+        where, wanted = f"{DEPLOY}/{env}/{model}", live.get((env, model))
+        if not entry.is_symlink():
+            found.append((f"{where} is a real file or folder, not a link modelreg made; move it away "
+                          f"and deploy again", False))
+            continue
+        version = _linked_version(entry, model)
+        if version == wanted and entry.exists():
+            continue
+        if version == wanted:
+            found.append((f"{where} points at {model}:{version}, whose pinned release is gone; deploy it again", False))
+        elif version is None:
+            found.append((f"{where} points outside modelreg's releases ({os.readlink(entry)}); "
+                          f"the registry says {model}:{wanted or 'nothing'} is live in {env}", False))
+        elif (model, version) not in registered:
+            found.append((f"{where} serves {model}:{version}, which the registry no longer has; "
+                          f"deploy a registered version", False))
+        else:
+            found.append((f"{where} serves {model}:{version}, but the registry says "
+                          f"{f'{model}:{wanted}' if wanted else 'nothing'} is live in {env}", True))
+    for (env, model), version in sorted(live.items()):
+        if (env, model) not in seen:
+            release = release_at(pinned_root(registry.path), model, version)
+            fixable = release is not None and release.path.is_dir()
+            found.append((f"{DEPLOY}/{env}/{model} is gone, but {model}:{version} is live in {env}: serving finds "
+                          f"nothing there" + ("" if fixable else f"; deploy {model}:{version} again"), fixable))
+    return found
+
+
 def _follow(registry: Registry, env: str, model: str, version: str) -> None:
     """Point this machine's link at ``version``, pinned here first (as ``modelreg follow`` does).
 

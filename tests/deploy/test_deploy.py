@@ -99,6 +99,41 @@ def test_remove_force_of_a_live_version_is_one_line_and_changes_nothing(local_re
     assert reopened.get("m:v1").status == "deployed" and served(reopened) == b"weights-1" * 100
 
 
+def test_doctor_reports_deploy_links_moved_or_deleted_by_hand_and_fix_brings_them_back(
+        local_registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    register(local_registry, tmp_path, 2)
+    local_registry.deploy("m:v1")
+    local_registry.deploy("m:v2")
+    path, link = local_registry.path, local_registry.path / "deploy" / "production" / "m"
+    local_registry.close()
+
+    def doctor(*flags: str) -> tuple[int, list[str]]:
+        code = main(["--registry", str(path), "doctor", *flags])
+        return code, capsys.readouterr().out.splitlines()
+
+    assert doctor() == (0, ["ok: no problems found"])
+    link.unlink()
+    code, lines = doctor()
+    assert code == 1 and lines[0] == ("problem: deploy/production/m is gone, but m:v2 is live in production: "
+                                      "serving finds nothing there")
+    assert not link.exists()  # reported, nothing changed
+    assert doctor("--fix")[1][0].startswith("fixed: deploy/production/m is gone")
+    assert served(Registry(path)) == b"weights-2" * 100 and doctor() == (0, ["ok: no problems found"])
+
+    os.remove(link)
+    os.symlink("../../pinned/releases/m/v1", link)  # switched back by hand
+    code, lines = doctor()
+    assert code == 1 and lines[0] == "problem: deploy/production/m serves m:v1, but the registry says m:v2 is live in production"
+    assert doctor("--fix")[0] == 0
+    reopened = Registry(path)
+    assert reopened.live("m").version == "v1" and reopened.history("m")[-1]["action"] == "repair"
+
+    os.remove(link)
+    os.symlink("/srv/elsewhere/model", link)
+    code, lines = doctor("--fix")
+    assert code == 1 and lines[0].startswith("problem: deploy/production/m points outside modelreg's releases")
+
+
 def test_environments_are_independent(registry: Registry, tmp_path: Path) -> None:
     register(registry, tmp_path, 2)
     registry.deploy("m:v1", "production")

@@ -142,6 +142,9 @@ def test_crash_between_switch_and_history_is_repaired_on_open(tmp_path: Path, ac
     assert reg.live("m").version == "v2" and len(reg.history()) == 2 and not marker.exists()
     assert (reg.path / "pinned" / "pending.json").exists()
     reg.close()
+    doctor = cli(reg.path, "doctor")  # says so, and changes nothing
+    assert doctor.returncode == 1 and "problem: a deploy was interrupted after switching its link" in doctor.stdout
+    assert (reg.path / "pinned" / "pending.json").exists()
     with Registry(reg.path) as reopened:  # the next open repairs it
         last = reopened.history("m")[-1]
         assert (last["action"], last["from"], last["to"], last["ok"]) == (action, "v2", expected, True)

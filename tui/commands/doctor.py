@@ -6,7 +6,11 @@ import argparse
 from typing import Any
 
 from store.backends.local.adopt import adopt
-from store.backends.local.doctor import examine
+from store.backends.local.doctor import Finding, examine
+from store.deploy.pinning import pinned_root
+from store.deploy.recording import PENDING, deploy_lock
+from store.deploy.repair import link_problems, repair
+from store.registry import Registry
 from store.errors import ModelregError, RegistryNotFound
 from store.backends.local.location import explicit_location, find_registry, is_registry, require_registry
 from tui.output import emit
@@ -34,6 +38,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.adopt:
         return _adopt(path)
     report = examine(path, fix=args.fix)
+    # The links are read through the registry, which may be opened only once its files are sound
+    # (opening tidies up: a check that is not --fix must change nothing).
+    links = _links(path, fix=args.fix) if report.healthy else []
+    if links and report.findings and report.findings[0].message == "no problems found":
+        report.findings.clear()
+    report.findings.extend(links)
     for finding in report.findings:
         mark = "ok" if finding.message == "no problems found" else "fixed" if finding.fixed else "problem"
         emit(f"{mark}: {finding.message}")
@@ -42,6 +52,26 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     elif not report.healthy and not args.fix:
         emit("run 'modelreg doctor --fix' to repair what can be repaired; nothing was changed")
     return 0 if report.healthy else 1
+
+
+def _links(path: Any, *, fix: bool) -> list[Finding]:
+    """The deploy links that disagree with what is live; with ``fix``, brought in line as a deploy
+    would (a link moved by hand is recorded as a repair, a deleted one recreated)."""
+    if not fix and (pinned_root(path) / PENDING).exists():  # opening would complete it: a write
+        return [Finding("a deploy was interrupted after switching its link and before recording it; "
+                        "'modelreg doctor --fix' (or the next deploy) records it")]
+    try:
+        registry = Registry(path, create=False)
+    except ModelregError:
+        return []  # the files above are the problem, and are reported
+    try:
+        problems = link_problems(registry)
+        if fix and any(fixable for _, fixable in problems):
+            with deploy_lock(registry):
+                repair(registry)
+        return [Finding(message, fixed=fix and fixable) for message, fixable in problems]
+    finally:
+        registry.release()  # no tidy-up: that is a write
 
 
 def _adopt(path: Any) -> int:
