@@ -121,6 +121,8 @@ class Deciding:
         version = self._update(ref, changes, out)
         if notes:
             out.events.append(WatchEvent("updated", version.ref, plan.job.path, f"{version.ref}  {', '.join(notes)}"))
+        known = set(doc.get("problems", ()))  # a sidecar rewritten badly is said, as at registration
+        out.events.extend(WatchEvent("problem", version.ref, plan.job.path, p) for p in changes.get("problems", ()) if p not in known)
         return out
 
     def _metadata_update(self, plan: Plan, doc: dict[str, Any]) -> dict[str, Any]:

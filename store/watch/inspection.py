@@ -68,7 +68,8 @@ class Inspection:
                 elif not self._stopping.is_set():
                     self._describe(*payload)
             except Exception as error:
-                self._emit(WatchEvent("problem", None, "", f"inspecting: {_describe(error)}"))
+                path = item[1].path if item[0] == "scan" else item[1][1]
+                self._emit(WatchEvent("problem", None, path, f"{path}: cannot inspect it: {_describe(error)}"))
             finally:
                 self._done()
 

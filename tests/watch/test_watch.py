@@ -360,6 +360,21 @@ def test_after_a_bad_sidecar_a_pipe_and_a_vanishing_file_the_next_100_still_regi
     assert all("\n" not in e.message for e in events.of("problem"))
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_sidecar_rewritten_badly_after_registration_is_a_problem_line(registry: Registry, root: Path, mode: str) -> None:
+    with watching(registry, root, mode) as (watcher, events):
+        (root / "m.pt.json").write_text(json.dumps({"metrics": {"acc": 0.5}}))
+        (root / "m.pt").write_bytes(b"m" * 100)
+        assert wait_until(lambda: len(versions(registry)) == 1)
+        quiesce(watcher)
+        (root / "m.pt.json").write_text('{"metrics": {"acc": 0.9')  # an editor saved half of it
+        assert wait_until(lambda: bool(registry.get("m:v1").problems))
+        quiesce(watcher)
+    [line] = [e for e in events.of("problem")]
+    assert line.ref == "m:v1" and str(root / "m.pt.json") in line.message and "not valid JSON" in line.message
+    assert registry.get("m:v1").metrics == {"acc": 0.5}  # the last good metadata stays
+
+
 def test_an_exception_in_the_handler_is_reported_and_watching_goes_on(registry: Registry, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import store.watch.event_handling as watch_module  # where file events meet checkpoint_for
 
