@@ -91,11 +91,12 @@ def test_typos_in_names_and_numbers_are_one_line_not_silently_kept(run, tmp_path
         (("follow", "m", "--env", "prod", "--dir", str(tmp_path / "host"), "--once"), "unknown environment 'prod'"),
         (("model", "fresh", "--scheme", "banana"), "bad scheme 'banana': the first version needs a number"),
         (("register", "m", "--samples", "-5"), "bad training samples -5"),
+        (("metrics", "m:v1", "acuracy"), "m:v1 has no metric 'acuracy'; it has acc"),
         (("register", "m", "--epochs", "nan"), "bad --epochs 'nan': give a number"),
         (("register", "m", "--learning-rate", "inf"), "bad --learning-rate 'inf': give a number"),
     ]:
         code, out, err = run(*args)
-        assert code == 1 and line in err and err.count("\n") == 1, (args, err)
+        assert code == 1 and line in err and err.count("\n") == 1 and out == "", (args, err)
     assert not (tmp_path / "host").exists()
     assert [m["model"] for m in run_json(run, "list")] == ["m"]  # the bad scheme made no model
     assert [v["version"] for v in run_json(run, "versions", "m")] == ["v1"]

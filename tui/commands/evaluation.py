@@ -9,7 +9,7 @@ from store.evaluation import KNOWN, evaluate
 from store.metric_history import all_series
 from tui.catalog import sparkline
 from tui.commands import open_registry
-from tui.output import emit, emit_json, table
+from tui.output import emit, emit_json, fail, table
 
 
 def add_commands(commands: Any) -> None:
@@ -37,8 +37,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     history = all_series(v)
     if args.metric is not None:
         if args.metric not in history:
-            emit(f"{v.ref} has no metric '{args.metric}'; it has {', '.join(history) or 'none'}")
-            return 1
+            return fail(f"{v.ref} has no metric '{args.metric}'; it has {', '.join(history) or 'none'}")
         history = {args.metric: history[args.metric]}
     if args.json:
         emit_json({"ref": v.ref, "metrics": history})
