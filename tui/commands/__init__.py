@@ -24,6 +24,10 @@ def open_registry(args: argparse.Namespace, *, create: bool = False) -> Registry
         registry = Registry(None, create=create)
     for problem in registry.problems():  # reported, never fatal: the rest of the registry works
         print(f"modelreg: warning: {problem} (see 'modelreg doctor')", file=sys.stderr)
+    status = registry.sync_status()
+    if status is not None and status.state == "offline":  # what follows may be out of date: say so once
+        print(f"modelreg: warning: {status.reason}; showing the copy saved on this machine, which may be "
+              "out of date (writes are refused until the server answers)", file=sys.stderr)
     return registry
 
 

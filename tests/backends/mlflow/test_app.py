@@ -96,15 +96,27 @@ Registry({str(tmp_path / 'other')!r}, backend=MlflowBackend({backend.client.url!
         assert time.monotonic() - seen <= 2 * POLL + 3
 
 
-def test_offline_the_registry_reads_from_the_replica_and_refuses_writes_in_one_line(tmp_path: Path) -> None:
+def test_offline_the_registry_reads_from_the_replica_and_refuses_writes_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from tui.cli import main
+
     url, process = start_mlflow(tmp_path / "server")
     prefix, saved = fresh_prefix(), tmp_path / "replica.json"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # where the command line keeps its replica
+    monkeypatch.setenv("MODELREG_MLFLOW_PREFIX", prefix)
     try:
         registry = open_on(url, prefix, tmp_path, saved=saved)
         populate(registry, tmp_path)
         registry.close()
+        assert main(["--registry", url, "versions", "alpha"]) == 0
+        assert capsys.readouterr().err == ""
     finally:
         stop(process)  # type: ignore[arg-type]
+    assert main(["--registry", url, "versions", "alpha"]) == 0  # offline: read from the saved copy, and said
+    out, err = capsys.readouterr()
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["v1", "v2", "v3"]
+    assert err.startswith("modelreg: warning: cannot reach the MLflow server") and err.count("\n") == 1
+    assert "may be out of date" in err
     registry = open_on(url, prefix, tmp_path, saved=saved)
     assert [v.version for v in registry.versions("alpha")] == ["v1", "v2", "v3"]
     status = registry.sync_status()
