@@ -98,9 +98,11 @@ class Model(_Record):
     primary_metric: str | None = None
     directions: Mapping[str, str] = field(default_factory=lambda: _EMPTY)  # metric -> "min" | "max"
     scheme: str | None = None  # the first version, when named before any (modelreg model M --scheme)
+    retired: tuple[str, ...] = ()  # removed versions' names, never given again
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tags", tuple(self.tags))
+        object.__setattr__(self, "retired", tuple(self.retired))
         object.__setattr__(self, "directions", _frozen(self.directions))
 
     @classmethod
@@ -115,6 +117,7 @@ class Model(_Record):
             "primary_metric": doc.get("primary_metric"),
             "directions": _frozen(doc.get("directions")),
             "scheme": doc.get("scheme"),
+            "retired": tuple(doc.get("retired", ())),
         })
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,6 +131,7 @@ class Model(_Record):
             "primary_metric": self.primary_metric,
             "directions": dict(self.directions),
             "scheme": self.scheme,
+            "retired": list(self.retired),
         }
 
 

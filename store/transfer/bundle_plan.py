@@ -42,9 +42,15 @@ def _order(registry: Registry, plan: ImportPlan, skip_existing: bool) -> tuple[l
         model, _, version = ref.partition(":")
         return version in existing.get(model, {})
 
+    # A parent removed from the registry it came from is a name with no version there ("retired" in its
+    # model's record). It may stay a name here too, if no version here can ever take it: the model is
+    # new here (its record, retired names and all, comes along), or this registry retired the name too.
+    target_models = {d["name"]: d for d in registry.model_docs()}
+    retired = {f"{m['name']}:{v}" for m in plan.models if m["name"] not in target_models for v in m.get("retired", ())}
+    retired |= {f"{name}:{v}" for name, m in target_models.items() for v in m.get("retired", ())}
     for ref, doc in incoming.items():
         parent = doc.get("parent")
-        if parent and parent not in incoming and not in_target(parent):
+        if parent and parent not in incoming and not in_target(parent) and parent not in retired:
             raise BundleError(
                 f"parent {parent} of {ref} is neither in {plan.source} nor in this registry; "
                 f"import or register {parent} first, or export again with --with-parents"

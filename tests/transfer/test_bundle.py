@@ -141,6 +141,28 @@ def test_a_parent_outside_bundle_and_target_is_refused(source: Registry, target:
     assert target.get("chat:v2").parent == "chat:v1"
 
 
+def test_a_parent_removed_at_the_source_travels_as_a_retired_name(source: Registry, target: Registry,
+                                                                  tmp_path: Path) -> None:
+    """remove --force of a parent leaves its child naming it: --with-parents cannot bring it, and the
+    import must neither refuse the bundle nor let a later version take the name."""
+    source.remove("chat:v1", force=True)
+    bundle = tmp_path / "orphan.tar"
+    assert export_bundle(source, bundle, ["chat:v2"], with_parents=True).versions == ["chat:v2"]
+    import_bundle(target, bundle)
+    assert target.get("chat:v2").parent == "chat:v1" and target.model("chat").retired == ("v1",)
+    assert target.register("chat").version == "v3"
+
+    again = Registry(tmp_path / "has-chat")  # a target with its own 'chat', which could give v1 away
+    again.register("chat")
+    again.remove("chat:v1")  # ...unless it retired the name itself
+    import_bundle(again, bundle)
+    assert again.get("chat:v2").parent == "chat:v1"
+    other = Registry(tmp_path / "other-chat")
+    other.register("chat", version="v0")
+    with pytest.raises(BundleError, match=r"parent chat:v1 of chat:v2 is neither in orphan.tar nor in this registry"):
+        import_bundle(other, bundle)
+
+
 def test_missing_artifacts_are_refused_or_exported_as_metadata(source: Registry, target: Registry, tmp_path: Path) -> None:
     Path(source.get("chat:v2").artifacts[0]["path"]).unlink()
     with pytest.raises(BundleError, match=r"cannot export chat:v2: its artifact .*chat-v2.gguf is missing; pass --allow-missing"):
