@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -23,7 +22,8 @@ from tui.commands import watch as watch_commands
 from tui.output import fail
 
 # What --read-only refuses: the commands that change the registry (``follow`` writes only this
-# host's own links; ``export`` and ``report`` only their output files).
+# host's own links; ``export`` and ``report`` only their output files; ``scan REF`` reports without
+# storing its verdict).
 WRITING_COMMANDS = frozenset({"init", "register", "score", "tag", "untag", "attach", "remove", "import", "deploy",
                               "rollback", "check", "upload", "watch", "demo", "evaluate"})
 MODEL_CHANGES = ("description", "owner", "tag", "notes", "primary_metric", "direction", "scheme")
@@ -67,8 +67,6 @@ def writes(args: argparse.Namespace) -> bool:
         return any(getattr(args, name, None) for name in MODEL_CHANGES)
     if command == "doctor":
         return bool(args.fix or args.adopt)
-    if command == "scan":  # a file is only judged; a version's verdict is recorded
-        return not os.path.exists(args.target) and not safety_commands.looks_like_path(args.target)
     return command in WRITING_COMMANDS
 
 

@@ -66,12 +66,12 @@ def test_score_tag_status_model_remove(run) -> None:
     assert run_json(run, "versions", "m") == []
 
 
-def test_read_only_refuses_every_command_that_writes_and_runs_the_rest(run, artifact: Path) -> None:
+def test_read_only_refuses_every_command_that_writes_and_runs_the_rest(run, artifact: Path, tmp_path: Path) -> None:
     run("register", "m", str(artifact), "--metric", "acc=0.5")
     before = run_json(run, "info", "m:v1")
     refused = [("tag", "m:v1", "x"), ("untag", "m:v1", "x"), ("score", "m:v1", "acc=0.9"), ("status", "m:v1", "deprecated"),
                ("model", "m", "--owner", "ana"), ("model", "m", "--tag", "t"), ("remove", "m:v1"), ("register", "m"),
-               ("deploy", "m:v1"), ("rollback", "m"), ("check",), ("scan", "m:v1"), ("doctor", "--fix"),
+               ("deploy", "m:v1"), ("rollback", "m"), ("check",), ("doctor", "--fix"),
                ("attach", "m:v1", str(artifact))]
     for args in refused:
         code, out, err = run("--read-only", *args)
@@ -79,9 +79,15 @@ def test_read_only_refuses_every_command_that_writes_and_runs_the_rest(run, arti
         assert err == f"modelreg: error: --read-only: '{args[0]}' would change the registry; run it without --read-only\n"
     assert run_json(run, "info", "m:v1") == before and run_json(run, "history") == []
     for args in [("info", "m:v1"), ("versions", "m"), ("status", "m:v1"), ("model", "m"), ("find", "acc>0.1"),
-                 ("scan", str(artifact)), ("doctor",), ("history",)]:
+                 ("scan", str(artifact)), ("scan", "m:v1"), ("doctor",), ("history",)]:
         code, out, err = run("--read-only", *args)
         assert "--read-only" not in err and out, args
+    with Registry(tmp_path / "reg") as registry:  # (the fixture's registry) forget the verdict registering stored
+        registry.update("m:v1", scan=None)
+    code, out, _ = run("--read-only", "scan", "m:v1")
+    assert "m:v1" in out and run_json(run, "info", "m:v1")["scan"] is None  # reported, not stored
+    run("scan", "m:v1")
+    assert run_json(run, "info", "m:v1")["scan"] is not None  # stored without the flag
 
 
 def test_typos_in_names_and_numbers_are_one_line_not_silently_kept(run, tmp_path: Path) -> None:
@@ -101,7 +107,7 @@ def test_typos_in_names_and_numbers_are_one_line_not_silently_kept(run, tmp_path
     assert [m["model"] for m in run_json(run, "list")] == ["m"]  # the bad scheme made no model
     assert [v["version"] for v in run_json(run, "versions", "m")] == ["v1"]
     code, out, err = run("model", "m", "--primary-metric", "acuracy")
-    assert code == 0 and err == ("modelreg: warning: no version of m has a metric 'acuracy' yet; "
+    assert code == 0 and err == ("modelreg: warning: no version of m has a metric 'acuracy' yet (they have acc); "
                                  "'best' ranks by it once one does\n")
     code, out, err = run("model", "m", "--primary-metric", "acc")
     assert code == 0 and err == ""

@@ -418,7 +418,9 @@ def cmd_model(args: argparse.Namespace) -> int:
             model = registry.model(args.name)
         metric = args.primary_metric
         if metric and (known := registry.versions(args.name)) and not any(metric in v.metrics for v in known):
-            warn(f"no version of {args.name} has a metric '{metric}' yet; 'best' ranks by it once one does")
+            names = sorted({name for v in known for name in v.metrics})
+            warn(f"no version of {args.name} has a metric '{metric}' yet (they have {', '.join(names) or 'none'}); "
+                 "'best' ranks by it once one does")
         if args.json:
             emit_json(model.to_dict())
         else:

@@ -44,7 +44,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         raise ArtifactError(f"no file {args.target}; give a pickle/joblib file or a version like MODEL:VERSION")
     else:
         with open_registry(args) as registry:
-            path, result = loading.scan_version(registry, args.target)
+            path, result = loading.scan_version(registry, args.target, store=not args.read_only)
             ref = registry.resolve(args.target)
     if args.json:
         emit_json({"ref": ref, "path": str(path), **result.to_dict()})
