@@ -18,6 +18,7 @@ from tui.commands import doctor as doctor_commands
 from tui.commands import deploy as deploy_commands
 from tui.commands import safety as safety_commands
 from tui.commands import transfer
+from tui.commands import usage
 from tui.commands import watch as watch_commands
 from tui.output import fail
 
@@ -52,9 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in COMMAND_MODULES:
         module.add_commands(commands)
-    for sub in commands.choices.values():
+    for name, sub in commands.choices.items():
         # --registry after the command too; SUPPRESS keeps one given before it.
         sub.add_argument("--registry", metavar="PATH", default=argparse.SUPPRESS, help="registry directory")
+        usage.describe(name, sub)
     return parser
 
 
@@ -70,6 +72,25 @@ def writes(args: argparse.Namespace) -> bool:
     return command in WRITING_COMMANDS
 
 
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line's arguments; words after options still go to the command's list."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _intermixed(parser, args, extra)
+    return args
+
+
+def _intermixed(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> None:
+    """``export m:v2 --with-parents out.tar``: argparse ends a list of positionals at the first
+    option and refuses what follows; words after options belong to the command's list, as a user means."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sub = commands.choices.get(args.command) if args.command else None
+    lists = [a for a in sub._actions if not a.option_strings and a.nargs in ("+", "*")] if sub else []
+    if len(lists) != 1 or any(word.startswith("-") for word in extra):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    getattr(args, lists[0].dest).extend(extra)
+
+
 def _json_first(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """``modelreg --json list`` means ``modelreg list --json``."""
     if args.json_first:
@@ -80,7 +101,7 @@ def _json_first(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     _json_first(parser, args)
     try:
         if args.command is None:
