@@ -278,19 +278,15 @@ class Registry(Resolving, Editing, Questions, Documents):
         return Version.from_doc(doc)
 
     def _next_version(self, model: str, bump: str) -> str:
-        latest = self._index.latest.get(model)
-        found = self._model_doc(model)
-        retired = found[1].get("retired", ()) if found else ()
-        if latest is None and not retired and found and found[1].get("scheme"):
-            return found[1]["scheme"]  # the first version, in the scheme the user named
-        if retired:  # removed versions' names are never given again (history names them)
-            return version_rules.next_version([*self._index.by_model.get(model, {}), *retired], bump)
-        if latest is not None:
-            # Anything ordered above the latest cannot clash, so skip the full scan.
+        latest, doc = self._index.latest.get(model), (self._model_doc(model) or (None, {}))[1]
+        retired = doc.get("retired", ())  # removed versions' names are never given again (history names them)
+        if latest is None and not retired and doc.get("scheme"):
+            return doc["scheme"]  # the first version, in the scheme the user named
+        if latest is not None and not retired:  # anything ordered above the latest cannot clash: no full scan
             candidate = version_rules.next_version([latest], bump)
             if version_rules.sort_key(candidate) > version_rules.sort_key(latest):
                 return candidate
-        return version_rules.next_version(self._index.by_model.get(model, {}), bump)
+        return version_rules.next_version([*self._index.by_model.get(model, {}), *retired], bump)
 
     def _training(self, training: Mapping[str, Any] | None) -> dict[str, Any]:  # editing.py's too
         return registering.training_fields(training)
