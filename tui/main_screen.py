@@ -230,6 +230,8 @@ class MainScreen(Screen[None]):
         gc.set_threshold(*QUIET_GC)
         self.modelreg.start_watcher(registry, self.on_watch_event)
         self.watch_journal(registry)
+        # A write between the first read and the watch's start raised no event: look once now.
+        self.wake.set()
         self.poll_loop()
 
     def first_frame(self, first: FirstView) -> None:

@@ -278,3 +278,25 @@ async def test_the_apps_watcher_registration_is_logged_once(reg: Registry, tmp_p
         await pilot.pause(0.3)
         registered = [e for _, e in main.activity.log_entries if e.kind == "registered"]
         assert len(registered) == 1, registered
+
+
+@pilot_test
+async def test_a_write_before_the_journal_watch_starts_is_shown_without_another_write(
+        reg: Registry, inotify_only: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between the app's first read and the start of its journal watch, a write raises no event:
+    the app looks once when the watch is up, or it would wait for the next write to show it."""
+    original = MainScreen.watch_journal
+
+    def late_watch(self: MainScreen, registry: Registry) -> None:  # (runs in the open worker's thread)
+        code = 'registry.register("alpha", version="v4", metrics={"accuracy": 0.95})'
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        subprocess.run([sys.executable, "-c", WRITE, str(reg.path), code], check=True, env=env)
+        original(self, registry)
+
+    monkeypatch.setattr(MainScreen, "watch_journal", late_watch)
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        assert main.versions.model == "alpha"
+        await until(pilot, lambda: "alpha:v4" in table_keys(main))
+        assert main.journal_watch is not None and main.journal_watch.mode == "inotify"
