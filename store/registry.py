@@ -262,11 +262,10 @@ class Registry(Resolving, Editing, Questions, Documents):
             version = version_rules.validate(version)
         with self._backend.transaction():
             self._ensure_model(model)
-            if version is not None and version in self._index.by_model.get(model, {}):
-                raise DuplicateVersion(
-                    f"{model}:{version} already exists; versions are never overwritten "
-                    "(omit --version to get the next one, or pick another)"
-                )
+            if version is not None and (version in self._index.by_model.get(model, {})
+                                        or version in (self._model_doc(model) or (None, {}))[1].get("retired", ())):
+                raise DuplicateVersion(f"{model}:{version} already exists or was removed; a version is never overwritten "
+                                       "nor its name given again (omit --version to get the next one, or pick another)")
             if parent:
                 # A new version has no children yet, so its parent cannot close a cycle: it must only exist.
                 doc["parent"] = self._check_parent(f"{model}:{version or self._next_version(model, bump)}", parent)

@@ -194,6 +194,8 @@ def test_a_removed_versions_name_is_never_given_again(registry: Registry) -> Non
     registry.remove("m:v3")
     registry.remove("m:v1")
     assert registry.register("m").version == "v4"  # with no versions left, still after the removed ones
+    with pytest.raises(DuplicateVersion, match="m:v2 already exists or was removed; a version is never overwritten"):
+        registry.register("m", version="v2")  # named outright: refused too
     registry.register("s", version="1.0.0")
     registry.remove("s:1.0.0")
     assert registry.register("s").version == "1.0.1"
