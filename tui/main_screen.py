@@ -219,7 +219,7 @@ class MainScreen(Screen[None]):
         if self.closing:
             return
         summaries = catalog.summaries(names)
-        self.app.call_from_thread(self.models.update_summaries, summaries)
+        self.in_app(lambda: self.models.update_summaries(summaries))
         # The registry's documents live as long as the app: move them out of the collector's
         # sight, or every full collection walks them all (~40 ms with 10,000 versions: a
         # dropped frame under the user's key press). What is left (Textual's own objects)
@@ -282,7 +282,7 @@ class MainScreen(Screen[None]):
         if watch.start() == "inotify":
             self.journal_watch, self.wait_every = watch, CHECK_EVERY
         else:
-            self.app.call_from_thread(self.activity.add, [Activity("info", f"live updates by polling every {POLL_EVERY:g} s: {watch.reason}")])
+            self.in_app(lambda: self.activity.add([Activity("info", f"live updates by polling every {POLL_EVERY:g} s: {watch.reason}")]))
 
     def poll_loop(self) -> None:
         """Runs in the open worker's thread: when woken (a write seen by inotify, or our own),
@@ -302,7 +302,7 @@ class MainScreen(Screen[None]):
             if self.catalog.sync != shown:  # a sync, going offline, coming back: the indicator's
                 shown = self.catalog.sync
                 try:
-                    self.app.call_from_thread(self.sync.show, shown)
+                    self.in_app(lambda: self.sync.show(shown))
                 except RuntimeError:  # the app is closing
                     break
             if update is None and not watched:
@@ -314,9 +314,14 @@ class MainScreen(Screen[None]):
                         summaries = self.catalog.summaries(update.later)
                     except ModelregError:
                         summaries = {}  # the next poll says what went wrong
-                    self.app.call_from_thread(self.models.update_summaries, summaries)
+                    self.in_app(lambda: self.models.update_summaries(summaries))
             except RuntimeError:  # the app is closing
                 break
+
+    def in_app(self, change: Callable[[], Any]) -> None:
+        """Run ``change`` (which finds its widgets) in the app's thread, unless the screen closed
+        meanwhile: looked up from a worker thread, they may already be gone (NoMatches)."""
+        self.app.call_from_thread(lambda: None if self.closing else change())
 
     def on_watch_event(self, event: Any) -> None:
         """Called by the watcher from its own threads."""
@@ -819,12 +824,12 @@ class MainScreen(Screen[None]):
         except ModelregError as error:
             message = clean(str(error), single_line=True)
             self.app.call_from_thread(self.say, message, title=f"{what}: failed", severity="error", timeout=6)
-            self.app.call_from_thread(self.activity.add, [Activity("problem", f"{what} failed: {message}")])
+            self.in_app(lambda: self.activity.add([Activity("problem", f"{what} failed: {message}")]))
         else:
             self.app.call_from_thread(self.say, f"{clean(what, single_line=True)}: done", timeout=2)
         finally:
             try:
-                self.app.call_from_thread(self.sync.write_ended)
+                self.in_app(lambda: self.sync.write_ended())
             except RuntimeError:
                 pass  # the app is closing
         self.wake.set()

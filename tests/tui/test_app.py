@@ -738,3 +738,31 @@ async def test_detail_scan_line_spaces_the_dash(reg: Registry) -> None:
         await opened(pilot)
         await until(pilot, lambda: "scan:" in screen_text(app))
         assert "✓ safe — scanned" in screen_text(app)  # ✓, not ✔: fonts draw ✔ wide, over the space
+
+
+@pilot_test
+async def test_a_width_that_plans_the_same_columns_does_not_refill_the_versions(reg: Registry) -> None:
+    """The first frame plans the versions for a guessed width (before any layout); when the real
+    width plans the same columns and forms, the table is not filled again, and shows the same."""
+    app = ModelregApp(reg)
+    async with app.run_test(size=LARGE) as pilot:
+        main = await opened(pilot)
+        assert main.versions.model == "alpha"
+        low, high = main.versions.fits_between
+        width = main.versions.table.fit_width
+        assert low <= width <= high
+        refills = main.versions.refills
+        await pilot.resize_terminal(LARGE[0] + 4, LARGE[1])  # a few more columns: the same plan
+        await until(pilot, lambda: main.versions.table.fit_width != width)
+        await pilot.pause()
+        assert low <= main.versions.table.fit_width <= high and main.versions.refills == refills
+        shown = screen_text(app)
+        main.versions.refill()  # what a refill would have drawn
+        await pilot.pause()
+        assert screen_text(app) == shown
+        refills = main.versions.refills
+        await pilot.resize_terminal(*SMALL)  # far narrower than the plan's widths: planned again
+        await until(pilot, lambda: main.versions.refills > refills)
+        await pilot.pause()
+        low, high = main.versions.fits_between
+        assert low <= main.versions.table.fit_width <= high

@@ -159,6 +159,7 @@ class VersionsPane(Vertical):
         self.forms: dict[str, str] = {}  # how the status and age columns are written now
         self.layouts: dict[str, tuple[tuple[int, int], int]] = {}
         self.tags_width: int | None = None  # the Tags column's width when its tags are cut to fit
+        self.fits_between = (0, -1)  # the table widths the last plan holds for (the same columns and forms)
         self._versions_of: list[VersionRow] | None = None  # the rows _versions was built from
         self._versions: set[str] = set()  # metric column: decimal layout, width
         self._labels: list[str] = []
@@ -237,17 +238,25 @@ class VersionsPane(Vertical):
             (["version", "status", "age", *metrics[:1]], "symbol", "short"),
         ]
         self.tags_width = None
+        wider = None  # the room the step before this one needed
         for keys, status_form, age_form in steps:
             forms = {"status": status_form, "age": age_form}
             measured = ["marks", *(self.form_key(k, forms) for k in keys)]
-            if sum(map(width, measured)) <= available:
+            total = sum(map(width, measured))
+            if total <= available:
                 break
-        left = available - sum(map(width, measured))
-        if "tags" not in keys and left >= TAGS_MIN and any(row.doc.get("tags") for row in rows):
-            # Long tags on one version cut the column (with …) rather than take it from every version.
-            self.tags_width = left
-            values.pop("tags", None)
-            keys = [*keys, "tags"]
+            wider = total
+        left = available - total
+        # Any width from `total` (0 if nothing fit) to just short of the wider step plans the same.
+        self.fits_between = (total if total <= available else 0, wider - 1 if wider is not None else 1 << 30)
+        if "tags" not in keys and any(row.doc.get("tags") for row in rows):
+            if left >= TAGS_MIN:  # long tags on one version cut the column (with …), not every version's
+                self.tags_width = left
+                values.pop("tags", None)
+                keys = [*keys, "tags"]
+                self.fits_between = (available, available)  # the cut follows the width
+            else:
+                self.fits_between = (self.fits_between[0], min(self.fits_between[1], total + TAGS_MIN - 1))
         order = ["marks", "version", "status", *(m for m in metrics if m in keys), "age", "size", "tags"]
         if status_form == "full":  # wide: the order, metrics after size
             order = ["marks", "version", "status", "age", "size", *metrics, "tags"]
@@ -292,7 +301,10 @@ class VersionsPane(Vertical):
         self.table.on_width = self._width_changed
 
     def _width_changed(self) -> None:
-        if self.model is not None:
+        # Planned for a width that gives the same columns (the first frame's is a guess, made
+        # before the layout): DataTable lays the columns out again itself, no refill needed.
+        low, high = self.fits_between
+        if self.model is not None and not low <= self.table.fit_width <= high:
             self.refill()
 
     def show(self, model: str | None, rows: list[VersionRow], *, primary: str | None = None, directions: dict[str, str] | None = None, new: frozenset[str] = frozenset(), keep: str | None = None) -> None:
