@@ -244,17 +244,14 @@ class MainScreen(Screen[None]):
         self.sync.show(catalog.sync)
         self.models.show(names, keep=view.model if view else None)
         self.selected_model = view.model if view else None
-        # The Detail pane follows a frame later: drawn with the first frame it took ~90 ms of the
-        # ~330 ms to the first useful one (160×48, 10,000 versions), for a pane read after the list.
-        self.show_rows(view, detail=False)
-        self.call_after_refresh(self.show_detail)
+        self.show_rows(view)
         self.update_title()
         if not names:
             self.activity.add([Activity("info", "the registry is empty: register a version, or run 'modelreg demo'")])
         self.call_after_refresh(self.first_painted.set)
         self.loaded.set()
 
-    def show_rows(self, view: ModelView | None, new: frozenset[str] = frozenset(), detail: bool = True) -> None:
+    def show_rows(self, view: ModelView | None, new: frozenset[str] = frozenset()) -> None:
         model = view.model if view else None
         self.titles["versions"] = f"Versions · {model}" if model else "Versions"
         self.refresh_titles()
@@ -264,8 +261,7 @@ class MainScreen(Screen[None]):
             self.versions.show(model, view.rows, primary=view.primary, directions=view.directions, new=new)
         if self.pending_jump and self.pending_jump.partition(":")[0] == model:
             self.finish_jump()
-        if detail:
-            self.show_detail()
+        self.show_detail()
 
     @work(thread=True, exclusive=True, group="rows", name="load versions")
     def load_rows(self, model: str, new: frozenset[str] = frozenset()) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from store.errors import ModelregError
 from store.registry import Registry
-from tests.tui.test_app import LARGE, SMALL, opened, pilot_test, reg, until  # noqa: F401
+from tests.tui.test_app import SMALL, opened, pilot_test, reg  # noqa: F401
 from tui.app import ModelregApp
 from tui.main_screen import MainScreen
 from tui.opening import FIRST_VIEW_WAIT
@@ -92,24 +92,3 @@ async def test_a_path_that_is_not_a_registry_ends_the_app_with_one_line(tmp_path
         Registry(tmp_path / "typo", create=False)
     except ModelregError as error:
         assert app.error == str(error)
-
-
-@pilot_test
-async def test_the_detail_pane_follows_the_first_frame(reg: Registry) -> None:
-    """At 160x48 the Detail pane is drawn a frame after the list (it took a quarter of the time to
-    the first useful frame), then shows the selected version."""
-    app = ModelregApp(reg)
-    details: list[str | None] = []
-    original = app._display
-
-    def display(screen: Any, renderable: Any) -> None:
-        original(screen, renderable)
-        if renderable is not None and isinstance(screen, MainScreen) and screen.versions.table.row_count:
-            details.append(screen.detail.row.ref if screen.detail.row is not None else None)
-
-    app._display = display  # type: ignore[method-assign]
-    async with app.run_test(size=LARGE) as pilot:
-        main = await opened(pilot)
-        await until(pilot, lambda: main.detail.row is not None)
-        assert main.detail.row is main.versions.selected and main.detail.row.ref == "alpha:v3"
-    assert details[0] is None and "alpha:v3" in details  # the list first, then its detail
