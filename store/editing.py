@@ -218,7 +218,7 @@ class Editing:
                 raise LineageError(f"{exact} is the parent of {', '.join(names)}; pass --force to remove it anyway")
             self._backend.remove_version(doc["model"], doc["version"])
             _, model = self._require_model(doc["model"])
-            retired = sorted({*model.get("retired", ()), doc["version"]}, key=version_rules.sort_key)
+            retired = sorted({*self._retired(doc["model"]), doc["version"]}, key=version_rules.sort_key)
             self._backend.put_model(doc["model"], {**{k: v for k, v in model.items() if k != "name"}, "retired": retired})
         return Version.from_doc(doc)
 

@@ -37,6 +37,11 @@ class Resolving:
         doc_id = self._index.models.get(name)
         return None if doc_id is None else (doc_id, self._backend.models()[doc_id])
 
+    def _retired(self, name: str) -> tuple[str, ...]:
+        """The names of ``name``'s removed versions, never given again (history and lineage name them)."""
+        found = self._model_doc(name)
+        return tuple(found[1].get("retired", ())) if found else ()
+
     def _require_model(self, name: str) -> tuple[str, dict[str, Any]]:
         found = self._model_doc(name)
         if found is None:

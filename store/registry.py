@@ -262,8 +262,7 @@ class Registry(Resolving, Editing, Questions, Documents):
             version = version_rules.validate(version)
         with self._backend.transaction():
             self._ensure_model(model)
-            if version is not None and (version in self._index.by_model.get(model, {})
-                                        or version in (self._model_doc(model) or (None, {}))[1].get("retired", ())):
+            if version is not None and (version in self._index.by_model.get(model, {}) or version in self._retired(model)):
                 raise DuplicateVersion(f"{model}:{version} already exists or was removed; a version is never overwritten "
                                        "nor its name given again (omit --version to get the next one, or pick another)")
             if parent:
@@ -277,10 +276,9 @@ class Registry(Resolving, Editing, Questions, Documents):
         return Version.from_doc(doc)
 
     def _next_version(self, model: str, bump: str) -> str:
-        latest, doc = self._index.latest.get(model), (self._model_doc(model) or (None, {}))[1]
-        retired = doc.get("retired", ())  # removed versions' names are never given again (history names them)
-        if latest is None and not retired and doc.get("scheme"):
-            return doc["scheme"]  # the first version, in the scheme the user named
+        latest, retired = self._index.latest.get(model), self._retired(model)
+        if latest is None and not retired and (found := self._model_doc(model)) and found[1].get("scheme"):
+            return found[1]["scheme"]  # the first version, in the scheme the user named
         if latest is not None and not retired:  # anything ordered above the latest cannot clash: no full scan
             candidate = version_rules.next_version([latest], bump)
             if version_rules.sort_key(candidate) > version_rules.sort_key(latest):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from store.errors import DeployConflict, ModelregError
@@ -90,6 +91,13 @@ def _complete(registry: Registry, intent: dict[str, Any], live: str | None) -> l
         return []  # raced by another machine just now: the same as above
 
 
+def _deploy_entries(base: Path) -> list[Path]:
+    """Everything in ``deploy/<env>/``, in order: the links, and whatever else is there."""
+    if not base.is_dir():
+        return []
+    return [entry for env_dir in sorted(base.iterdir()) if env_dir.is_dir() for entry in sorted(env_dir.iterdir())]
+
+
 def _reconcile_links(registry: Registry) -> list[dict[str, Any]]:
     root = pinned_root(registry.path)
     base = registry.path / DEPLOY
@@ -99,17 +107,13 @@ def _reconcile_links(registry: Registry) -> list[dict[str, Any]]:
         for doc in registry.all_version_docs():
             registered.setdefault(doc["model"], set()).add(doc["version"])
     on_disk: dict[tuple[str, str], str | None] = {}
-    if base.is_dir():
-        for env_dir in base.iterdir():
-            if not env_dir.is_dir():
-                continue
-            for entry in env_dir.iterdir():
-                if entry.name.startswith("."):
-                    if ".swap-" in entry.name:
-                        entry.unlink(missing_ok=True)  # a switch that died before its rename
-                    continue
-                if entry.is_symlink():
-                    on_disk[(env_dir.name, entry.name)] = _linked_version(entry, entry.name)
+    for entry in _deploy_entries(base):
+        if entry.name.startswith("."):
+            if ".swap-" in entry.name:
+                entry.unlink(missing_ok=True)  # a switch that died before its rename
+            continue
+        if entry.is_symlink():
+            on_disk[(entry.parent.name, entry.name)] = _linked_version(entry, entry.name)
     written = []
     shared = registry.backend.shared
     for (env, model), version in on_disk.items():
@@ -143,8 +147,7 @@ def link_problems(registry: Registry) -> list[tuple[str, bool]]:
         registered = {(d["model"], d["version"]) for d in registry.all_version_docs()}
     found: list[tuple[str, bool]] = []
     seen: set[tuple[str, str]] = set()
-    entries = [e for d in sorted(base.iterdir()) if d.is_dir() for e in sorted(d.iterdir())] if base.is_dir() else []
-    for entry in entries:
+    for entry in _deploy_entries(base):
         if entry.name.startswith("."):
             continue
         env, model = entry.parent.name, entry.name

@@ -60,15 +60,15 @@ class Inspection:
 
     def _inspect_items(self) -> None:
         while (item := self._inspect_jobs.get()) is not None:
+            kind, payload = item
             try:
-                kind, payload = item
                 if kind == "scan":
                     payload.scan = self._scan_pickles(payload.path)
                     self._submit(payload)
                 elif not self._stopping.is_set():
                     self._describe(*payload)
             except Exception as error:
-                path = item[1].path if item[0] == "scan" else item[1][1]
+                path = payload.path if kind == "scan" else payload[1]
                 self._emit(WatchEvent("problem", None, path, f"{path}: cannot inspect it: {_describe(error)}"))
             finally:
                 self._done()

@@ -30,7 +30,7 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
-def looks_like_path(target: str) -> bool:
+def _looks_like_path(target: str) -> bool:
     return "/" in target or "\\" in target or loading.is_pickle_file(target)
 
 
@@ -40,7 +40,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         result, ref = scan_file(path), None
     elif path.is_dir():  # a checkpoint folder: every pickle, PyTorch and safetensors file in it
         result, ref = scan_paths([str(path)]), None
-    elif looks_like_path(args.target):
+    elif _looks_like_path(args.target):
         raise ArtifactError(f"no file {args.target}; give a pickle/joblib file or a version like MODEL:VERSION")
     else:
         with open_registry(args) as registry:

@@ -248,15 +248,16 @@ class VersionsPane(Vertical):
             wider = total
         left = available - total
         # Any width from `total` (0 if nothing fit) to just short of the wider step plans the same.
-        self.fits_between = (total if total <= available else 0, wider - 1 if wider is not None else 1 << 30)
+        low, high = (total if total <= available else 0), (wider - 1 if wider is not None else 1 << 30)
         if "tags" not in keys and any(row.doc.get("tags") for row in rows):
             if left >= TAGS_MIN:  # long tags on one version cut the column (with …), not every version's
                 self.tags_width = left
                 values.pop("tags", None)
                 keys = [*keys, "tags"]
-                self.fits_between = (available, available)  # the cut follows the width
+                low = high = available  # the cut follows the width
             else:
-                self.fits_between = (self.fits_between[0], min(self.fits_between[1], total + TAGS_MIN - 1))
+                high = min(high, total + TAGS_MIN - 1)  # room for a cut Tags column would add it
+        self.fits_between = (low, high)
         order = ["marks", "version", "status", *(m for m in metrics if m in keys), "age", "size", "tags"]
         if status_form == "full":  # wide: the order, metrics after size
             order = ["marks", "version", "status", "age", "size", *metrics, "tags"]
