@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -64,10 +64,34 @@ def local_registry(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: 
     reg.close()
 
 
-def _open(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
+@pytest.fixture(params=BACKENDS)
+def open_registry(request: pytest.FixtureRequest, tmp_path: Path,
+                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Registry]]:
+    """Opens registries named by folder, all over one backend (each its own: on the MLflow server,
+    its own model-name prefix): for tests that move versions between two registries."""
+    opened: list[Registry] = []
+
+    def open_one(name: str) -> Registry:
+        if request.param == "mlflow":
+            from store.backends.mlflow.backend import MlflowBackend
+            from tests.servers.mlflow import fresh_prefix
+
+            backend = MlflowBackend(request.getfixturevalue("mlflow_server"), prefix=fresh_prefix())
+            reg = Registry(tmp_path / name, backend=backend)
+        else:
+            reg = _open(request.param, tmp_path, monkeypatch, tmp_path / name)
+        opened.append(reg)
+        return reg
+
+    yield open_one
+    for reg in opened:
+        reg.close()
+
+
+def _open(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: Path | None = None) -> Registry:
     if kind == "snapshot":
         monkeypatch.setattr(journal, "MIN_COMPACT_BYTES", 0)
-    return Registry(tmp_path / "registry", backend=MemoryBackend() if kind == "memory" else None)
+    return Registry(path or tmp_path / "registry", backend=MemoryBackend() if kind == "memory" else None)
 
 
 @pytest.fixture

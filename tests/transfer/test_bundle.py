@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from store.transfer.bundle import export_bundle, import_bundle
 from store.errors import BundleError
-from store.backends.local.backend import HISTORY, LIVE, VERSIONS
 from store.registry import Registry
 from tui.cli import main
 
@@ -21,8 +20,20 @@ ARTIFACT_KEYS_KEPT = ("kind", "size", "sha256", "framework")
 
 
 @pytest.fixture
-def source(tmp_path: Path) -> Iterator[Registry]:
-    """A registry with lineage across models, a folder artifact, statuses, tags and deploy history."""
+def source(open_registry: Callable[[str], Registry], tmp_path: Path) -> Registry:
+    return fill(open_registry("source"), tmp_path)
+
+
+@pytest.fixture
+def local_source(tmp_path: Path) -> Iterator[Registry]:
+    """The same registry, on this machine's backend: for the command line, which opens it by its folder."""
+    reg = fill(Registry(tmp_path / "source"), tmp_path)
+    yield reg
+    reg.close()
+
+
+def fill(reg: Registry, tmp_path: Path) -> Registry:
+    """Give ``reg`` lineage across models, a folder artifact, statuses, tags and deploy history."""
     runs = tmp_path / "runs"
     (runs / "base").mkdir(parents=True)
     (runs / "base" / "model.pkl").write_bytes(b"\x80\x04base-weights" * 500)
@@ -33,7 +44,6 @@ def source(tmp_path: Path) -> Iterator[Registry]:
     (adapter / "tokenizer" / "vocab.txt").write_text("hello\nworld\n")
     (runs / "chat-v2.gguf").write_bytes(b"GGUF" + b"\x01" * 4000)
 
-    reg = Registry(tmp_path / "source")
     reg.register("base", runs / "base" / "model.pkl", "v1", metrics={"accuracy": 0.81}, params={"C": 1.0},
                  tags=["baseline"], training={"framework": "sklearn", "samples": 150}, training_data=["iris"])
     reg.update_model("base", description="the base model", owner="ana", primary_metric="accuracy")
@@ -41,32 +51,31 @@ def source(tmp_path: Path) -> Iterator[Registry]:
                  params={"lora": {"r": 16}}, tags=["lora", "candidate"], notes="first adapter",
                  git_commit="abc1234", status="completed", hardware_note="A100 x2")
     reg.register("chat", runs / "chat-v2.gguf", "v2", parent="chat:v1", metrics={"eval_loss": 1.71})
+    # Deploy history and a live entry, written through the deploy's entry point (no link: that is deploy's).
+    for day, (old, new) in enumerate([(None, "v1"), ("v1", "v2")], start=1):
+        reg.switch_live("chat", "production", expected=old, to=new,
+                        entry={"env": "production", "model": "chat", "from": old, "to": new, "action": "deploy",
+                               "by": "ana@gpu1", "at": f"2026-11-2{day}T10:00:00+00:00", "hook": None, "ok": True,
+                               "reason": None}, live_fields={"path": str(runs / "chat-v2.gguf")})
+    reg.append_history({"env": "production", "model": "other", "from": None, "to": "v9", "action": "deploy",
+                        "by": "x@y", "at": "2026-11-23T00:00:00+00:00", "hook": None, "ok": True, "reason": None})
     reg.set_status("chat:v1", "deprecated")
-    # Deploy history and a live link, as the deploy code writes them.
-    with reg.backend.storage.transaction():
-        reg.update("chat:v2", status="deployed")
-        for seq, (old, new) in enumerate([(None, "v1"), ("v1", "v2")], start=1):
-            reg.backend.storage.put(HISTORY, str(seq), {"seq": seq, "env": "production", "model": "chat", "from": old, "to": new,
-                                                "action": "deploy", "by": "ana@gpu1", "at": f"2026-11-2{seq}T10:00:00+00:00",
-                                                "hook": None, "ok": True, "reason": None})
-        reg.backend.storage.put(HISTORY, "3", {"seq": 3, "env": "production", "model": "other", "from": None, "to": "v9",
-                                       "action": "deploy", "by": "x@y", "at": "2026-11-23T00:00:00+00:00", "hook": None,
-                                       "ok": True, "reason": None})
-        reg.backend.storage.put(LIVE, "1", {"model": "chat", "env": "production", "version": "v2", "path": str(runs / "chat-v2.gguf")})
-    yield reg
-    reg.close()
+    return reg
 
 
 @pytest.fixture
-def target(tmp_path: Path) -> Iterator[Registry]:
-    reg = Registry(tmp_path / "target")
-    yield reg
-    reg.close()
+def target(open_registry: Callable[[str], Registry]) -> Registry:
+    return open_registry("target")
 
 
-def docs(reg: Registry, table: str = VERSIONS) -> dict[str, dict]:
+def docs(reg: Registry) -> dict[str, dict]:
     reg.refresh()
-    return {f"{d['model']}:{d.get('version', d.get('seq'))}": d for d in reg.backend.storage.table(table).values()}
+    return {f"{d['model']}:{d['version']}": d for d in reg.all_version_docs()}
+
+
+def history(reg: Registry) -> list[dict]:
+    reg.refresh()
+    return sorted(reg.history_entries(), key=lambda d: d["seq"])
 
 
 def files_under(folder: Path) -> set[str]:
@@ -89,7 +98,7 @@ def test_round_trip_keeps_everything(source: Registry, target: Registry, tmp_pat
         new = dict(after[ref])
         assert new.pop("imported")["from"] == out.name
         for key in set(old) | set(new):
-            if key != "artifacts":
+            if key not in ("artifacts", "mlflow"):  # "mlflow": the server's own number and source, given anew
                 assert new.get(key) == old.get(key), (ref, key)
         for old_art, new_art in zip(old["artifacts"], new["artifacts"], strict=True):
             assert {k: new_art[k] for k in ARTIFACT_KEYS_KEPT} == {k: old_art[k] for k in ARTIFACT_KEYS_KEPT}
@@ -105,8 +114,7 @@ def test_round_trip_keeps_everything(source: Registry, target: Registry, tmp_pat
     assert target.model("base").owner == "ana" and target.model("base").primary_metric == "accuracy"
     assert after["chat:v2"]["imported"]["was_live_in"] == ["production"]
     # History comes along marked as imported; nothing is made live.
-    history = sorted(docs(target, HISTORY).values(), key=lambda d: d["seq"])
-    assert [(h["from"], h["to"], h["imported"]) for h in history] == [(None, "v1", True), ("v1", "v2", True)]
+    assert [(h["from"], h["to"], h["imported"]) for h in history(target)] == [(None, "v1", True), ("v1", "v2", True)]
     assert target.live_map() == {}
 
 
@@ -267,11 +275,11 @@ def test_an_artifact_that_fails_its_hash_registers_nothing(source: Registry, tar
 
 
 def test_export_and_import_from_the_command_line(
-    source: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    local_source: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "chat.tar"
-    source.close()
-    assert main(["--registry", str(source.path), "export", "chat", str(out), "--with-parents"]) == 0
+    local_source.close()
+    assert main(["--registry", str(local_source.path), "export", "chat", str(out), "--with-parents"]) == 0
     assert "Exported 3 versions of 2 models" in capsys.readouterr().out
 
     # A relative --registry still records absolute artifact paths.
@@ -290,9 +298,9 @@ def test_export_and_import_from_the_command_line(
     err = capsys.readouterr().err
     assert err.startswith("modelreg: error: base:v1, chat:v1, chat:v2 already exist") and err.count("\n") == 1
 
-    assert main(["--registry", str(source.path), "export", "--all", str(out)]) == 1
+    assert main(["--registry", str(local_source.path), "export", "--all", str(out)]) == 1
     assert "already exists" in capsys.readouterr().err
-    assert main(["--registry", str(source.path), "export", "nope", str(tmp_path / "n.tar")]) == 1
+    assert main(["--registry", str(local_source.path), "export", "nope", str(tmp_path / "n.tar")]) == 1
     assert "unknown model 'nope'" in capsys.readouterr().err
 
 

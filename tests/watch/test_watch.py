@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from store.backends.memory import MemoryBackend
+from store.backends.protocol import Backend
 from store.records import Version
 from store.registry import Registry
 from store.watch import Watcher, WatchEvent
@@ -51,11 +53,11 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
     return condition()
 
 
-def make_registry(tmp_path: Path, **watch: object) -> Registry:
+def make_registry(tmp_path: Path, backend: str | Backend = "journal", **watch: object) -> Registry:
     path = tmp_path / "registry"
     path.mkdir(exist_ok=True)
     (path / "config.json").write_text(json.dumps({"watch": {"poll_interval": 0.1, **watch}}))
-    return Registry(path)
+    return Registry(path, backend=MemoryBackend() if backend == "memory" else None if backend == "journal" else backend)
 
 
 def versions(registry: Registry) -> list[Version]:
@@ -96,9 +98,13 @@ def root(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[Registry]:
-    reg = make_registry(tmp_path)
+WATCH_BACKENDS = ["journal", "memory", "mlflow"]
+
+
+@pytest.fixture(params=WATCH_BACKENDS)
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
+    kind = request.param
+    reg = make_registry(tmp_path, request.getfixturevalue("mlflow_backend") if kind == "mlflow" else kind)
     yield reg
     reg.close()
 

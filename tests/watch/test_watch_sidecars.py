@@ -23,7 +23,7 @@ from store.demo.training import create_demo, train
 from store.registry import Registry
 from store.watch.sidecar import read_sidecar
 from store.watch import Watcher
-from tests.watch.test_watch import MODES, SETTLE, Events, make_registry, quiesce, versions, wait_until
+from tests.watch.test_watch import MODES, SETTLE, WATCH_BACKENDS, Events, make_registry, quiesce, versions, wait_until
 
 
 @pytest.fixture
@@ -33,9 +33,10 @@ def root(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[Registry]:
-    reg = make_registry(tmp_path)
+@pytest.fixture(params=WATCH_BACKENDS)
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
+    kind = request.param
+    reg = make_registry(tmp_path, request.getfixturevalue("mlflow_backend") if kind == "mlflow" else kind)
     yield reg
     reg.close()
 
