@@ -9,6 +9,7 @@ import pytest
 
 from store.backends.local import journal
 from store.backends.memory import MemoryBackend
+from store.backends.protocol import Backend
 from store.registry import Registry
 from tests.servers.s3 import s3, s3_server  # noqa: F401  (fixtures: a real S3, moto's server)
 
@@ -47,11 +48,7 @@ def registry(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest
     two ways (changes kept in the journal, or folded into the snapshot after every write, so
     every test also exercises compaction), the in-memory one, and an MLflow server. A test about the journal's
     files or about other processes asks for ``local_registry`` instead."""
-    if request.param == "mlflow":
-        # One server for the session; a fresh model-name prefix keeps each test to itself.
-        reg = Registry(tmp_path / "registry", backend=request.getfixturevalue("mlflow_backend"))
-    else:
-        reg = _open(request.param, tmp_path, monkeypatch)
+    reg = _open(request, tmp_path, monkeypatch)
     yield reg
     reg.close()
 
@@ -59,7 +56,7 @@ def registry(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest
 @pytest.fixture(params=["journal", "snapshot"])
 def local_registry(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
     """A registry on the local backend only: for tests of its files and of other processes."""
-    reg = _open(request.param, tmp_path, monkeypatch)
+    reg = _open(request, tmp_path, monkeypatch)
     yield reg
     reg.close()
 
@@ -72,14 +69,7 @@ def open_registry(request: pytest.FixtureRequest, tmp_path: Path,
     opened: list[Registry] = []
 
     def open_one(name: str) -> Registry:
-        if request.param == "mlflow":
-            from store.backends.mlflow.backend import MlflowBackend
-            from tests.servers.mlflow import fresh_prefix
-
-            backend = MlflowBackend(request.getfixturevalue("mlflow_server"), prefix=fresh_prefix())
-            reg = Registry(tmp_path / name, backend=backend)
-        else:
-            reg = _open(request.param, tmp_path, monkeypatch, tmp_path / name)
+        reg = _open(request, tmp_path, monkeypatch, tmp_path / name)
         opened.append(reg)
         return reg
 
@@ -88,10 +78,24 @@ def open_registry(request: pytest.FixtureRequest, tmp_path: Path,
         reg.close()
 
 
-def _open(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: Path | None = None) -> Registry:
-    if kind == "snapshot":
+def backend_for(request: pytest.FixtureRequest) -> Backend | None:
+    """A new backend of the kind ``request.param`` names (None: the local journal in the registry's folder).
+    On the session's one MLflow server, a fresh model-name prefix keeps each registry to itself."""
+    if request.param == "memory":
+        return MemoryBackend()
+    if request.param == "mlflow":
+        from store.backends.mlflow.backend import MlflowBackend
+        from tests.servers.mlflow import fresh_prefix
+
+        return MlflowBackend(request.getfixturevalue("mlflow_server"), prefix=fresh_prefix())
+    return None
+
+
+def _open(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+          path: Path | None = None) -> Registry:
+    if request.param == "snapshot":
         monkeypatch.setattr(journal, "MIN_COMPACT_BYTES", 0)
-    return Registry(path or tmp_path / "registry", backend=MemoryBackend() if kind == "memory" else None)
+    return Registry(path or tmp_path / "registry", backend=backend_for(request))
 
 
 @pytest.fixture

@@ -68,16 +68,6 @@ def fresh_prefix() -> str:
     return f"t{os.getpid()}-{next(_counter)}-{uuid.uuid4().hex[:6]}."
 
 
-@pytest.fixture
-def mlflow_backend(mlflow_server: str) -> Iterator[object]:
-    """An MlflowBackend on the session's server, under a fresh prefix."""
-    from store.backends.mlflow.backend import MlflowBackend
-
-    backend = MlflowBackend(mlflow_server, prefix=fresh_prefix())
-    yield backend
-    backend.close()
-
-
 @pytest.fixture(scope="session")
 def mlflow_on_postgres(tmp_path_factory: pytest.TempPathFactory, postgres_uri: str) -> Iterator[str]:
     """An MLflow server whose backend store is PostgreSQL: for the concurrency tests."""

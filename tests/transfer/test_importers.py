@@ -12,9 +12,8 @@ import pytest
 
 from store.errors import BundleError, ModelregError
 from store.transfer.importers import detect, import_file
-from store.backends.memory import MemoryBackend
 from store.registry import Registry
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, backend_for
 from tui.cli import main
 
 DATA = Path(__file__).parent / "data"
@@ -23,8 +22,7 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture(params=BACKENDS)
 def reg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
     """Imports go through Registry's public API only, so they run over every backend."""
-    backend = {"memory": MemoryBackend, "mlflow": lambda: request.getfixturevalue("mlflow_backend")}.get(request.param)
-    registry = Registry(tmp_path / "reg", backend=backend() if backend else None)
+    registry = Registry(tmp_path / "reg", backend=backend_for(request))
     yield registry
     registry.close()
 

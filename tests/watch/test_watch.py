@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from store.backends.memory import MemoryBackend
 from store.backends.protocol import Backend
 from store.records import Version
 from store.registry import Registry
 from store.watch import Watcher, WatchEvent
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, backend_for
 
 SETTLE = 0.3
 MODES = ["inotify", "poll"]
@@ -54,11 +53,11 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
     return condition()
 
 
-def make_registry(tmp_path: Path, backend: str | Backend = "journal", **watch: object) -> Registry:
+def make_registry(tmp_path: Path, backend: Backend | None = None, **watch: object) -> Registry:
     path = tmp_path / "registry"
     path.mkdir(exist_ok=True)
     (path / "config.json").write_text(json.dumps({"watch": {"poll_interval": 0.1, **watch}}))
-    return Registry(path, backend=MemoryBackend() if backend == "memory" else None if backend == "journal" else backend)
+    return Registry(path, backend=backend)
 
 
 def versions(registry: Registry) -> list[Version]:
@@ -105,8 +104,7 @@ WATCH_BACKENDS = [kind for kind in BACKENDS if kind != "snapshot"]
 
 @pytest.fixture(params=WATCH_BACKENDS)
 def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
-    kind = request.param
-    reg = make_registry(tmp_path, request.getfixturevalue("mlflow_backend") if kind == "mlflow" else kind)
+    reg = make_registry(tmp_path, backend_for(request))
     yield reg
     reg.close()
 

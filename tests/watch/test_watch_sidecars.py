@@ -23,6 +23,7 @@ from store.demo.training import create_demo, train
 from store.registry import Registry
 from store.watch.sidecar import read_sidecar
 from store.watch import Watcher
+from tests.conftest import backend_for
 from tests.watch.test_watch import MODES, SETTLE, WATCH_BACKENDS, Events, make_registry, quiesce, versions, wait_until
 
 
@@ -35,8 +36,7 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture(params=WATCH_BACKENDS)
 def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
-    kind = request.param
-    reg = make_registry(tmp_path, request.getfixturevalue("mlflow_backend") if kind == "mlflow" else kind)
+    reg = make_registry(tmp_path, backend_for(request))
     yield reg
     reg.close()
 
