@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from store.backends.mlflow import runs
 from store.backends.mlflow.client import ApiError
 from store.backends.mlflow.mapping import MAX_TAG, PENDING_TAG, PREFIX, RESERVED, field_tags
 from store.backends.protocol import Doc
@@ -46,6 +47,9 @@ def update(backend: MlflowBackend, server: str, number: str, doc_id: str, *, set
     for name in drops:
         delete_tag(backend, ref, PREFIX + name)
         backend._undo.append(_undo(backend, ref, PREFIX + name, old.get(name)))
+    if run_id := old["mlflow"].get("run_id"):
+        if (undo := runs.log(backend, str(run_id), old, doc)) is not None:
+            backend._undo.append(undo)
     if whole:
         delete_tag(backend, ref, PENDING_TAG)
     doc["mlflow"] = {k: v for k, v in doc["mlflow"].items() if k != "pending"}

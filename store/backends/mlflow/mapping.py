@@ -5,8 +5,9 @@ and holding the field as JSON, so an MLflow user sees ``modelreg.status``, ``mod
 next to their own tags. The version's name in modelreg's scheme is ``modelreg.version`` (``vN`` by
 default, N being MLflow's own number); the content key is ``modelreg.key``. A model's fields are
 ``modelreg.FIELD`` tags of the registered model. A version registered by a plain MLflow client has
-no such tags: it is shown as ``vN``, completed, with its source, its run's metrics and params, and
-its other tags under ``extra.mlflow_tags``.
+no such tags: it is shown as ``vN``, completed, with its source. A version with a run (a plain MLflow
+client's, usually) shows its run's metrics and params under modelreg's, and a version's tags that are
+not modelreg's show under ``extra.mlflow_tags``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ NAME_TAG, KEY_TAG = PREFIX + "version", PREFIX + "key"
 # intent here ({"set": {...}, "unset": [...]}) and deletes it when done. While it is there, readers take
 # its fields over the tags', so a writer (or a server) that dies half-way leaves the edit whole.
 PENDING_TAG = "modelreg:pending"
+FOREIGN = "mlflow_tags"  # under ``extra``: the version's tags that are neither MLflow's nor modelreg's
 MAX_TAG = 100_000  # MLflow's limit on a model registry tag's value
 #: Fields kept elsewhere than a ``modelreg.FIELD`` tag of their own.
 RESERVED = frozenset({"model", "version", "content_key", "mlflow"})
@@ -37,8 +39,15 @@ def default_name(number: int | str) -> str:
 
 def field_tags(doc: Mapping[str, Any]) -> list[dict[str, str]]:
     """The ``modelreg.FIELD`` tags of a document's fields (JSON; NaN and Infinity refused upstream)."""
-    return [{"key": PREFIX + k, "value": json.dumps(v, allow_nan=False, separators=(",", ":"))}
+    return [{"key": PREFIX + k, "value": json.dumps(_own(k, v), allow_nan=False, separators=(",", ":"))}
             for k, v in doc.items() if k not in RESERVED]
+
+
+def _own(field: str, value: Any) -> Any:
+    """``extra`` without the version's MLflow tags, which are read from the tags themselves."""
+    if field == "extra" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != FOREIGN}
+    return value
 
 
 def tags_of(answer: Mapping[str, Any]) -> dict[str, str]:
@@ -103,16 +112,18 @@ def version_doc(answer: Mapping[str, Any], problems: list[str], run: Mapping[str
     if pending is not None:
         mlflow["pending"] = pending
     doc["mlflow"] = mlflow
-    if not own:
-        foreign = {k: v for k, v in tags.items() if not k.startswith("mlflow.")}
-        if foreign:
-            doc["extra"] = {"mlflow_tags": foreign}
-        if run is not None:
-            metrics, params = run_values(run)
-            if metrics:
-                doc["metrics"] = metrics
-            if params:
-                doc["params"] = params
+    foreign = {k: v for k, v in tags.items() if not k.startswith(("mlflow.", PREFIX)) and k != PENDING_TAG}
+    if foreign and isinstance(extra := doc.get("extra", {}), dict):
+        doc["extra"] = {**_own("extra", extra), FOREIGN: foreign}
+    if run is not None:
+        # The run is where MLflow users log: its latest metrics win (modelreg logs its own there too,
+        # see store.backends.mlflow.runs); its params cannot change once logged, so modelreg's win.
+        metrics, params = run_values(run)
+        for key, base, wins in (("metrics", metrics, True), ("params", params, False)):
+            mine = doc.get(key) if isinstance(doc.get(key), dict) else {}
+            merged = {**mine, **base} if wins else {**base, **mine}
+            if merged:
+                doc[key] = merged
     return doc
 
 

@@ -211,7 +211,7 @@ class Replica:
     def take_version(self, answer: dict[str, Any]) -> str:
         server, number = str(answer["name"]), str(answer["version"])
         run = None
-        if answer.get("run_id") and not any(k.startswith("modelreg.") for k in tags_of(answer)):
+        if answer.get("run_id"):  # modelreg's own versions have none
             run = self.run(str(answer["run_id"]))
         problems: list[str] = []
         doc = version_doc(answer, problems, run)
