@@ -1,13 +1,16 @@
 """The registry's own settings, kept in ``<registry>/config.json``.
 
 Only the registry's owner writes this file: nothing from sidecars or bundles
-ever lands here, which is why the deploy hook is read from here alone.
+ever lands here, which is why the deploy hook is read from here alone. A backend
+shared by a team may keep settings for all its machines too (on an MLflow server,
+the ``artifact_store``); this machine's config.json wins over them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,20 @@ from store.errors import ConfigError
 
 CONFIG = "config.json"
 STORE_VARIABLE = "MODELREG_ARTIFACT_STORE"
+TEAM = "the registry's server (for the whole team)"
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A config.json's object ({} if there is none), or a one-line ConfigError."""
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cannot read {path}: {error}; fix or remove the file") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a JSON object")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -31,24 +48,22 @@ class Config:
     deprecate_replaced: bool = False
     # Where a version's local artifacts are uploaded (s3://BUCKET/PREFIX, gs://..., az://...): store.uploading.
     artifact_store: str | None = None
+    # Where artifact_store came from, for people: the variable, config.json's path, or TEAM.
+    artifact_store_from: str = field(default="", compare=False)
 
     @classmethod
-    def load(cls, registry: Path) -> Config:
-        """``registry/config.json``; ``$MODELREG_ARTIFACT_STORE`` wins over its ``artifact_store`` (on an
-        MLflow server config.json is each machine's own, and every node that registers must upload to
-        the same store: the variable sets it for a whole team's machines and jobs alike)."""
+    def load(cls, registry: Path, team: Mapping[str, str] = {}) -> Config:
+        """``registry/config.json``. Its ``artifact_store`` wins over the one the backend keeps for the
+        whole team (``team``, on an MLflow server: where config.json is each machine's own), and
+        ``$MODELREG_ARTIFACT_STORE`` wins over both (one job or machine set apart)."""
         path = registry / CONFIG
-        try:
-            raw = json.loads(path.read_text())
-        except FileNotFoundError:
-            raw = {}
-        except (OSError, ValueError) as error:
-            raise ConfigError(f"cannot read {path}: {error}; fix or remove the file") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path} must hold a JSON object")
+        raw = read(path)
         config = cls.from_dict(raw, str(path))
-        if store := os.environ.get(STORE_VARIABLE):
-            config = replace(config, artifact_store=cls.from_dict({"artifact_store": store}, STORE_VARIABLE).artifact_store)
+        for value, where in ((os.environ.get(STORE_VARIABLE), STORE_VARIABLE), (raw.get("artifact_store"), str(path)),
+                             (team.get("artifact_store"), TEAM)):
+            if value:
+                store = cls.from_dict({"artifact_store": value}, where).artifact_store
+                return replace(config, artifact_store=store, artifact_store_from=where)
         return config
 
     @classmethod

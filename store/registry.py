@@ -22,17 +22,11 @@ from store import versions as version_rules
 from store.backends.artifacts import ArtifactStore
 from store.backends.local.backend import LocalBackend
 from store.backends.mlflow.opening import locate
-from store.backends.protocol import Backend, Changes, ChangeWatch
+from store.backends.protocol import Backend, Changes, ChangeWatch, team_settings
 from store.config import Config
 from store.documents import Documents
 from store.editing import Editing
-from store.errors import (
-    DuplicateVersion,
-    LineageError,
-    ModelregError,
-    RegistryAccessError,
-    RegistryNotFound,
-)
+from store.errors import DuplicateVersion, LineageError, ModelregError, RegistryAccessError, RegistryNotFound
 from store.lifecycle import check_status
 from store.metrics import clean_metrics
 from store.questions import Questions
@@ -65,7 +59,7 @@ class Registry(Resolving, Editing, Questions, Documents):
             raise RegistryAccessError(f"cannot open the registry at {self.path}: {error.strerror or error}") from None
         self._index = self._backend.index
         try:
-            self.config = Config.load(self.path)
+            self.config = Config.load(self.path, team_settings(self._backend))
             from store.deploy import deploy as deploys  # see "the way to the feature modules" below
 
             deploys.repair_if_interrupted(self)
@@ -347,8 +341,14 @@ class Registry(Resolving, Editing, Questions, Documents):
         return copy_json(deploys.history(self, model, env))  # entries nest dicts (the hook's outcome): the caller's own
 
     def upload(self, ref: str) -> Version:
-        """Upload ``ref``'s local artifacts to config.json's ``artifact_store`` (write-once, by sha256)."""
+        """Upload ``ref``'s local artifacts to the artifact store (write-once, by sha256)."""
         return uploading.upload(self, ref)
+
+    def set_artifact_store(self, url: str | None) -> Config:
+        """Where versions' local files are uploaded from now on (None: nowhere). On a backend a team
+        shares (an MLflow server) it is set for every machine; else in this registry's config.json."""
+        self.config = uploading.keep_store(self, url)
+        return self.config
 
     def check_artifacts(self, model: str | None = None, *, verify: bool = False) -> list[dict[str, Any]]:
         """Mark versions whose artifacts vanished or changed as missing (never removing them)."""

@@ -10,11 +10,16 @@ how to retry (``modelreg upload REF``); uploading again skips what is there alre
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from store.artifacts import content_hash
 from store.backends.artifacts import is_remote
+from store.backends.objects import urls
+from store.backends.protocol import team_settings
+from store.config import CONFIG, Config, read
+from store.durable import atomic_write
 from store.errors import ArtifactError, ModelregError
 from store.records import Version
 
@@ -22,6 +27,26 @@ if TYPE_CHECKING:
     from store.registry import Registry
 
 UPLOADING = "uploading"
+STORE = "artifact_store"
+
+
+def keep_store(registry: Registry, url: str | None) -> Config:
+    """Set (None: remove) the artifact store: with the backend's ``put_setting`` where it has one
+    (for the whole team), else in config.json (its other settings kept). The registry's config anew."""
+    if url is not None:
+        url = urls.parse(url).url  # a typo is one line, before anything is written
+    put = getattr(registry.backend, "put_setting", None)
+    if callable(put):
+        put(STORE, url)
+    else:
+        path = registry.path / CONFIG
+        raw = read(path)
+        if url is None:
+            raw.pop(STORE, None)
+        else:
+            raw[STORE] = url
+        atomic_write(path, (json.dumps(raw, indent=2) + "\n").encode())
+    return Config.load(registry.path, team_settings(registry.backend))
 
 
 def needs_upload(artifact: dict[str, Any]) -> bool:
@@ -49,8 +74,8 @@ def upload(registry: Registry, ref: str) -> Version:
     doc = registry.version_doc(ref)
     ref = f"{doc['model']}:{doc['version']}"
     if not target:
-        raise ArtifactError(f"cannot upload {ref}: this registry has no 'artifact_store' in config.json "
-                            "(set it to s3://BUCKET/PREFIX, gs://... or az://...)")
+        raise ArtifactError(f"cannot upload {ref}: this registry has no artifact store; set one with "
+                            "'modelreg artifact-store s3://BUCKET/PREFIX' (or gs://..., az://...)")
     artifacts = [dict(a) for a in doc.get("artifacts", [])]
     try:
         for artifact in artifacts:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from store.errors import ModelregError
+from tui.commands import artifact_store
 from tui.commands import attach
 from tui.commands import core
 from tui.commands import demo
@@ -29,7 +30,7 @@ WRITING_COMMANDS = frozenset({"init", "register", "score", "tag", "untag", "atta
                               "rollback", "check", "upload", "watch", "demo", "evaluate"})
 MODEL_CHANGES = ("description", "owner", "tag", "notes", "primary_metric", "direction", "scheme")
 
-COMMAND_MODULES = [core, attach, evaluation, report, demo, transfer, deploy_commands, follow_commands, safety_commands, watch_commands, doctor_commands]
+COMMAND_MODULES = [core, attach, artifact_store, evaluation, report, demo, transfer, deploy_commands, follow_commands, safety_commands, watch_commands, doctor_commands]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,6 +70,8 @@ def writes(args: argparse.Namespace) -> bool:
         return any(getattr(args, name, None) for name in MODEL_CHANGES)
     if command == "doctor":
         return bool(args.fix or args.adopt)
+    if command == "artifact-store":
+        return artifact_store.writes(args)
     return command in WRITING_COMMANDS
 
 

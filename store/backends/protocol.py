@@ -171,6 +171,14 @@ class Backend(Protocol):
 
 
 
+def team_settings(backend: Backend) -> Mapping[str, str]:
+    """The settings ``backend`` keeps for everyone who opens it, by an optional ``settings()`` (an
+    MLflow server keeps the team's ``artifact_store``; written by ``put_setting(name, value)``);
+    {} for a backend with no such place: a local registry's settings are its config.json."""
+    settings = getattr(backend, "settings", None)
+    return settings() if callable(settings) else {}
+
+
 @dataclass(frozen=True)
 class SyncStatus:
     """How fresh a server backend's replica is (an optional ``sync_status()``): the app's indicator

@@ -377,3 +377,63 @@ def test_aws_endpoint_url_s3_wins_over_aws_endpoint_url(reg: Registry, s3, tmp_p
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3.server.endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
     assert reg.register("m", s3.url("model.joblib")).artifacts[0]["size"] > 0
+
+
+def test_artifact_store_sets_config_json_keeping_its_other_settings(tmp_path: Path, s3, capsys: pytest.CaptureFixture[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui.cli import main
+
+    home = tmp_path / "registry"
+    Registry(home).close()
+    (home / "config.json").write_text(json.dumps({"environments": ["production", "canary"], "deploy_hook": "true"}))
+    cli = ["--registry", str(home)]
+    assert main([*cli, "artifact-store"]) == 0
+    assert "No artifact store" in capsys.readouterr().out
+    assert main([*cli, "artifact-store", s3.url("models") + "/"]) == 0
+    assert f"in {home / 'config.json'}" in capsys.readouterr().out
+    assert json.loads((home / "config.json").read_text()) == {
+        "environments": ["production", "canary"], "deploy_hook": "true", "artifact_store": s3.url("models")}
+    assert main([*cli, "artifact-store"]) == 0
+    assert capsys.readouterr().out.strip() == f"{s3.url('models')} (from {home / 'config.json'})"
+    model = tmp_path / "model.joblib"
+    model.write_bytes(_joblib_bytes(tmp_path))
+    with Registry(home) as reg:
+        assert reg.register("m", model).artifacts[0]["url"] == s3.url(f"models/sha256/{content_hash(model)}")
+    monkeypatch.setenv("MODELREG_ARTIFACT_STORE", s3.url("mine"))
+    assert main([*cli, "artifact-store"]) == 0
+    assert capsys.readouterr().out.strip() == f"{s3.url('mine')} (from MODELREG_ARTIFACT_STORE)"
+    monkeypatch.delenv("MODELREG_ARTIFACT_STORE")
+    assert main([*cli, "artifact-store", "--unset"]) == 0
+    assert json.loads((home / "config.json").read_text()) == {"environments": ["production", "canary"], "deploy_hook": "true"}
+
+
+@pytest.mark.parametrize("args, words", [
+    (["bucket/prefix"], ["'bucket/prefix' is not a storage URL", "s3://BUCKET/KEY"]),
+    (["ftp://host/models"], ["does not read ftp://", "s3://"]),
+    (["s3://b/../../etc"], ["'..'"]),
+    (["s3://b/p", "--unset"], ["a URL or --unset, not both"]),
+])
+def test_a_bad_artifact_store_is_one_line_and_writes_nothing(tmp_path: Path, args: list[str], words: list[str]) -> None:
+    import subprocess
+
+    home = tmp_path / "registry"
+    Registry(home).close()
+    (home / "config.json").write_text('{"deploy_hook": "true"}')
+    result = subprocess.run([sys.executable, "-m", "tui.cli", "--registry", str(home), "artifact-store", *args],
+                            capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for word in words:
+        assert word in lines[0]
+    assert (home / "config.json").read_text() == '{"deploy_hook": "true"}'
+
+
+def test_read_only_shows_the_artifact_store_but_refuses_to_set_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tui.cli import main
+
+    home = tmp_path / "registry"
+    Registry(home).close()
+    assert main(["--registry", str(home), "--read-only", "artifact-store"]) == 0
+    assert main(["--registry", str(home), "--read-only", "artifact-store", "s3://b/p"]) == 1
+    assert "--read-only: 'artifact-store' would change the registry" in capsys.readouterr().err
+    assert not (home / "config.json").exists() or "artifact_store" not in (home / "config.json").read_text()

@@ -264,10 +264,11 @@ def cmd_register(args: argparse.Namespace) -> int:
             emit_json(version.to_dict())
         else:
             emit(f"Registered {version.ref}")
-        if remote_url(args.registry) and not registry.config.artifact_store and any(needs_upload(a) for a in version.artifacts):
+        if registry.backend.shared and not registry.config.artifact_store and any(needs_upload(a) for a in version.artifacts):
             # on a shared server, files only this machine can read: said, never silent
             print(f"modelreg: note: {version.ref}'s files stay on this machine, where other nodes cannot read them; "
-                  "set MODELREG_ARTIFACT_STORE=s3://BUCKET/PREFIX to upload them", file=sys.stderr)
+                  "to upload them, set the team's store with 'modelreg artifact-store s3://BUCKET/PREFIX' "
+                  "(or MODELREG_ARTIFACT_STORE on this machine)", file=sys.stderr)
     return 0
 
 

@@ -38,6 +38,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "check": ("modelreg check sentiment --verify",),
     "follow": ("modelreg follow --env production --dir /srv/models sentiment",),
     "upload": ("modelreg upload sentiment:v7",),
+    "artifact-store": ("modelreg artifact-store", "modelreg artifact-store s3://team-models/registry",
+                       "modelreg artifact-store --unset"),
     "scan": ("modelreg scan downloads/model.pkl", "modelreg scan sentiment:v7"),
     "load": ("modelreg load iris:v3 --json",),
     "watch": ("modelreg watch runs/ --model sentiment",),

@@ -29,6 +29,7 @@ from store.backends.artifacts import FileArtifacts, is_url
 from store.backends.mlflow import edits
 from store.backends.mlflow import history as hist
 from store.backends.mlflow import saved as saving
+from store.backends.mlflow import settings as team
 from store.backends.mlflow import switching
 from store.backends.mlflow.client import ApiError, RestClient, ServerError, Unreachable
 from store.backends.mlflow.mapping import KEY_TAG, NAME_TAG, PREFIX, RESERVED, aliases_of, default_name, field_tags
@@ -131,6 +132,14 @@ class MlflowBackend:
     def changes_since(self, token: Token) -> Changes:
         self.refresh()  # no push from MLflow: the app's poll is our poll (a request every ``poll`` s at most)
         return self.replica.changes_since(token)
+
+    def settings(self) -> Mapping[str, str]:
+        """The team's settings kept on the server (see :mod:`store.backends.mlflow.settings`)."""
+        return dict(self.replica.settings)
+
+    def put_setting(self, name: str, value: str | None) -> None:
+        with self.transaction():
+            team.put(self, name, value)
 
     def problems(self) -> list[str]:
         return self.replica.all_problems()

@@ -19,6 +19,7 @@ from typing import Any
 
 from store.backends.index import VersionIndex
 from store.backends.mlflow import history as hist
+from store.backends.mlflow import settings as team
 from store.backends.mlflow.client import ApiError, RestClient
 from store.backends.mlflow.mapping import aliases_of, model_doc, tags_of, version_doc
 from store.backends.protocol import Changes, Doc, Token
@@ -50,6 +51,7 @@ class Replica:
         self.problems: dict[str, list[str]] = {}  # keyed like ids
         self.history = hist.HistoryLog()
         self.runs: dict[str, dict[str, Any]] = {}
+        self.settings: dict[str, str] = {}  # the team's settings (store.backends.mlflow.settings)
 
     # -- names ----------------------------------------------------------------------------------
 
@@ -134,6 +136,9 @@ class Replica:
                         full or self.stamps.get(self.history_model) != answer.get("last_updated_timestamp")):
                     self.stamps[self.history_model] = answer.get("last_updated_timestamp")
                     self.sync_history(full=full)
+            problems: list[str] = []
+            self.settings = next((team.of(a, problems) for a in answers if a.get("name") == self.prefix + team.SETTINGS_MODEL), {})
+            self.problems["s"] = problems
             for answer in answers:
                 server = str(answer.get("name", ""))
                 if not server.startswith(self.prefix) or server.startswith(self.prefix + "_modelreg."):

@@ -27,7 +27,7 @@ def save(replica: Replica, path: Path, url: str) -> None:
             "answers": replica.answers, "searched": replica.searched,
             "history": [[e.seq, e.kind, e.doc, e.expected, e.to, e.created, e.statuses, e.done]
                         for e in replica.history.entries.values()],
-            "problems": {k: v for k, v in replica.problems.items() if v},
+            "problems": {k: v for k, v in replica.problems.items() if v}, "settings": replica.settings,
         }
         payload = json.dumps(state, separators=(",", ":")).encode()
     atomic_write(path, payload)
@@ -52,6 +52,9 @@ def _load(replica: Replica, path: Path, url: str, listing: Listing | None) -> bo
         docs = {kind: dict(state["docs"][kind]) for kind in ("models", "versions", "live", "history")}
         ids, numbers, problems = state["ids"], state["numbers"], state["problems"]
         entries = [_entry(row) for row in state["history"]]
+        settings = state.get("settings", {})  # absent from files saved before the team's settings
+        if not isinstance(settings, dict) or not all(isinstance(v, str) for v in settings.values()):
+            raise TypeError
         if not isinstance(ids, dict) or not isinstance(problems, dict):
             raise TypeError
         if not _covers(numbers, docs["versions"]):
@@ -65,7 +68,7 @@ def _load(replica: Replica, path: Path, url: str, listing: Listing | None) -> bo
         replica.ids, replica.last_id = ids, last_id
         replica.stamps, replica.edited, replica.answers = state["stamps"], state["edited"], state["answers"]
         replica.numbers, replica.searched = numbers, {k: int(v) for k, v in state["searched"].items()}
-        replica.problems = problems
+        replica.problems, replica.settings = problems, settings
         replica.history = hist.HistoryLog()
         replica.history.add(entries)
         replica.index.rebuild(docs["versions"], docs["models"])

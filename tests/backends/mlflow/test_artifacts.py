@@ -271,3 +271,64 @@ def test_an_s3_url_registered_on_the_server_is_its_mlflow_source(team: Team) -> 
     followed = team.run("b", "follow", "--env", "production", "--dir", str(serving), "--once")
     assert followed.returncode == 0, followed.stdout + followed.stderr
     assert sha256(serving / "deploy" / "production" / "m" / "model.joblib") == digest
+
+
+def test_the_teams_store_set_once_on_the_server_is_used_by_every_node(team: Team) -> None:
+    s3 = team.s3
+    made = team.run("a", "artifact-store", s3.url("team/shared") + "/")
+    assert made.returncode == 0 and "for every machine on this server" in made.stdout, made.stderr
+    assert not (team.home("a") / "config.json").exists()  # kept on the server, not on node A
+    shown = team.run("b", "artifact-store")
+    assert shown.stdout.strip() == f"{s3.url('team/shared')} (from the registry's server (for the whole team))", shown.stderr
+    model = estimator_file(team.root / "b" / "files" / "model.joblib")
+    digest = sha256(model)
+    registered = team.run("b", "register", "m", str(model))
+    assert registered.returncode == 0 and registered.stderr == "", registered.stderr  # no "files stay" note
+    shutil.rmtree(model.parent)
+    version = team.info("a", "m:v1")
+    assert not version["uploading"] and version["artifacts"][0]["url"] == s3.url(f"team/shared/sha256/{digest}")
+    assert team.run("a", "load", "m:v1", "--json").returncode == 0
+    # a machine set apart: its own config.json wins there, and setting the team's store says so
+    (team.home("a") / "config.json").write_text(json.dumps({"artifact_store": s3.url("node-a")}))
+    again = team.run("a", "artifact-store", s3.url("team/other"))
+    assert again.returncode == 0 and f"On this machine {team.home('a') / 'config.json'} wins: {s3.url('node-a')}" in again.stdout
+    assert team.run("b", "artifact-store").stdout.startswith(s3.url("team/other") + " ")
+    # removed for the team: node B (reopening from its saved replica) is told its files stay with it
+    (team.home("a") / "config.json").unlink()
+    assert team.run("a", "artifact-store", "--unset").returncode == 0
+    other = estimator_file(team.root / "b" / "files" / "other.joblib")
+    again = team.run("b", "register", "m", str(other))
+    assert again.returncode == 0 and "m:v2's files stay on this machine" in again.stderr
+    assert "modelreg artifact-store s3://BUCKET/PREFIX" in again.stderr
+
+
+def test_the_teams_store_is_not_set_by_a_bad_url_or_read_only(team: Team) -> None:
+    one_line(team.run("a", "artifact-store", "team/models"), "not a storage URL", "s3://BUCKET/KEY")
+    one_line(team.run("a", "--read-only", "artifact-store", team.s3.url("x")), "--read-only")
+    assert team.run("b", "artifact-store").stdout.startswith("No artifact store")
+
+
+def test_only_a_good_artifact_store_is_taken_from_the_server(team: Team) -> None:
+    """Anyone who may write the server can tag its settings model: a deploy hook there is never run,
+    and a store that is not a URL is a warning that leaves the command able to set it right."""
+    from store.backends.mlflow.backend import MlflowBackend
+    from store.backends.mlflow.settings import SETTINGS_MODEL
+
+    backend = MlflowBackend(team.url, prefix=team.prefix)
+    backend.put_setting("artifact_store", team.s3.url("team"))
+    name = team.prefix + SETTINGS_MODEL
+    marker = team.root / "owned"
+    for key, value in (("modelreg.deploy_hook", f"touch {marker}"), ("modelreg.artifact_store", "../../etc")):
+        backend.client.post("registered-models/set-tag", {"name": name, "key": key, "value": value})
+    backend.close()
+    model = estimator_file(team.root / "a" / "files" / "model.joblib")
+    assert team.run("a", "register", "m", str(model)).returncode == 0
+    deployed = team.run("a", "deploy", "m:v1")
+    assert deployed.returncode == 0, deployed.stderr
+    assert not marker.exists()
+    shown = team.run("a", "artifact-store")
+    assert shown.returncode == 0 and shown.stdout.startswith("No artifact store")
+    assert "the team's artifact store on the server is not usable" in shown.stderr
+    fixed = team.run("a", "artifact-store", team.s3.url("team"))
+    assert fixed.returncode == 0, fixed.stderr
+    assert team.run("b", "artifact-store").stderr == ""
