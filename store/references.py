@@ -32,6 +32,10 @@ class Resolving:
     _backend: Backend
     _index: VersionIndex
     config: Config
+    #: Ask the backend for each version named outright, once (an optional ``refetch(model, version)``):
+    #: a command that reopens a server's saved replica sees what a plain MLflow client changed since.
+    read_through: bool = False
+    _refetched: set[tuple[str, str]]
 
     def _model_doc(self, name: str) -> tuple[str, dict[str, Any]] | None:
         doc_id = self._index.models.get(name)
@@ -51,6 +55,11 @@ class Resolving:
         return found
 
     def _version_doc(self, model: str, version: str) -> tuple[str, dict[str, Any]]:
+        if self.read_through and (model, version) not in self._refetched:
+            self._refetched.add((model, version))
+            refetch = getattr(self._backend, "refetch", None)
+            if callable(refetch) and version in self._index.by_model.get(model, {}):
+                refetch(model, version)
         doc_id = self._index.by_model.get(model, {}).get(version)
         if doc_id is None:
             self._require_model(model)

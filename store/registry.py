@@ -57,7 +57,7 @@ class Registry(Resolving, Editing, Questions, Documents):
             self._backend: Backend = backend
         except OSError as error:  # e.g. a folder we may not read: one line, never a traceback
             raise RegistryAccessError(f"cannot open the registry at {self.path}: {error.strerror or error}") from None
-        self._index = self._backend.index
+        self._index, self._refetched = self._backend.index, set()
         try:
             self.config = Config.load(self.path, team_settings(self._backend))
             from store.deploy import deploy as deploys  # see "the way to the feature modules" below

@@ -11,17 +11,20 @@ from store.backends.local.location import explicit_location, require_registry
 from store.registry import Registry
 
 
-def open_registry(args: argparse.Namespace, *, create: bool = False) -> Registry:
+def open_registry(args: argparse.Namespace, *, create: bool = False, read_through: bool = True) -> Registry:
     """The registry the command names (``--registry``), else the one found by the location rules.
 
     A registry named outright (``--registry``, ``MODELREG_HOME``) must already exist,
     for writing commands too; only the implicit default location is created on first use.
+    ``read_through``: each version the command names is read from a server again (a short command
+    would not see a plain MLflow client's tag edits otherwise; a watcher's polls keep it fresh).
     """
     named = explicit_location(args.registry)
     if named is not None:
         registry = Registry(require_registry(named), create=False)
     else:
         registry = Registry(None, create=create)
+    registry.read_through = read_through
     for problem in registry.problems():  # reported, never fatal: the rest of the registry works
         print(f"modelreg: warning: {problem} (see 'modelreg doctor')", file=sys.stderr)
     status = registry.sync_status()

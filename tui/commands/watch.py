@@ -47,7 +47,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     def request_stop(signum: int, frame: Any) -> None:
         stop.set()
 
-    with open_registry(args, create=True) as registry:
+    with open_registry(args, create=True, read_through=False) as registry:
         watcher = Watcher(registry, args.dirs, poll=args.poll, settle=args.settle, model=args.model, on_event=show)
         previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:

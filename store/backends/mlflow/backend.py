@@ -15,24 +15,22 @@ version is one request with its tags, an edit of several fields is kept whole by
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
-import urllib.parse
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from store.backends.artifacts import FileArtifacts, is_url
+from store.backends.artifacts import FileArtifacts
 from store.backends.mlflow import edits
 from store.backends.mlflow import history as hist
 from store.backends.mlflow import saved as saving
 from store.backends.mlflow import settings as team
 from store.backends.mlflow import switching
 from store.backends.mlflow.client import ApiError, RestClient, ServerError, Unreachable
-from store.backends.mlflow.mapping import KEY_TAG, NAME_TAG, PREFIX, RESERVED, aliases_of, default_name, field_tags
+from store.backends.mlflow.mapping import KEY_TAG, NAME_TAG, PREFIX, RESERVED, aliases_of, default_name, field_tags, source_of
 from store.backends.mlflow.replica import EDITED_TAG, Replica
 from store.backends.protocol import Changes, Doc, SyncStatus, Token
 from store.errors import DeployConflict, DuplicateVersion
@@ -132,6 +130,16 @@ class MlflowBackend:
     def changes_since(self, token: Token) -> Changes:
         self.refresh()  # no push from MLflow: the app's poll is our poll (a request every ``poll`` s at most)
         return self.replica.changes_since(token)
+
+    def refetch(self, model: str, version: str) -> None:
+        """Read one version (and its run) from the server again: a plain client's tags move no timestamp
+        a sync could see. Offline, the replica's copy stays (a reading command has said so already)."""
+        server, number, doc_id = self._number(model, version)
+        self.replica.runs.pop(str(self.versions()[doc_id]["mlflow"].get("run_id")), None)
+        try:
+            self.replica.fetch_version(server, number)
+        except ServerError:
+            pass
 
     def settings(self) -> Mapping[str, str]:
         """The team's settings kept on the server (see :mod:`store.backends.mlflow.settings`)."""
@@ -273,7 +281,7 @@ class MlflowBackend:
             tags.append({"key": KEY_TAG, "value": key})
         if version is not None:
             tags.append({"key": NAME_TAG, "value": version})
-        source = _source(doc)
+        source = source_of(doc)
         answer = self.client.post("model-versions/create", {"name": server, "source": source, "tags": tags})["model_version"]
         number = str(answer["version"])
         self._undo.append(lambda: self._delete(server, number))
@@ -374,18 +382,6 @@ class MlflowBackend:
 
 def _aliases(replica: Replica, server: str) -> dict[str, str]:
     return aliases_of(replica.answers.get(server, {}))
-
-
-def _source(doc: Mapping[str, Any]) -> str:
-    """The MLflow ``source`` of a new version: its primary artifact. A URL (``s3://...``) as it is, so an
-    MLflow client can fetch it; a local file as ``modelreg://HOST/PATH``. MLflow never lets a source
-    change, so an upload made after the version appears is named in the ``modelreg.artifacts`` tag."""
-    artifacts = doc.get("artifacts") or []
-    path = str(artifacts[0].get("path", "")) if artifacts and isinstance(artifacts[0], dict) else ""
-    if is_url(path):
-        return path  # checked by the artifact store before it was read: no "..", no odd characters
-    local = urllib.parse.quote(path) if path.startswith("/") and "/../" not in path else "/unknown"
-    return f"modelreg://{os.uname().nodename}{local}"
 
 
 def _quoted(value: str) -> str:

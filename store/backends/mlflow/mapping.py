@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import urllib.parse
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from store.backends.artifacts import is_url
 from store.backends.protocol import Doc
 
 PREFIX = "modelreg."
@@ -165,3 +168,15 @@ def model_doc(answer: Mapping[str, Any], name: str, problems: list[str]) -> Doc:
 def aliases_of(answer: Mapping[str, Any]) -> dict[str, str]:
     """alias -> MLflow version number, from a registered model (listing versions returns none: MLflow #16734)."""
     return {str(a["alias"]): str(a["version"]) for a in answer.get("aliases", ()) if "alias" in a and "version" in a}
+
+
+def source_of(doc: Mapping[str, Any]) -> str:
+    """The MLflow ``source`` of a new version: its primary artifact. A URL (``s3://...``) as it is, so an
+    MLflow client can fetch it; a local file as ``modelreg://HOST/PATH``. MLflow never lets a source
+    change, so an upload made after the version appears is named in the ``modelreg.artifacts`` tag."""
+    artifacts = doc.get("artifacts") or []
+    path = str(artifacts[0].get("path", "")) if artifacts and isinstance(artifacts[0], dict) else ""
+    if is_url(path):
+        return path  # checked by the artifact store before it was read: no "..", no odd characters
+    local = urllib.parse.quote(path) if path.startswith("/") and "/../" not in path else "/unknown"
+    return f"modelreg://{os.uname().nodename}{local}"

@@ -117,6 +117,9 @@ def test_offline_the_registry_reads_from_the_replica_and_refuses_writes_in_one_l
     assert [line.split()[0] for line in out.splitlines()[1:]] == ["v1", "v2", "v3"]
     assert err.startswith("modelreg: warning: cannot reach the MLflow server") and err.count("\n") == 1
     assert "may be out of date" in err
+    assert main(["--registry", url, "info", "alpha:v2"]) == 0  # a version named outright: the saved copy too
+    out, err = capsys.readouterr()
+    assert "alpha:v2" in out and err.startswith("modelreg: warning: cannot reach") and err.count("\n") == 1
     registry = open_on(url, prefix, tmp_path, saved=saved)
     assert [v.version for v in registry.versions("alpha")] == ["v1", "v2", "v3"]
     status = registry.sync_status()

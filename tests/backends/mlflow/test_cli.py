@@ -216,3 +216,19 @@ def test_modelreg_watch_registers_into_the_server(cli, tmp_path: Path) -> None:
     assert "Traceback" not in stderr
     with Registry(cli.url) as registry:
         assert registry.get("wm:v1").metrics == {"f1": 0.7}
+
+
+def test_a_command_naming_a_version_sees_a_plain_clients_tag_edits_a_reopen_cannot(cli, artifact: Path) -> None:
+    assert cli("register", "m", str(artifact), "--notes", "first").returncode == 0
+    assert cli("info", "m:v1").returncode == 0  # the saved replica is now caught up
+    client = MlflowBackend(cli.url, prefix=cli.prefix).client
+    ref = {"name": cli.prefix + "m", "version": "1"}
+    # as a plain MLflow client or MLflow's UI would: MLflow moves no timestamp for these
+    client.post("model-versions/set-tag", {**ref, "key": "team", "value": "ml"})
+    client.post("model-versions/set-tag", {**ref, "key": "modelreg.notes", "value": '"checked by hand"'})
+    client.close()
+    shown = cli("info", "m:v1", "--json")
+    assert shown.returncode == 0 and shown.stderr == "", shown.stderr
+    version = json.loads(shown.stdout)
+    assert version["notes"] == "checked by hand" and version["extra"]["mlflow_tags"] == {"team": "ml"}
+    assert "checked by hand" in cli("info", "m:latest").stdout
