@@ -13,7 +13,8 @@ from store.backends.protocol import Backend
 from store.registry import Registry
 from tests.servers.s3 import s3, s3_server  # noqa: F401  (fixtures: a real S3, moto's server)
 
-pytest_plugins = ["tests.servers.mlflow", "tests.servers.postgres"]
+pytest_plugins = ["tests.servers.mlflow", "tests.servers.postgres", "tests.servers.gcs", "tests.servers.azure",
+                  "tests.servers.buckets"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -365,8 +365,15 @@ def test_a_folder_in_the_cache_holding_a_symlink_is_fetched_again(reg: Registry,
     assert (again / "adapter_config.json").read_text() == '{"r": 8}'
 
 
-@pytest.mark.parametrize("url, extra", [("gs://bucket/model.joblib", "gcs"), ("az://container/model.joblib", "azure")])
-def test_other_stores_name_their_own_extra_when_it_is_missing(reg: Registry, url: str, extra: str) -> None:
+@pytest.mark.parametrize("url, extra, module, protocol", [("gs://bucket/model.joblib", "gcs", "gcsfs", "gcs"),
+                                                      ("az://container/model.joblib", "azure", "adlfs", "az")])
+def test_other_stores_name_their_own_extra_when_it_is_missing(reg: Registry, url: str, extra: str, module: str,
+                                                              protocol: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    classes = importlib.import_module("fsspec.registry")._registry  # fsspec keeps the classes it imported
+    monkeypatch.setitem(sys.modules, module, None)  # as if modelreg[gcs] / modelreg[azure] were not installed
+    monkeypatch.delitem(classes, protocol, raising=False)
     with pytest.raises(ArtifactError, match=rf"need the optional extra: pip install 'modelreg\[{extra}\]'"):
         reg.register("m", url)
 

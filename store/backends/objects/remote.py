@@ -2,9 +2,10 @@
 
 - ``describe(url)`` streams the object (or every object under a folder prefix) once: size and sha256
   are computed on the way into the cache, so the safety scan and a later load read the same bytes.
-- ``put`` uploads content-addressed (``PREFIX/sha256/<hex>``) and write-once: S3 gets a conditional
-  ``If-None-Match: *`` put, other stores an exists check first. A key already there is accepted only
-  if it holds the same bytes; one with other bytes is never overwritten (a one-line ArtifactError).
+- ``put`` uploads content-addressed (``PREFIX/sha256/<hex>``) and write-once: every store gets a
+  conditional put (S3 and Azure ``If-None-Match: *``, GCS ``ifGenerationMatch=0``), GCS an exists check
+  first as well. A key already there is accepted only if it holds the same bytes; one with other bytes
+  is never overwritten (a one-line ArtifactError).
 - ``materialize`` returns the cached copy, downloading it first if need be; a download whose sha256
   differs from the registered one is refused and never enters the cache.
 """
@@ -154,10 +155,12 @@ class RemoteArtifacts:
             try:
                 if location.scheme in ("s3", "s3a"):
                     fs.put_file(str(source), location.path, mode="create")  # If-None-Match: * on the server
-                elif fs.exists(location.path):
+                elif location.scheme in ("az", "abfs", "abfss"):
+                    fs.put_file(str(source), location.path, overwrite=False)  # Azure's If-None-Match: * too
+                elif fs.exists(location.path):  # GCS: checked here too, for emulators that ignore the condition
                     raise FileExistsError(location.path)
                 else:
-                    fs.put_file(str(source), location.path)
+                    fs.put_file(str(source), location.path, mode="create")  # ifGenerationMatch=0 on the server
                 return
             except Exception as error:
                 if not _exists_error(error):

@@ -18,6 +18,13 @@ from store.errors import ArtifactError
 # scheme -> (fsspec protocol, the modelreg extra that installs it)
 SCHEMES = {"s3": ("s3", "s3"), "s3a": ("s3", "s3"), "gs": ("gcs", "gcs"), "gcs": ("gcs", "gcs"),
            "az": ("az", "azure"), "abfs": ("abfs", "azure"), "abfss": ("abfs", "azure")}
+# by extra: where each store's client looks for credentials, named in the line a refusal prints
+CREDENTIALS = {"s3": "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE for s3://",
+               "gcs": "GOOGLE_APPLICATION_CREDENTIALS, or 'gcloud auth application-default login', for gs://",
+               "azure": "AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY "
+                        "or AZURE_STORAGE_SAS_TOKEN, for az://"}
+# what the Azure SDK says for a refused signature or a forbidden operation
+_REFUSED = ("AuthorizationFailure", "AuthenticationFailed", "AuthorizationPermissionMismatch", "ClientAuthenticationError")
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>.*)$", re.S)
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,254}$")
 
@@ -103,14 +110,14 @@ def speaking(url: str, doing: str) -> Iterator[None]:
         raise
     except FileNotFoundError:
         raise ArtifactError(f"cannot {doing} {url}: it does not exist (check the bucket and key)") from None
-    except PermissionError as error:
-        raise ArtifactError(f"cannot {doing} {url}: access denied ({_one_line(error)}); check the credentials "
-                            "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE for s3://)") from None
-    except Exception as error:  # the clients raise their own kinds (botocore, aiohttp): one line each
-        name = type(error).__name__
+    except Exception as error:  # the clients raise their own kinds (botocore, aiohttp, azure): one line each
+        name, scheme = type(error).__name__, url.partition("://")[0].lower()
+        hint = CREDENTIALS.get(SCHEMES[scheme][1] if scheme in SCHEMES else "s3", CREDENTIALS["s3"])
+        if isinstance(error, PermissionError) or any(w in f"{name} {error}" for w in _REFUSED):
+            raise ArtifactError(f"cannot {doing} {url}: access denied ({_one_line(error)}); check the credentials "
+                                f"({hint})") from None
         if "Credential" in name or "Token" in name:
-            raise ArtifactError(f"cannot {doing} {url}: no usable credentials ({_one_line(error)}); set "
-                                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE for s3://") from None
+            raise ArtifactError(f"cannot {doing} {url}: no usable credentials ({_one_line(error)}); set {hint}") from None
         raise ArtifactError(f"cannot {doing} {url}: {_one_line(error)}") from None
 
 
