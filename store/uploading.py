@@ -20,7 +20,7 @@ from store.backends.objects import urls
 from store.backends.protocol import team_settings
 from store.config import CONFIG, Config, read
 from store.durable import atomic_write
-from store.errors import ArtifactError, ModelregError
+from store.errors import ArtifactError, ConfigError, ModelregError
 from store.records import Version
 
 if TYPE_CHECKING:
@@ -40,12 +40,17 @@ def keep_store(registry: Registry, url: str | None) -> Config:
         put(STORE, url)
     else:
         path = registry.path / CONFIG
+        if path.is_symlink():
+            path = path.resolve()  # a config.json linked from elsewhere: written where it is, as an editor would
         raw = read(path)
         if url is None:
             raw.pop(STORE, None)
         else:
             raw[STORE] = url
-        atomic_write(path, (json.dumps(raw, indent=2) + "\n").encode())
+        try:
+            atomic_write(path, (json.dumps(raw, indent=2) + "\n").encode())
+        except OSError as error:
+            raise ConfigError(f"cannot write {path}: {error.strerror or error}") from None
     return Config.load(registry.path, team_settings(registry.backend))
 
 

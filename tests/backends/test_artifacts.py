@@ -409,13 +409,31 @@ def test_artifact_store_sets_config_json_keeping_its_other_settings(tmp_path: Pa
     monkeypatch.setenv("MODELREG_ARTIFACT_STORE", s3.url("mine"))
     assert main([*cli, "artifact-store"]) == 0
     assert capsys.readouterr().out.strip() == f"{s3.url('mine')} (from MODELREG_ARTIFACT_STORE)"
+    assert main([*cli, "artifact-store", s3.url("models")]) == 0  # set again: the variable still wins, and is named
+    assert capsys.readouterr().out.splitlines()[-1] == f"On this machine MODELREG_ARTIFACT_STORE wins: {s3.url('mine')}"
     monkeypatch.delenv("MODELREG_ARTIFACT_STORE")
     assert main([*cli, "artifact-store", "--unset"]) == 0
     assert json.loads((home / "config.json").read_text()) == {"environments": ["production", "canary"], "deploy_hook": "true"}
 
 
+def test_artifact_store_writes_a_linked_config_json_where_it_is(tmp_path: Path) -> None:
+    from tui.cli import main
+
+    home = tmp_path / "registry"
+    Registry(home).close()
+    dotfiles = tmp_path / "dotfiles" / "config.json"
+    dotfiles.parent.mkdir()
+    dotfiles.write_text('{"deploy_hook": "true"}')
+    (home / "config.json").unlink(missing_ok=True)
+    (home / "config.json").symlink_to(dotfiles)
+    assert main(["--registry", str(home), "artifact-store", "s3://bucket/models"]) == 0
+    assert (home / "config.json").is_symlink()
+    assert json.loads(dotfiles.read_text()) == {"deploy_hook": "true", "artifact_store": "s3://bucket/models"}
+
+
 @pytest.mark.parametrize("args, words", [
     (["bucket/prefix"], ["'bucket/prefix' is not a storage URL", "s3://BUCKET/KEY"]),
+    ([""], ["'' is not a storage URL"]),
     (["ftp://host/models"], ["does not read ftp://", "s3://"]),
     (["s3://b/../../etc"], ["'..'"]),
     (["s3://b/p", "--unset"], ["a URL or --unset, not both"]),

@@ -9,6 +9,7 @@ from typing import Any
 from store.errors import BadMetadata
 from store.backends.local.location import explicit_location, require_registry
 from store.registry import Registry
+from tui.output import literal
 
 
 def open_registry(args: argparse.Namespace, *, create: bool = False, read_through: bool = True) -> Registry:
@@ -26,10 +27,10 @@ def open_registry(args: argparse.Namespace, *, create: bool = False, read_throug
         registry = Registry(None, create=create)
     registry.read_through = read_through
     for problem in registry.problems():  # reported, never fatal: the rest of the registry works
-        print(f"modelreg: warning: {problem} (see 'modelreg doctor')", file=sys.stderr)
+        print(f"modelreg: warning: {literal(problem)} (see 'modelreg doctor')", file=sys.stderr)
     status = registry.sync_status()
     if status is not None and status.state == "offline":  # what follows may be out of date: say so once
-        print(f"modelreg: warning: {status.reason}; showing the copy saved on this machine, which may be "
+        print(f"modelreg: warning: {literal(status.reason)}; showing the copy saved on this machine, which may be "
               "out of date (writes are refused until the server answers)", file=sys.stderr)
     return registry
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
-from store.config import CONFIG, TEAM
+from store.backends.protocol import team_settings
+from store.config import CONFIG, TEAM, read
 from tui.commands import open_registry
 from tui.output import emit, literal
 
@@ -20,24 +22,25 @@ def add_commands(commands: Any) -> None:
 
 
 def writes(args: argparse.Namespace) -> bool:
-    return bool(args.url or args.unset)
+    return args.url is not None or args.unset
 
 
 def cmd_artifact_store(args: argparse.Namespace) -> int:
-    if args.url and args.unset:
+    if args.url is not None and args.unset:
         raise SystemExit("modelreg: error: give a URL or --unset, not both")
     with open_registry(args) as registry:
-        shared = registry.backend.shared
         if not writes(args):
             config = registry.config
         else:
+            shared = registry.backend.shared
             config = registry.set_artifact_store(None if args.unset else args.url)
-            where = "for every machine on this server" if shared else f"in {registry.path / CONFIG}"
-            emit(f"Artifact store {'removed' if args.unset else 'set to ' + literal(args.url.rstrip('/'))} {where}")
-            if not shared or config.artifact_store_from == TEAM or not config.artifact_store:
-                return 0
-            # this machine is set apart (the variable, or its own config.json): say so, or it will surprise
-            emit(f"On this machine {config.artifact_store_from} wins: {literal(config.artifact_store)}")
+            written = TEAM if shared else str(registry.path / CONFIG)
+            where = "for every machine on this server" if shared else f"in {written}"
+            set_to = team_settings(registry.backend).get("artifact_store") if shared else read(Path(written)).get("artifact_store")
+            emit(f"Artifact store {'removed' if args.unset else 'set to ' + literal(set_to or args.url)} {where}")
+            if config.artifact_store_from not in ("", written):
+                # this machine is set apart (the variable, or its own config.json): said, or it will surprise
+                emit(f"On this machine {config.artifact_store_from} wins: {literal(config.artifact_store)}")
             return 0
     if config.artifact_store:
         emit(f"{literal(config.artifact_store)} (from {config.artifact_store_from})")

@@ -30,7 +30,8 @@ from store.backends.mlflow import saved as saving
 from store.backends.mlflow import settings as team
 from store.backends.mlflow import switching
 from store.backends.mlflow.client import ApiError, RestClient, ServerError, Unreachable
-from store.backends.mlflow.mapping import KEY_TAG, NAME_TAG, PREFIX, RESERVED, aliases_of, default_name, field_tags, source_of
+from store.backends.mlflow.mapping import (KEY_TAG, NAME_TAG, PREFIX, RESERVED, aliases_of, default_name, field_tags,
+                                          foreign_tags, source_of)
 from store.backends.mlflow.replica import EDITED_TAG, Replica
 from store.backends.protocol import Changes, Doc, SyncStatus, Token
 from store.errors import DeployConflict, DuplicateVersion
@@ -134,12 +135,15 @@ class MlflowBackend:
     def refetch(self, model: str, version: str) -> None:
         """Read one version (and its run) from the server again: a plain client's tags move no timestamp
         a sync could see. Offline, the replica's copy stays (a reading command has said so already)."""
-        server, number, doc_id = self._number(model, version)
-        self.replica.runs.pop(str(self.versions()[doc_id]["mlflow"].get("run_id")), None)
-        try:
-            self.replica.fetch_version(server, number)
-        except ServerError:
-            pass
+        if self.offline is not None:
+            return  # each request would wait for its timeout again
+        with self.lock:
+            server, number, doc_id = self._number(model, version)
+            self.replica.runs.pop(str(self.versions()[doc_id]["mlflow"].get("run_id")), None)
+            try:
+                self.replica.fetch_version(server, number)
+            except ServerError:
+                pass
 
     def settings(self) -> Mapping[str, str]:
         """The team's settings kept on the server (see :mod:`store.backends.mlflow.settings`)."""
@@ -276,7 +280,7 @@ class MlflowBackend:
         or its name (None: choose another name). A version named by the server's number, ``vN``, needs
         no name tag; any other name is a ``modelreg.version`` tag."""
         server = self.replica.server_name(model)
-        tags = field_tags({k: v for k, v in doc.items() if k not in RESERVED})
+        tags = field_tags({k: v for k, v in doc.items() if k not in RESERVED}) + foreign_tags(doc)
         if key is not None:
             tags.append({"key": KEY_TAG, "value": key})
         if version is not None:

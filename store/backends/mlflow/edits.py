@@ -48,8 +48,7 @@ def update(backend: MlflowBackend, server: str, number: str, doc_id: str, *, set
         delete_tag(backend, ref, PREFIX + name)
         backend._undo.append(_undo(backend, ref, PREFIX + name, old.get(name)))
     if run_id := old["mlflow"].get("run_id"):
-        if (undo := runs.log(backend, str(run_id), old, doc)) is not None:
-            backend._undo.append(undo)
+        runs.log(backend, str(run_id), old, doc)
     if whole:
         delete_tag(backend, ref, PENDING_TAG)
     doc["mlflow"] = {k: v for k, v in doc["mlflow"].items() if k != "pending"}

@@ -34,6 +34,9 @@ MAX_TAG = 100_000  # MLflow's limit on a model registry tag's value
 #: Fields kept elsewhere than a ``modelreg.FIELD`` tag of their own.
 RESERVED = frozenset({"model", "version", "content_key", "mlflow"})
 _STATUS = {"PENDING_REGISTRATION": "draft", "FAILED_REGISTRATION": "archived"}
+# What a version's structured fields must be for modelreg to use them.
+_SHAPES: dict[str, type] = {"metrics": dict, "params": dict, "training": dict, "extra": dict, "metric_history": dict,
+                            "tags": list, "artifacts": list}
 
 
 def default_name(number: int | str) -> str:
@@ -44,6 +47,17 @@ def field_tags(doc: Mapping[str, Any]) -> list[dict[str, str]]:
     """The ``modelreg.FIELD`` tags of a document's fields (JSON; NaN and Infinity refused upstream)."""
     return [{"key": PREFIX + k, "value": json.dumps(_own(k, v), allow_nan=False, separators=(",", ":"))}
             for k, v in doc.items() if k not in RESERVED]
+
+
+def foreign_tags(doc: Mapping[str, Any]) -> list[dict[str, str]]:
+    """A new version's ``extra.mlflow_tags`` as the plain tags they were (an import from another
+    registry, say); never a tag of MLflow's or modelreg's own."""
+    extra = doc.get("extra")
+    tags = extra.get(FOREIGN) if isinstance(extra, dict) else None
+    if not isinstance(tags, dict):
+        return []
+    return [{"key": k, "value": v if isinstance(v, str) else json.dumps(v)} for k, v in tags.items()
+            if isinstance(k, str) and 0 < len(k) <= 250 and not k.startswith(("mlflow.", PREFIX)) and k != PENDING_TAG]
 
 
 def _own(field: str, value: Any) -> Any:
@@ -95,6 +109,10 @@ def version_doc(answer: Mapping[str, Any], problems: list[str], run: Mapping[str
         for name in pending["unset"]:
             if name not in RESERVED:
                 doc.pop(name, None)
+    for name, kind in _SHAPES.items():  # a tag edited by hand may hold anything: never a traceback further on
+        if name in doc and not isinstance(doc[name], kind):
+            problems.append(f"{where}: tag {PREFIX}{name} is not a JSON {kind.__name__.replace('dict', 'object')}; left out")
+            del doc[name]
     name = tags.get(NAME_TAG) or default_name(number)
     doc["model"], doc["version"] = model, name
     if tags.get(KEY_TAG):
@@ -119,15 +137,30 @@ def version_doc(answer: Mapping[str, Any], problems: list[str], run: Mapping[str
     if foreign and isinstance(extra := doc.get("extra", {}), dict):
         doc["extra"] = {**_own("extra", extra), FOREIGN: foreign}
     if run is not None:
-        # The run is where MLflow users log: its latest metrics win (modelreg logs its own there too,
-        # see store.backends.mlflow.runs); its params cannot change once logged, so modelreg's win.
-        metrics, params = run_values(run)
-        for key, base, wins in (("metrics", metrics, True), ("params", params, False)):
-            mine = doc.get(key) if isinstance(doc.get(key), dict) else {}
-            merged = {**mine, **base} if wins else {**base, **mine}
+        # The run is where MLflow users log: per metric, the newer of its latest value and modelreg's
+        # last recorded one (modelreg logs its own there too, see store.backends.mlflow.runs). Its
+        # params cannot change once logged, so modelreg's win.
+        stamped, params = run_values(run)
+        mine = doc.get("metrics") if isinstance(doc.get("metrics"), dict) else {}
+        metrics = dict(mine)
+        for key, (value, stamp) in stamped.items():
+            if key not in mine or _last_recorded(doc, key) < stamp:
+                metrics[key] = value
+        params = {**params, **(doc["params"] if isinstance(doc.get("params"), dict) else {})}
+        for key, merged in (("metrics", metrics), ("params", params)):
             if merged:
                 doc[key] = merged
     return doc
+
+
+def _last_recorded(doc: Mapping[str, Any], metric: str) -> float:
+    """When modelreg last recorded ``metric`` (ms since the epoch; 0 if it never did)."""
+    history = doc.get("metric_history")
+    points = history.get(metric) if isinstance(history, dict) else None
+    try:
+        return datetime.fromisoformat(points[-1]["at"]).timestamp() * 1000
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError):
+        return 0.0
 
 
 def _pending(tags: Mapping[str, str], where: str, problems: list[str]) -> dict[str, Any] | None:
@@ -143,14 +176,15 @@ def _pending(tags: Mapping[str, str], where: str, problems: list[str]) -> dict[s
     return None
 
 
-def run_values(run: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, str]]:
-    """A run's latest metrics (finite ones) and its params, from MLflow's ``runs/get`` answer."""
+def run_values(run: Mapping[str, Any]) -> tuple[dict[str, tuple[float, int]], dict[str, str]]:
+    """A run's latest metrics (finite ones, each with its time in ms) and its params, from MLflow's
+    ``runs/get`` answer."""
     data = run.get("data", {}) if isinstance(run, Mapping) else {}
     metrics = {}
     for metric in data.get("metrics", ()):
-        value = metric.get("value")
+        value, stamp = metric.get("value"), metric.get("timestamp", 0)
         if isinstance(value, (int, float)) and math.isfinite(value) and "key" in metric:
-            metrics[str(metric["key"])] = value
+            metrics[str(metric["key"])] = (value, int(stamp) if isinstance(stamp, (int, str)) and str(stamp).isdigit() else 0)
     params = {str(p["key"]): str(p.get("value", "")) for p in data.get("params", ()) if "key" in p}
     return metrics, params
 

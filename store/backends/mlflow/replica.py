@@ -88,7 +88,7 @@ class Replica:
         """Compared before saving: documents change the token; what a sync knows of each model (its
         timestamp, edit signal, highest number searched) changes these small per-model tables."""
         with self.lock:
-            return len(self.log), dict(self.stamps), dict(self.edited), dict(self.searched)
+            return len(self.log), dict(self.stamps), dict(self.edited), dict(self.searched), dict(self.settings)
 
     def changes_since(self, token: Token) -> Changes:
         with self.lock:

@@ -163,7 +163,7 @@ class RemoteArtifacts:
                     fs.put_file(str(source), location.path, mode="create")  # ifGenerationMatch=0 on the server
                 return
             except Exception as error:
-                if not _exists_error(error):
+                if not _exists_error(error, location.scheme):
                     raise
         if not self._same_bytes(source, location):
             raise ArtifactError(f"{location.url} already exists with other bytes; modelreg never overwrites an object "
@@ -181,7 +181,13 @@ class RemoteArtifacts:
         return digest.hexdigest() == content_hash(source)
 
 
-def _exists_error(error: BaseException) -> bool:
-    """Did the store refuse because the key exists (S3 answers 412 PreconditionFailed)?"""
-    text = f"{type(error).__name__} {error}"
-    return isinstance(error, FileExistsError) or "PreconditionFailed" in text or "412" in text
+def _exists_error(error: BaseException, scheme: str) -> bool:
+    """Did the store refuse because the key exists? S3 answers 412 PreconditionFailed, GCS 412 (gcsfs's
+    HttpError code); adlfs raises FileExistsError. Only the status counts: other stores' messages carry
+    request ids and times, where "412" may appear by chance."""
+    if isinstance(error, FileExistsError):
+        return True
+    if scheme in ("s3", "s3a"):
+        text = f"{type(error).__name__} {error}"
+        return "PreconditionFailed" in text or "412" in text
+    return scheme in ("gs", "gcs") and getattr(error, "code", None) == 412

@@ -127,15 +127,63 @@ def test_params_modelreg_changes_win_and_new_ones_reach_the_run(server: Server, 
         assert registry.get("plain:v1").params == {"depth": "8", "seed": "3"}
 
 
-def test_a_version_whose_run_was_deleted_shows_its_tags(server: Server, machine) -> None:
-    run_id = server.run({"rmse": 0.25}, {})
+def test_a_version_whose_run_was_deleted_shows_its_tags_and_modelregs_later_values(server: Server, machine) -> None:
+    run_id = server.run({"rmse": 0.25, "mae": 0.5}, {})
     server.version("plain", run_id, {"team": "ml"})
-    with machine("a") as registry:
-        registry.score("plain:v1", auc=0.8)
     server.client.post("runs/delete", {"run_id": run_id})
+    with machine("a") as registry:
+        registry.score("plain:v1", auc=0.8, rmse=0.2)  # MLflow logs to active runs only: kept in modelreg's tags
+    assert server.run_metrics(run_id) == {"rmse": 0.25, "mae": 0.5}
     with machine("b") as registry:
         version = registry.get("plain:v1")
-        assert version.metrics == {"rmse": 0.25, "auc": 0.8} and version.extra["mlflow_tags"] == {"team": "ml"}
+        assert version.metrics == {"rmse": 0.2, "mae": 0.5, "auc": 0.8} and version.extra["mlflow_tags"] == {"team": "ml"}
+
+
+def test_an_edit_stands_when_mlflow_refuses_to_log_it_to_the_run(server: Server, machine,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from store.backends.mlflow.client import ApiError, RestClient
+
+    run_id = server.run({"rmse": 0.25}, {})
+    server.version("plain", run_id, {})
+    original = RestClient.post
+
+    def refusing(self: RestClient, endpoint: str, body: Any, **options: Any) -> Any:
+        if endpoint == "runs/log-batch":
+            raise ApiError("PERMISSION_DENIED: not yours", "PERMISSION_DENIED", 403)
+        return original(self, endpoint, body, **options)
+
+    with machine("a") as registry:
+        monkeypatch.setattr(RestClient, "post", refusing)
+        assert registry.score("plain:v1", rmse=0.2).metrics == {"rmse": 0.2}
+        monkeypatch.setattr(RestClient, "post", original)
+    assert server.run_metrics(run_id) == {"rmse": 0.25}
+    with machine("b") as registry:  # modelreg's value is newer than the run's
+        assert registry.get("plain:v1").metrics == {"rmse": 0.2}
+
+
+def test_a_run_two_versions_share_is_left_alone(server: Server, machine) -> None:
+    run_id = server.run({"rmse": 0.25}, {})
+    server.version("plain", run_id, {})
+    server.client.post("model-versions/create", {"name": server.prefix + "plain", "source": f"runs:/{run_id}/model",
+                                                 "run_id": run_id})
+    with machine("a") as registry:
+        registry.score("plain:v2", rmse=0.2)
+    assert server.run_metrics(run_id) == {"rmse": 0.25}  # v1 would show v2's value otherwise
+    with machine("b") as registry:
+        assert registry.get("plain:v1").metrics == {"rmse": 0.25} and registry.get("plain:v2").metrics == {"rmse": 0.2}
+
+
+def test_hand_edited_fields_and_huge_values_are_no_traceback(server: Server, machine) -> None:
+    run_id = server.run({}, {})
+    server.version("plain", run_id, {"modelreg.metrics": "[1, 2]", "modelreg.params": '"text"'})
+    with machine("a") as registry:
+        problems = registry.problems()
+        assert any("modelreg.metrics is not a JSON object; left out" in line for line in problems), problems
+        assert any("modelreg.params is not a JSON object; left out" in line for line in problems), problems
+        registry.score("plain:v1", big=10 ** 400, auc=0.5)
+        registry.update("plain:v1", params={"layers": [64, 32], "flag": True})
+    assert server.run_metrics(run_id) == {"auc": 0.5}  # 10**400 is no double: kept in modelreg's tag only
+    assert server.run_params(run_id) == {"layers": "[64, 32]", "flag": "true"}
 
 
 def test_a_metric_name_mlflow_refuses_stays_in_modelregs_tags(server: Server, machine) -> None:
@@ -158,3 +206,18 @@ def test_the_versions_mlflow_tags_are_read_from_the_tags_not_copied_into_modelre
     server.client.delete("model-versions/delete-tag", {"name": server.prefix + "plain", "version": "1", "key": "team"})
     with machine("b") as registry:
         assert registry.get("plain:v1").extra == {"owner": "ana"}
+
+
+def test_mlflow_tags_carried_by_a_new_version_become_its_tags_but_never_mlflows_or_modelregs(server: Server, machine,
+                                                                                             artifact: Path) -> None:
+    carried = {"team": "ml", "modelreg.status": '"deployed"', "mlflow.user": "eve", "modelreg:pending": "{}"}
+    with machine("a") as registry:  # as an import from another registry brings them
+        registry.register("m", [artifact], mlflow_tags=carried, owner="ana")  # keyword arguments are extra
+    answer = server.client.get("model-versions/get", name=server.prefix + "m", version="1")["model_version"]
+    tags = {t["key"]: t["value"] for t in answer["tags"]}
+    assert tags.get("team") == "ml" and "mlflow.user" not in tags and "modelreg:pending" not in tags
+    assert "modelreg.status" not in tags or tags["modelreg.status"] != '"deployed"'
+    assert tags["modelreg.extra"] == '{"owner":"ana"}'
+    with machine("b") as registry:
+        version = registry.get("m:v1")
+        assert version.status != "deployed" and version.extra == {"owner": "ana", "mlflow_tags": {"team": "ml"}}
