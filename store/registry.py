@@ -344,11 +344,12 @@ class Registry(Resolving, Editing, Questions, Documents):
         """Upload ``ref``'s local artifacts to the artifact store (write-once, by sha256)."""
         return uploading.upload(self, ref)
 
-    def set_artifact_store(self, url: str | None) -> Config:
-        """Where versions' local files are uploaded from now on (None: nowhere). On a backend a team
+    def set_artifact_store(self, url: str | None) -> str | None:
+        """Where versions' local files are uploaded from now on (None: nowhere), as kept. On a backend a team
         shares (an MLflow server) it is set for every machine; else in this registry's config.json."""
-        self.config = uploading.keep_store(self, url)
-        return self.config
+        stored = uploading.keep_store(self, url)
+        self.config = Config.load(self.path, team_settings(self._backend))  # the variable may still win here
+        return stored
 
     def check_artifacts(self, model: str | None = None, *, verify: bool = False) -> list[dict[str, Any]]:
         """Mark versions whose artifacts vanished or changed as missing (never removing them)."""

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 from store.artifacts import content_hash
 from store.backends.artifacts import is_remote
 from store.backends.objects import urls
-from store.backends.protocol import team_settings
-from store.config import CONFIG, Config, read
+from store.config import CONFIG, read
 from store.durable import atomic_write
 from store.errors import ArtifactError, ConfigError, ModelregError
 from store.records import Version
@@ -30,9 +29,9 @@ UPLOADING = "uploading"
 STORE = "artifact_store"
 
 
-def keep_store(registry: Registry, url: str | None) -> Config:
+def keep_store(registry: Registry, url: str | None) -> str | None:
     """Set (None: remove) the artifact store: with the backend's ``put_setting`` where it has one
-    (for the whole team), else in config.json (its other settings kept). The registry's config anew."""
+    (for the whole team), else in config.json (its other settings kept). The URL as kept."""
     if url is not None:
         url = urls.parse(url).url  # a typo is one line, before anything is written
     put = getattr(registry.backend, "put_setting", None)
@@ -51,7 +50,7 @@ def keep_store(registry: Registry, url: str | None) -> Config:
             atomic_write(path, (json.dumps(raw, indent=2) + "\n").encode())
         except OSError as error:
             raise ConfigError(f"cannot write {path}: {error.strerror or error}") from None
-    return Config.load(registry.path, team_settings(registry.backend))
+    return url
 
 
 def needs_upload(artifact: dict[str, Any]) -> bool:

@@ -193,16 +193,6 @@ def test_register_an_s3_path_records_checks_and_loads_it(reg: Registry, s3, tmp_
     assert entry["to"] == version.version and linked.read_bytes() == data
 
 
-def test_an_unsafe_pickle_on_s3_is_judged_by_the_same_scan(reg: Registry, s3) -> None:
-    s3.server.filesystem().pipe_file(f"{s3.name}/evil.pkl", pickle.dumps(_Evil()))
-    version = reg.register("m", s3.url("evil.pkl"))
-    assert version.scan["safe"] is False and "system" in version.scan["reason"]
-    with pytest.raises(UnsafeArtifact):
-        reg.load(version.ref)
-    with pytest.raises(DeployError, match="safety scan"):
-        reg.deploy(version.ref)
-
-
 def test_a_folder_on_s3_is_one_artifact_hashed_like_a_local_folder(reg: Registry, s3, tmp_path: Path) -> None:
     local = tmp_path / "adapter"
     (local / "sub").mkdir(parents=True)
@@ -216,15 +206,6 @@ def test_a_folder_on_s3_is_one_artifact_hashed_like_a_local_folder(reg: Registry
     assert artifact["framework"] == "peft"
     (path,) = reg.load(version.ref)
     assert (path / "adapter_config.json").read_text() == '{"r": 8}'
-
-
-def test_a_removed_object_shows_as_missing_in_check(reg: Registry, s3, tmp_path: Path) -> None:
-    s3.server.filesystem().pipe_file(f"{s3.name}/model.joblib", _joblib_bytes(tmp_path))
-    version = reg.register("m", s3.url("model.joblib"))
-    s3.server.filesystem().rm(f"{s3.name}/model.joblib")
-    (row,) = reg.check_artifacts("m")
-    assert row["missing"] and row["reason"] == f"artifact {s3.url('model.joblib')} is missing"
-    assert reg.get(version.ref).missing
 
 
 def test_uploaded_artifacts_load_from_the_bucket_once_the_originals_are_gone(tmp_path: Path, s3) -> None:

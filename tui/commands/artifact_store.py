@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from store.backends.protocol import team_settings
-from store.config import CONFIG, TEAM, read
+from store.config import CONFIG, TEAM
 from tui.commands import open_registry
 from tui.output import emit, literal
 
@@ -33,11 +31,10 @@ def cmd_artifact_store(args: argparse.Namespace) -> int:
             config = registry.config
         else:
             shared = registry.backend.shared
-            config = registry.set_artifact_store(None if args.unset else args.url)
-            written = TEAM if shared else str(registry.path / CONFIG)
+            stored = registry.set_artifact_store(None if args.unset else args.url)
+            config, written = registry.config, TEAM if shared else str(registry.path / CONFIG)
             where = "for every machine on this server" if shared else f"in {written}"
-            set_to = team_settings(registry.backend).get("artifact_store") if shared else read(Path(written)).get("artifact_store")
-            emit(f"Artifact store {'removed' if args.unset else 'set to ' + literal(set_to or args.url)} {where}")
+            emit(f"Artifact store {'set to ' + literal(stored) if stored else 'removed'} {where}")
             if config.artifact_store_from not in ("", written):
                 # this machine is set apart (the variable, or its own config.json): said, or it will surprise
                 emit(f"On this machine {config.artifact_store_from} wins: {literal(config.artifact_store)}")

@@ -57,7 +57,12 @@ def foreign_tags(doc: Mapping[str, Any]) -> list[dict[str, str]]:
     if not isinstance(tags, dict):
         return []
     return [{"key": k, "value": v if isinstance(v, str) else json.dumps(v)} for k, v in tags.items()
-            if isinstance(k, str) and 0 < len(k) <= 250 and not k.startswith(("mlflow.", PREFIX)) and k != PENDING_TAG]
+            if isinstance(k, str) and 0 < len(k) <= 250 and _foreign(k)]
+
+
+def _foreign(key: str) -> bool:
+    """A version tag that is neither MLflow's own nor modelreg's."""
+    return not key.startswith(("mlflow.", PREFIX)) and key != PENDING_TAG
 
 
 def _own(field: str, value: Any) -> Any:
@@ -133,7 +138,7 @@ def version_doc(answer: Mapping[str, Any], problems: list[str], run: Mapping[str
     if pending is not None:
         mlflow["pending"] = pending
     doc["mlflow"] = mlflow
-    foreign = {k: v for k, v in tags.items() if not k.startswith(("mlflow.", PREFIX)) and k != PENDING_TAG}
+    foreign = {k: v for k, v in tags.items() if _foreign(k)}
     if foreign and isinstance(extra := doc.get("extra", {}), dict):
         doc["extra"] = {**_own("extra", extra), FOREIGN: foreign}
     if run is not None:

@@ -112,7 +112,7 @@ def speaking(url: str, doing: str) -> Iterator[None]:
         raise ArtifactError(f"cannot {doing} {url}: it does not exist (check the bucket and key)") from None
     except Exception as error:  # the clients raise their own kinds (botocore, aiohttp, azure): one line each
         name, scheme = type(error).__name__, url.partition("://")[0].lower()
-        hint = CREDENTIALS.get(SCHEMES[scheme][1] if scheme in SCHEMES else "s3", CREDENTIALS["s3"])
+        hint = CREDENTIALS[SCHEMES.get(scheme, SCHEMES["s3"])[1]]
         if isinstance(error, PermissionError) or any(w in f"{name} {error}" for w in _REFUSED):
             raise ArtifactError(f"cannot {doing} {url}: access denied ({_one_line(error)}); check the credentials "
                                 f"({hint})") from None
