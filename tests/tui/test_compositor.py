@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import pytest
 from rich.segment import Segment
 from textual._compositor import ChopsUpdate, LayoutUpdate
 from textual.widget import Widget
@@ -15,6 +16,7 @@ from textual.widget import Widget
 from store.registry import Registry
 from tests.tui.test_app import LARGE, opened, pilot_test, reg, until  # noqa: F401
 from tests.tui.test_live import inotify_only, other_process  # noqa: F401
+from tests.tui.test_navigation import many  # noqa: F401
 from tui.app import ModelregApp
 from tui.compositor import FrugalCompositor
 
@@ -107,37 +109,92 @@ async def test_partial_updates_leave_the_terminal_as_a_full_render(reg: Registry
         assert terminal.mismatches == [], "\n".join(terminal.mismatches)
 
 
-@pilot_test
-async def test_a_cursor_move_draws_the_lines_it_changes(reg: Registry) -> None:
+@pytest.fixture
+def detail_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Detail pane follows the cursor DETAIL_DELAY later, by design; on a loaded machine that
+    can fall inside press()'s wait. Held off, so what is counted is the cursor's own frames."""
     import tui.main_screen
 
-    # The Detail pane follows the cursor DETAIL_DELAY later, by design; on a loaded machine that
-    # can fall inside press()'s wait. Held off here, so what is counted is the cursor's own frame.
-    delay, tui.main_screen.DETAIL_DELAY = tui.main_screen.DETAIL_DELAY, 60.0
-    try:
-        await _count_a_cursor_move(reg)
-    finally:
-        tui.main_screen.DETAIL_DELAY = delay
+    monkeypatch.setattr(tui.main_screen, "DETAIL_DELAY", 60.0)
 
 
-async def _count_a_cursor_move(reg: Registry) -> None:
+@pilot_test
+async def test_a_cursor_move_draws_the_lines_it_changes(reg: Registry, detail_held: None) -> None:
     app = ModelregApp(reg)
     async with app.run_test(size=LARGE) as pilot:
         await opened(pilot)
         await pilot.pause(0.2)
-        drawn: Counter[str] = Counter()
-        original = Widget.render_lines
+        drawn = await _drawn_by(pilot, "j")
+        # The old and the new cursor row; no other pane.
+        assert drawn["VersionsTable"] == 2, drawn
+        assert not {"ModelsTable", "DetailPane", "Footer", "ActivityLine"} & set(drawn), drawn
 
-        def counting(widget: Widget, crop: Any) -> Any:
-            lines = original(widget, crop)
-            drawn[type(widget).__name__] += len(lines)
-            return lines
+async def _drawn_by(pilot: Any, *keys: str) -> Counter[str]:
+    """Lines each kind of widget drew through Textual's own drawing (the style cache) for ``keys``."""
+    drawn: Counter[str] = Counter()
+    original = Widget.render_lines
 
-        Widget.render_lines = counting  # type: ignore[method-assign]
+    def counting(widget: Widget, crop: Any) -> Any:
+        lines = original(widget, crop)
+        drawn[type(widget).__name__] += len(lines)
+        return lines
+
+    Widget.render_lines = counting  # type: ignore[method-assign]
+    try:
+        await pilot.press(*keys)
+    finally:
+        Widget.render_lines = original  # type: ignore[method-assign]
+    return drawn
+
+
+@pilot_test
+async def test_a_scroll_draws_the_table_not_what_lies_under_it(many: Registry, detail_held: None) -> None:
+    app = ModelregApp(many)
+    async with app.run_test(size=LARGE) as pilot:
+        main = await opened(pilot)
+        table = main.versions.table
+        table.focus()
+        visible = table.size.height - 1  # rows under the header
+        await pilot.press(*["j"] * (visible - 1))  # the cursor on the last visible row
+        await pilot.pause(0.1)
+        terminal = Terminal(app)
+        main.refresh()
+        await until(pilot, lambda: terminal.full)
+        assert table.scroll_y == 0
+        drawn = await _drawn_by(pilot, "j", "j", "j")  # each one scrolls the table a row
+        assert table.scroll_y == 3
+        # Every visible row moved, so the table is drawn (its rows kept: only the new ones go
+        # through the style cache), but not the pane, the body and the screen behind it ...
+        assert drawn["VersionsTable"] <= 3 * 2, drawn
+        assert not {"VersionsPane", "Horizontal", "MainScreen"} & set(drawn), drawn
+        # ... and the scrollbar draws only a kind of line it has not drawn before.
+        assert drawn["KeptScrollBar"] <= 3 * 2, drawn
+        await terminal.settled(pilot)
+        assert terminal.partial >= 3
+        assert terminal.mismatches == [], "\n".join(terminal.mismatches)
+
+
+@pilot_test
+async def test_a_cursor_move_far_from_the_top_draws_two_rows(many: Registry, detail_held: None) -> None:
+    """DataTable redraws its hover row (the first, with no mouse) at every key: with the cursor
+    on row 20 a move drew the 20 rows between too."""
+    app = ModelregApp(many)
+    async with app.run_test(size=LARGE) as pilot:
+        main = await opened(pilot)
+        main.versions.table.focus()
+        await pilot.press(*["j"] * 20)
+        await pilot.pause(0.1)
+        lines: list[int] = []
+        original = FrugalCompositor._get_renders
+
+        def renders(compositor: FrugalCompositor, crop: Any = None) -> Any:
+            for region, rows, strips in original(compositor, crop):
+                lines.append(rows.height)
+                yield region, rows, strips
+
+        FrugalCompositor._get_renders = renders  # type: ignore[method-assign]
         try:
             await pilot.press("j")
         finally:
-            Widget.render_lines = original  # type: ignore[method-assign]
-        # The old and the new cursor row, through the widgets stacked under them; no other pane.
-        assert drawn["VersionsTable"] == 2, drawn
-        assert not {"ModelsTable", "DetailPane", "Footer", "ActivityLine"} & set(drawn), drawn
+            FrugalCompositor._get_renders = original  # type: ignore[method-assign]
+        assert lines and max(lines) <= 2, lines

@@ -16,11 +16,13 @@ from rich.style import Style
 from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.geometry import Region, Size
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
 from tui.widgets.cells import render_cell_line
+from tui.widgets.scrollbar import KeptScrollBar
 
 _NOWHERE = Coordinate(-10, -10)  # a cursor on no row (not even the header's, -1)
 
@@ -65,6 +67,20 @@ class DrawnTable(DataTable):
         self._finished: dict[int, tuple[Strip, Strip]] = {}  # id of a line -> (that line, styled as on screen)
         self._finished_key: Any = None
 
+    @property
+    def vertical_scrollbar(self) -> ScrollBar:
+        # Textual's, made as Widget makes it, but one that keeps its lines (tui.widgets.scrollbar).
+        if self._vertical_scrollbar is None:
+            self._vertical_scrollbar = bar = KeptScrollBar(vertical=True, name="vertical", thickness=self.scrollbar_size_vertical)
+            bar.display = False
+            self.app._start_widget(self, bar)
+        return self._vertical_scrollbar
+
+    def _set_hover_cursor(self, active: bool) -> None:
+        # DataTable redraws the hover row at every key press, though no hover shows (row 0 when
+        # the mouse never came): a cursor move then drew the rows between the two too.
+        if active != self._show_hover_cursor:
+            super()._set_hover_cursor(active)
 
     def clear(self, columns: bool = False) -> Any:
         self._header_version += columns
@@ -114,9 +130,10 @@ class DrawnTable(DataTable):
             self._finished.clear()
             self._finished_key = key
         finished = self._finished
+        view = self._view()  # worked out once a frame, not once a line (each is a few reactive reads)
         strips = []
         for y in crop.line_range:
-            content = self.render_line(y)
+            content = self._kept_line(y, view)
             hit = finished.get(id(content))
             if hit is None or hit[0] is not content:
                 if len(finished) > 2_000:
@@ -130,28 +147,36 @@ class DrawnTable(DataTable):
     def render_line(self, y: int) -> Strip:
         if self.fixed_rows:
             return super().render_line(y)
-        scroll_x, scroll_y = self.scroll_offset
-        if y >= (self.header_height if self.show_header else 0):
-            y += scroll_y
-        return self._render_line(y, scroll_x, scroll_x + self.size.width, self._line_style)
+        return self._kept_line(y, self._view())
 
-    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+    def _view(self) -> tuple[int, int, int, int, int | None, int | None]:
+        """What every line of a frame depends on: scroll offsets, header height, width, cursor and hover rows."""
+        scroll_x, scroll_y = self.scroll_offset
+        return (
+            scroll_x, scroll_y, self.header_height if self.show_header else 0, self.size.width,
+            self.cursor_coordinate.row if self.show_cursor else None,
+            self.hover_coordinate.row if self._show_hover_cursor else None,
+        )
+
+    def _kept_line(self, y: int, view: tuple[int, int, int, int, int | None, int | None]) -> Strip:
+        scroll_x, scroll_y, header, width, cursor_row, hover_row = view
+        if y >= header:
+            y += scroll_y
+        x1, x2 = scroll_x, scroll_x + width
         try:
             row_key, line_no = self._get_offsets(y)
         except LookupError:
-            return super()._render_line(y, x1, x2, base_style)
+            return super()._render_line(y, x1, x2, self._line_style)
         row = -1 if row_key is self._header_row_key else self._row_locations.get(row_key)
         key = (
-            row_key, line_no, self._header_version if row < 0 else self._row_versions.get(row_key, 0), x1, x2, self.size.width, self._widths,
-            self.show_cursor and self.cursor_coordinate.row == row,
-            self._show_hover_cursor and self.hover_coordinate.row == row,
-            base_style, self._pseudo_class_state,
+            row_key, line_no, self._header_version if row < 0 else self._row_versions.get(row_key, 0), x1, x2, width, self._widths,
+            cursor_row == row, hover_row == row, self._line_style, self._pseudo_class_state,
         )
         strip = self._stable_lines.get(key)
         if strip is None:  # (the header's line is kept too: it changes only with the columns)
             if len(self._stable_lines) > 5_000:
                 self._stable_lines.clear()
-            strip = super()._render_line(y, x1, x2, base_style)
+            strip = super()._render_line(y, x1, x2, self._line_style)
             self._stable_lines[key] = strip if row < 0 else strip.apply_meta({"row_key": row_key.value})
         return strip
 
