@@ -261,7 +261,9 @@ class MainScreen(Screen[None]):
             self.versions.show(model, view.rows, primary=view.primary, directions=view.directions, new=new)
         if self.pending_jump and self.pending_jump.partition(":")[0] == model:
             self.finish_jump()
-        self.show_detail()
+        # The new rows reach the screen first and the Detail pane in the frame after: one frame
+        # doing both (~90 ms at 160x48) held up the keys pressed meanwhile.
+        self.call_after_refresh(self.show_detail)
 
     @work(thread=True, exclusive=True, group="rows", name="load versions")
     def load_rows(self, model: str, new: frozenset[str] = frozenset()) -> None:
