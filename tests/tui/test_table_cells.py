@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 from textual.widgets import DataTable
 
 from store.registry import Registry
 from tests.tui.test_app import LARGE, SMALL, opened, pilot_test, reg  # noqa: F401
+from tests.tui.test_navigation import many  # noqa: F401
 from tui.app import ModelregApp
 from tui.widgets.table import PaneTable
 
@@ -98,3 +100,45 @@ async def test_lines_kept_by_row_are_the_lines_textual_would_draw(reg: Registry)
             ours = [strip.text + repr([s.style for s in strip]) for strip in table.render_lines(Region(0, 0, *table.size))]
             assert ours == styled_by_textual(table)
         assert table.has_row("sentiment:v8")
+
+
+def compare_lines(table: PaneTable) -> tuple[int, list[str]]:
+    """Each visible row line as DrawnTable._draw_line draws it and as DataTable's _render_line does."""
+    table.render_lines(Region(0, 0, *table.size))  # the widths and base style of this frame
+    scroll_x, scroll_y = table.scroll_offset
+    checked, different = 0, []
+    for y in range(table.header_height, table.size.height):
+        try:
+            row_key, line_no = table._get_offsets(y + scroll_y)
+        except LookupError:  # below the last row
+            break
+        row = table._row_locations.get(row_key)
+        x1, x2 = scroll_x, scroll_x + table.size.width
+        ours = table._draw_line(y + scroll_y, line_no, row, x1, x2, table.size.width)
+        table._line_cache.clear()
+        table._row_render_cache.clear()
+        theirs = DataTable._render_line(table, y + scroll_y, x1, x2, table._line_style)
+        checked += 1
+        if list(ours) != list(theirs):
+            different.append(f"line {y} (row {row}): {ours.text!r} != {theirs.text!r}")
+    return checked, different
+
+
+@pilot_test
+async def test_the_panes_lines_are_drawn_as_datatable_draws_them(many: Registry) -> None:
+    for size in (SMALL, LARGE):
+        app = ModelregApp(many)
+        async with app.run_test(size=size) as pilot:
+            main = await opened(pilot)
+            table = main.versions.table
+            table.focus()
+            await pilot.press(*["j"] * 30)  # scrolled, the cursor mid-table
+            await pilot.pause()
+            table.hover_coordinate = table.cursor_coordinate.up()  # the hover on the row above the cursor
+            table._show_hover_cursor = True
+            for pane in (table, main.models):
+                checked, different = compare_lines(pane)
+                assert checked >= min(pane.row_count, 10) and different == [], (size, pane.id, different[:3])
+            table._show_hover_cursor = False
+            checked, different = compare_lines(table)
+            assert different == [], (size, different[:3])

@@ -14,6 +14,7 @@ from typing import Any
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual._segment_tools import line_crop
 from textual.coordinate import Coordinate
 from textual.geometry import Region, Size
 from textual.scrollbar import ScrollBar
@@ -176,9 +177,28 @@ class DrawnTable(DataTable):
         if strip is None:  # (the header's line is kept too: it changes only with the columns)
             if len(self._stable_lines) > 5_000:
                 self._stable_lines.clear()
-            strip = super()._render_line(y, x1, x2, self._line_style)
+            strip = self._draw_line(y, line_no, row, x1, x2, width)
             self._stable_lines[key] = strip if row < 0 else strip.apply_meta({"row_key": row_key.value})
         return strip
+
+    def _draw_line(self, y: int, line_no: int, row: int, x1: int, x2: int, width: int) -> Strip:
+        """DataTable's ``_render_line`` for a row of a row-cursor table with no fixed columns, fixed
+        rows or labels (the panes' tables), without what it works out again for every line and
+        these never use: the header's style, the background, a line cache by position
+        (tests/tui/test_table_cells.py checks the two agree)."""
+        if row < 0 or self.cursor_type != "row" or self.fixed_columns or self.fixed_rows or (self._labelled_row_exists and self.show_row_labels):
+            return super()._render_line(y, x1, x2, self._line_style)
+        base_style = self._line_style
+        cursor, hover = self.cursor_coordinate.row == row, self.hover_coordinate.row == row
+        row_style = self._get_row_style(row, base_style)
+        segments: list[Segment] = []
+        for column, column_width in enumerate(self._widths):
+            segments.extend(self._render_cell(row, column, row_style, column_width, cursor, hover)[line_no])
+        # The space right of the last column, styled as DataTable extends a row to the table's width.
+        extend, _ = self._get_styles_to_render_cell(False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor, False, False)
+        extend = row_style + extend + Style.from_meta({"row": row, "column": 0, "out_of_bounds": True})
+        segments.append(Segment(" " * max(0, width - sum(self._widths) - self._row_label_column_width), extend))
+        return Strip(line_crop(segments, x1, x2, width)).adjust_cell_length(width, base_style).simplify()
 
     def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int, cursor: bool = False, hover: bool = False) -> Any:
         if row_index < 0 or column_index < 0:
