@@ -90,10 +90,13 @@ def _fitting_line(console: Console, cell: Text, width: int) -> list[Segment] | N
     """The common cell (one style, no tabs, shorter than its column, not centred) laid out
     directly: what wrapping, joining and rendering it come to, at a fraction of their cost."""
     plain = cell.plain
-    if cell.spans or "\t" in plain or cell.justify in ("center", "full"):
+    if "\t" in plain or cell.justify in ("center", "full") or cell_len(plain) > width:
         return None
-    if cell_len(plain) > width:
-        return None
+    if cell.spans:
+        # (The Marks column's glyphs.) Unjustified, wrapping and joining leave the text as it is.
+        if cell.justify not in (None, "default"):
+            return None
+        return Segment.adjust_line_length(list(cell.render(console)), width, style=_NULL, pad=True)
     # Wrapping pads a left or right justified line inside the text (in its style; right
     # justifying strips the line's end first), joining turns that style into a span, and
     # rendering resolves it; an unstyled text has no span.
