@@ -198,3 +198,23 @@ async def test_a_cursor_move_far_from_the_top_draws_two_rows(many: Registry, det
         finally:
             FrugalCompositor._get_renders = original  # type: ignore[method-assign]
         assert lines and max(lines) <= 2, lines
+
+
+@pilot_test
+async def test_the_mouse_moving_over_rows_leaves_the_terminal_as_a_full_render(many: Registry, detail_held: None) -> None:
+    app = ModelregApp(many)
+    async with app.run_test(size=LARGE) as pilot:
+        main = await opened(pilot)
+        table = main.versions.table
+        terminal = Terminal(app)
+        main.refresh()
+        await until(pilot, lambda: terminal.full)
+        for y, x in ((3, 2), (4, 2), (4, 30), (6, 30), (5, 12)):  # row to row, and along a row
+            await pilot.hover(table, offset=(x, y))
+            await pilot.pause()
+            assert table.hover_row == y - 1
+            await terminal.settled(pilot)
+        await pilot.press("j")  # a key hides the hover again
+        await terminal.settled(pilot)
+        assert terminal.partial >= 5
+        assert terminal.mismatches == [], "\n".join(terminal.mismatches)

@@ -79,8 +79,9 @@ class DrawnTable(DataTable):
 
     def _set_hover_cursor(self, active: bool) -> None:
         # DataTable redraws the hover row at every key press, though no hover shows (row 0 when
-        # the mouse never came): a cursor move then drew the rows between the two too.
-        if active != self._show_hover_cursor:
+        # the mouse never came): a cursor move then drew the rows between the two too. (A mouse
+        # move still redraws it: the hover leaves that row whole.)
+        if active or self._show_hover_cursor:
             super()._set_hover_cursor(active)
 
     def clear(self, columns: bool = False) -> Any:

@@ -92,6 +92,7 @@ class PaneTable(DrawnTable):
         if row is None:
             super()._on_mouse_move(event)
             return
+        event.prevent_default()  # DataTable's own handler would follow with the line's stale index
         self._set_hover_cursor(True)
         if self.show_cursor:
             self.hover_coordinate = Coordinate(row, 0)
@@ -101,6 +102,9 @@ class PaneTable(DrawnTable):
         if row is None:
             await super()._on_click(event)
             return
+        # DataTable's own handler would follow (Textual runs each class's), moving the cursor to
+        # the line's stale index and taking a first click for a second: it opened the row.
+        event.prevent_default()
         self._set_hover_cursor(True)
         if self.show_cursor:
             again = self.cursor_coordinate.row == row
