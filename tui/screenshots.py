@@ -188,7 +188,8 @@ async def settle(pilot: Pilot[Any]) -> None:
     app = pilot.app
     for _ in range(200):
         main = next((s for s in app.screen_stack if isinstance(s, MainScreen)), None)
-        if main is not None and main.loaded.is_set():
+        # Loaded, and the Detail pane (drawn a frame after the versions) showing the selected one.
+        if main is not None and main.loaded.is_set() and (not main.detail_shown() or main.detail.row is main.versions.selected):
             break
         await pilot.pause(0.02)
     await pilot.pause()

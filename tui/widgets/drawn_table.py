@@ -172,7 +172,7 @@ class DrawnTable(DataTable):
         row = -1 if row_key is self._header_row_key else self._row_locations.get(row_key)
         key = (
             row_key, line_no, self._header_version if row < 0 else self._row_versions.get(row_key, 0), x1, x2, width, self._widths,
-            cursor_row == row, hover_row == row, self._line_style, self._pseudo_class_state,
+            cursor_row == row, hover_row == row, self._line_style, self._pseudo_class_state, self.cursor_type, self.zebra_stripes and row % 2,
         )
         strip = self._stable_lines.get(key)
         if strip is None:  # (the header's line is kept too: it changes only with the columns)

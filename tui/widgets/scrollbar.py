@@ -43,10 +43,14 @@ class KeptScrollBar(ScrollBar):
             self._kept.clear()
             self._kept_key = key
         strips = []
+        current = False
         for y in crop.line_range:
             segment = lines[y]
             strip = self._kept.get(segment)
             if strip is None:
+                if not current:  # Textual's drawing keeps the bar's lines until it is refreshed
+                    self._render_content()
+                    current = True
                 self._styles_cache._dirty_lines.add(y)  # its cache keeps lines by position: this one is new there
                 strip = self._kept[segment] = super().render_lines(Region(crop.x, y, crop.width, 1))[0]
             strips.append(strip)
