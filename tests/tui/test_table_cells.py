@@ -3,6 +3,8 @@ for segment and style for style, in every state (cursor, hover) and at every wid
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.geometry import Region
@@ -78,7 +80,7 @@ def styled_by_textual(table: PaneTable) -> list[str]:
     from textual.geometry import Region
 
     table._styles_cache.clear()
-    return [strip.text + repr([s.style for s in strip]) for strip in DataTable.render_lines(table, Region(0, 0, *table.size))]
+    return [strip.text + repr([s.style for s in strip]) for strip in DataTable.render_lines(table, Region(0, 0, *table.region.size))]
 
 
 @pilot_test
@@ -142,3 +144,25 @@ async def test_the_panes_lines_are_drawn_as_datatable_draws_them(many: Registry)
             table._show_hover_cursor = False
             checked, different = compare_lines(table)
             assert different == [], (size, different[:3])
+
+
+@pilot_test
+async def test_kept_lines_of_a_bordered_table_are_the_lines_textual_would_draw(tmp_path: Path) -> None:
+    """The Models pane is a table with a border: its content lines are kept by row too, its border
+    lines drawn Textual's way; scrolled, focused or not, the lines are Textual's."""
+    registry = Registry(tmp_path / "registry")
+    with registry.backend.storage.transaction():
+        for i in range(40):
+            registry.register(f"model-{i:02d}", version="v1", metrics={"accuracy": i / 40})
+    app = ModelregApp(registry)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        models = main.models
+        models.focus()
+        for keys in (["j"] * 5, ["j"] * 25, ["k"] * 3, ["tab"], ["G"]):
+            await pilot.press(*keys)
+            await pilot.pause()
+            ours = [strip.text + repr([s.style for s in strip]) for strip in models.render_lines(Region(0, 0, *models.region.size))]
+            assert ours == styled_by_textual(models), keys
+        assert models.scroll_y > 0 and models.styles.gutter.top == 1
+    registry.close()

@@ -121,11 +121,13 @@ class DrawnTable(DataTable):
         self._widths = tuple(column.get_render_width(self) for column in self.ordered_columns)
         self._line_style = self.rich_style  # DataTable works it out again for every line
         styles = self.styles
-        if styles.gutter or any(edge for edge, _ in styles.outline) or self.BLANK:
+        if any(edge for edge, _ in styles.outline) or self.BLANK:
             return super().render_lines(crop)
         # A row that moved keeps its finished line: Textual's style cache keeps lines by position,
         # so a row inserted at the top sent every visible line through its styling (and the line
-        # filters) again, though each was the same line one place lower.
+        # filters) again, though each was the same line one place lower. A content line's finished
+        # form depends on its content alone (a border or padding around it is the same on every
+        # line); the lines of the border itself go Textual's way.
         self._pseudo_class_state = self.get_pseudo_class_state()
         key = (self.size, crop.column_span, self.background_colors, styles._cache_key, self.opacity, id(self.app.ansi_theme), tuple(map(id, self.get_line_filters())))
         if key != self._finished_key:
@@ -133,9 +135,13 @@ class DrawnTable(DataTable):
             self._finished_key = key
         finished = self._finished
         view = self._view()  # worked out once a frame, not once a line (each is a few reactive reads)
+        top = styles.gutter.top
         strips = []
         for y in crop.line_range:
-            content = self._kept_line(y, view)
+            if not top <= y < top + self.size.height:
+                strips.append(super().render_lines(Region(crop.x, y, crop.width, 1))[0])
+                continue
+            content = self._kept_line(y - top, view)
             hit = finished.get(id(content))
             if hit is None or hit[0] is not content:
                 if len(finished) > 2_000:
