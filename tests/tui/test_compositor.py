@@ -67,6 +67,11 @@ class Terminal:
                 for offset, cell in enumerate(cells(list(strip))):
                     self.grid[y][x + offset] = cell
 
+    async def start(self, pilot: Any) -> None:
+        """A first full frame for the terminal to start from."""
+        self.app.main.refresh()
+        await until(pilot, lambda: self.full)
+
     async def settled(self, pilot: Any) -> None:
         """Once the app has painted all it had to, the terminal must show what a full render shows
         (a footer being recomposed, or a repaint already scheduled, may take a few frames)."""
@@ -91,8 +96,7 @@ async def test_partial_updates_leave_the_terminal_as_a_full_render(reg: Registry
         main = await opened(pilot)
         assert isinstance(main._compositor, FrugalCompositor)
         terminal = Terminal(app)
-        main.refresh()  # a first full frame for the terminal to start from
-        await until(pilot, lambda: terminal.full)
+        await terminal.start(pilot)
         # Cursor moves, pane switches, a model switch, marks, sort, a filter, and a write elsewhere.
         for keys in (["j", "j", "k"], ["h", "j"], ["enter"], ["j", "space", "j", "space"], ["o"], ["G", "g"]):
             await pilot.press(*keys)
@@ -158,8 +162,7 @@ async def test_a_scroll_draws_the_table_not_what_lies_under_it(many: Registry, d
         await pilot.press(*["j"] * (visible - 1))  # the cursor on the last visible row
         await pilot.pause(0.1)
         terminal = Terminal(app)
-        main.refresh()
-        await until(pilot, lambda: terminal.full)
+        await terminal.start(pilot)
         assert table.scroll_y == 0
         drawn = await _drawn_by(pilot, "j", "j", "j")  # each one scrolls the table a row
         assert table.scroll_y == 3
@@ -207,8 +210,7 @@ async def test_the_mouse_moving_over_rows_leaves_the_terminal_as_a_full_render(m
         main = await opened(pilot)
         table = main.versions.table
         terminal = Terminal(app)
-        main.refresh()
-        await until(pilot, lambda: terminal.full)
+        await terminal.start(pilot)
         for y, x in ((3, 2), (4, 2), (4, 30), (6, 30), (5, 12)):  # row to row, and along a row
             await pilot.hover(table, offset=(x, y))
             await pilot.pause()

@@ -23,9 +23,10 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
 from tui.widgets.cells import render_cell_line
-from tui.widgets.scrollbar import KeptScrollBar
+from tui.widgets.scrollbar import KeptScrollBar, styling_key
 
 _NOWHERE = Coordinate(-10, -10)  # a cursor on no row (not even the header's, -1)
+_View = tuple[int, int, int, int, "int | None", "int | None", str, bool]  # see DrawnTable._view
 
 
 class _Lines:
@@ -129,16 +130,17 @@ class DrawnTable(DataTable):
         # form depends on its content alone (a border or padding around it is the same on every
         # line); the lines of the border itself go Textual's way.
         self._pseudo_class_state = self.get_pseudo_class_state()
-        key = (self.size, crop.column_span, self.background_colors, styles._cache_key, self.opacity, id(self.app.ansi_theme), tuple(map(id, self.get_line_filters())))
+        key = styling_key(self, crop)
         if key != self._finished_key:
             self._finished.clear()
             self._finished_key = key
         finished = self._finished
         view = self._view()  # worked out once a frame, not once a line (each is a few reactive reads)
         top = styles.gutter.top
+        bottom = top + self.size.height
         strips = []
         for y in crop.line_range:
-            if not top <= y < top + self.size.height:
+            if not top <= y < bottom:
                 strips.append(super().render_lines(Region(crop.x, y, crop.width, 1))[0])
                 continue
             content = self._kept_line(y - top, view)
@@ -157,17 +159,19 @@ class DrawnTable(DataTable):
             return super().render_line(y)
         return self._kept_line(y, self._view())
 
-    def _view(self) -> tuple[int, int, int, int, int | None, int | None]:
-        """What every line of a frame depends on: scroll offsets, header height, width, cursor and hover rows."""
+    def _view(self) -> _View:
+        """What every line of a frame depends on: scroll offsets, header height, width, cursor and
+        hover rows, the cursor's type and the stripes."""
         scroll_x, scroll_y = self.scroll_offset
         return (
             scroll_x, scroll_y, self.header_height if self.show_header else 0, self.size.width,
             self.cursor_coordinate.row if self.show_cursor else None,
             self.hover_coordinate.row if self._show_hover_cursor else None,
+            self.cursor_type, self.zebra_stripes,
         )
 
-    def _kept_line(self, y: int, view: tuple[int, int, int, int, int | None, int | None]) -> Strip:
-        scroll_x, scroll_y, header, width, cursor_row, hover_row = view
+    def _kept_line(self, y: int, view: _View) -> Strip:
+        scroll_x, scroll_y, header, width, cursor_row, hover_row, cursor_type, zebra = view
         if y >= header:
             y += scroll_y
         x1, x2 = scroll_x, scroll_x + width
@@ -178,7 +182,7 @@ class DrawnTable(DataTable):
         row = -1 if row_key is self._header_row_key else self._row_locations.get(row_key)
         key = (
             row_key, line_no, self._header_version if row < 0 else self._row_versions.get(row_key, 0), x1, x2, width, self._widths,
-            cursor_row == row, hover_row == row, self._line_style, self._pseudo_class_state, self.cursor_type, self.zebra_stripes and row % 2,
+            cursor_row == row, hover_row == row, self._line_style, self._pseudo_class_state, cursor_type, zebra and row % 2,
         )
         strip = self._stable_lines.get(key)
         if strip is None:  # (the header's line is kept too: it changes only with the columns)

@@ -16,6 +16,16 @@ from rich.segment import Segment
 from textual.geometry import Region
 from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.strip import Strip
+from textual.widget import Widget
+
+
+def styling_key(widget: Widget, crop: Region) -> tuple[Any, ...]:
+    """What a widget's finished line depends on besides its content: lines kept under one key are
+    dropped when it changes (size, crop, background, styles, theme, line filters)."""
+    return (
+        widget.size, crop.column_span, widget.background_colors, widget.styles._cache_key, widget.opacity,
+        id(widget.app.ansi_theme), tuple(map(id, widget.get_line_filters())),
+    )
 
 
 class KeptScrollBar(ScrollBar):
@@ -38,7 +48,7 @@ class KeptScrollBar(ScrollBar):
             size=self.size.height, virtual_size=bar.virtual_size, window_size=bar.window_size, position=bar.position,
             thickness=self.size.width, vertical=True, back_color=style.bgcolor or Color.parse("#555555"), bar_color=style.color or Color.parse("bright_magenta"),
         ).segments
-        key = (self.size, crop.column_span, self.background_colors, styles._cache_key, self.opacity, id(self.app.ansi_theme), tuple(map(id, self.get_line_filters())))
+        key = styling_key(self, crop)
         if key != self._kept_key:
             self._kept.clear()
             self._kept_key = key
