@@ -59,6 +59,7 @@ def plain(path: str, round_: str, stop: str) -> None:
             versions.update({"notes": f"round {round_} edit {i}"}, doc_ids=[1])
             edits.append(i)
         db.close()
+        Path(f"{stop}.started").touch()  # the test starts modelreg's writers only now, so the two overlap
         time.sleep(0.1)  # a script fixing notes, not a tight loop: modelreg gets its turns
     print(json.dumps({"notes": notes, "edits": edits}))
 

@@ -157,6 +157,8 @@ def read_loop(path: str, kind: str, stop: str) -> None:
             errors.append(f"{type(error).__name__}: {error}")
         if last:
             break
+        if len(counts) == 1:
+            Path(f"{stop}.{kind}").touch()  # the test starts the writers only now, so reads overlap them
         if kind == "live":
             time.sleep(0.005)
     say(counts=counts, errors=errors, generations=generations, exact_checks=exact_checks, resets=resets)

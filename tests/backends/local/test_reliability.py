@@ -204,6 +204,10 @@ def test_readers_during_writes_see_consistent_growing_states(tmp_path: Path) -> 
     stop = tmp_path / "stop"
     env = {"MODELREG_TEST_COMPACT_BYTES": "0"}
     readers = [spawn("read", str(path), kind, str(stop), env=env) for kind in ("open", "tinydb", "live")]
+    deadline = time.monotonic() + 60  # a loaded machine could otherwise finish the writes before a reader starts
+    while not all(Path(f"{stop}.{kind}").exists() for kind in ("open", "tinydb", "live")):
+        assert time.monotonic() < deadline and all(r.poll() is None for r in readers), "a reader did not start"
+        time.sleep(0.01)
     writers = [spawn("writer", str(path), model, "300", env=env) for model in ("a", "b")]
     for proc in writers:
         finish(proc)
