@@ -223,11 +223,12 @@ def checkpoint_for(path: PathLike, root: PathLike, rules: CheckpointRules = DEFA
     return None
 
 
-def scan_tree(root: PathLike, rules: CheckpointRules = DEFAULT_RULES) -> list[Path]:
+def scan_tree(root: PathLike, rules: CheckpointRules = DEFAULT_RULES, unreadable: list[str] | None = None) -> list[Path]:
     """Every checkpoint under ``root`` (the root itself may be one), in natural path order.
 
     Does not descend into checkpoint folders, temporary or ignored folders, or symlinked
-    folders (which could loop); symlinked model files count.
+    folders (which could loop); symlinked model files count. Folders this user may not
+    list are added to ``unreadable``, so that the caller can say so.
     """
     include, ignore_names, ignore_paths = rules._include.match, rules._ignore_names.match, rules._ignore_paths.match
     check_paths = any("/" in p for p in rules.ignore)
@@ -238,8 +239,12 @@ def scan_tree(root: PathLike, rules: CheckpointRules = DEFAULT_RULES) -> list[Pa
         try:
             with os.scandir(folder) as entries:
                 listing = list(entries)
+        except PermissionError:
+            if unreadable is not None:
+                unreadable.append(folder)
+            continue
         except OSError:
-            continue  # vanished or unreadable: nothing to register there
+            continue  # vanished: nothing to register there
         files: list[str] = []
         folders: list[tuple[str, str]] = []
         for entry in listing:

@@ -54,7 +54,8 @@ class Scanner:
                 return
             if not os.path.isdir(root):
                 continue
-            for checkpoint in scan_tree(root, self.rules):
+            unreadable: list[str] = []
+            for checkpoint in scan_tree(root, self.rules, unreadable):
                 path = str(checkpoint)
                 doc, record = known.pop(path, (None, None))
                 fp = content_fingerprint(path)
@@ -72,6 +73,9 @@ class Scanner:
                 else:
                     self.pending.touch(path, root, artifact=False)
                     self._wake.set()
+            for folder in unreadable:
+                self._emit(WatchEvent("problem", None, folder, f"cannot read {folder}: permission denied; "
+                                      "checkpoints in it are not registered until this user may read it"))
         for path, (doc, _) in known.items():
             if doc.get("missing"):
                 continue

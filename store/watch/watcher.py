@@ -99,6 +99,8 @@ class Watcher(ObserverWiring, EventHandling, Writer, Inspection, Scanner):
         for root in self.roots:
             if not os.path.isdir(root):
                 raise WatchError(f"cannot watch {root}: {'not a folder' if os.path.exists(root) else 'no such folder'}")
+            if not os.access(root, os.R_OK | os.X_OK):
+                raise WatchError(f"cannot watch {root}: permission denied; give this user read access to it")
         self.registry = registry
         self.on_event = on_event or (lambda event: None)
         self.intake = Intake(registry, self.rules, model)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -71,6 +74,72 @@ def test_watch_command_names_a_missing_folder_in_one_line(tmp_path: Path) -> Non
     )
     assert done.returncode == 1
     assert done.stderr.strip() == f"modelreg: error: cannot watch {tmp_path / 'nope'}: no such folder"
+
+
+@pytest.fixture
+def open_to_nobody() -> Iterator[Path]:
+    """A folder user nobody may use (pytest's own tmp folders are closed to other users)."""
+    folder = Path(tempfile.mkdtemp(prefix="modelreg-nobody-"))
+    folder.chmod(0o777)
+    yield folder
+    for inner in folder.rglob("*"):
+        if inner.is_dir():
+            inner.chmod(0o755)
+    shutil.rmtree(folder)
+
+
+def _watch_as_nobody(registry: Path, *dirs: Path) -> subprocess.Popen[str]:
+    # Imported as root first: this Python lives under /root, closed to nobody.
+    worker = ROOT / "tests" / "backends" / "local" / "reliability_worker.py"
+    return subprocess.Popen([sys.executable, str(worker), "cli-as-nobody", "--registry", str(registry), "watch",
+                             *map(str, dirs), "--settle", "0.2", "--model", "m"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become user nobody")
+def test_a_folder_the_watcher_may_not_read_is_named_not_skipped_in_silence(open_to_nobody: Path) -> None:
+    registry, runs = open_to_nobody / "registry", open_to_nobody / "runs"
+    Registry(registry).close()
+    for inner in (registry, *registry.iterdir()):
+        inner.chmod(0o777 if inner.is_dir() else 0o666)
+    for name in ("readable", "closed"):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "model.onnx").write_bytes(b"o" * 1000)  # not a pickle: no inspector process needed
+    runs.chmod(0o777)
+    (runs / "readable").chmod(0o777)
+    (runs / "closed").chmod(0o700)  # root's alone
+
+    process = _watch_as_nobody(registry, runs)
+    try:
+        lines: list[str] = []
+        while not all(any(line.startswith(kind) for line in lines) for kind in ("registered", "problem")):
+            lines.append(read_line_with(process, " "))  # in either order: the scan and the writer run apart
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "Traceback" not in stderr and "stopped watching: 1 registered, 1 problem" in stderr
+    [problem] = [line.strip() for line in lines if line.startswith("problem")]
+    assert problem == (f"problem    cannot read {runs / 'closed'}: permission denied; "
+                       "checkpoints in it are not registered until this user may read it")
+    [registered] = [line for line in lines if line.startswith("registered")]
+    assert "m:v1" in registered and "readable/model.onnx" in registered
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become user nobody")
+def test_watching_a_folder_the_user_may_not_read_is_refused_in_one_line(open_to_nobody: Path) -> None:
+    registry, closed = open_to_nobody / "registry", open_to_nobody / "closed"
+    Registry(registry).close()
+    closed.mkdir(mode=0o700)
+    process = _watch_as_nobody(registry, closed)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 1
+    assert stderr == f"modelreg: error: cannot watch {closed}: permission denied; give this user read access to it\n"
 
 
 def test_network_filesystems_are_found_in_the_mount_table(tmp_path: Path) -> None:
