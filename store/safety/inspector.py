@@ -24,6 +24,7 @@ from typing import Any
 _ROOT = Path(__file__).resolve().parents[1]  # the folder holding the ``store`` package
 MEMORY_LIMIT = 4 << 30
 OPEN_FILES = 64
+START_TIMEOUT = 120.0  # a worker's start-up (an interpreter and its imports) is not a file's time
 
 
 class Inspector:
@@ -83,6 +84,9 @@ class Inspector:
             [sys.executable, "-m", "store.safety.inspector"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, env=env, cwd=_ROOT, start_new_session=True)
         self.starts += 1
+        # The file's timeout counts from "ready": on a loaded machine start-up alone can take seconds.
+        if _read_line(self._process.stdout, START_TIMEOUT) != b"ready\n":
+            raise _WorkerLost("the inspecting worker did not start; not judged, so not trusted")
         return self._process
 
     def _stop(self) -> None:
@@ -168,6 +172,8 @@ def _serve() -> int:
     _limit()
     import store.safety.loader  # noqa: F401 - import once, before the first file
 
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
     for line in sys.stdin:
         try:
             request = json.loads(line)

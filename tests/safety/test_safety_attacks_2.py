@@ -482,6 +482,24 @@ def test_hard_link_to_a_payload_is_judged_by_its_bytes(tmp_path: Path) -> None:
 # -- the watcher's worker ------------------------------------------------------------------------------
 
 
+def test_a_files_timeout_does_not_count_the_workers_start_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # On a loaded machine an interpreter and its imports can take longer than a file's whole
+    # budget: that must not turn a good file into "not judged", nor a bad one into anything else.
+    from store.safety.inspector import Inspector
+
+    slow_start = tmp_path / "slow-start"
+    slow_start.mkdir()
+    (slow_start / "sitecustomize.py").write_text("import time\ntime.sleep(1.5)\n")
+    monkeypatch.setenv("PYTHONPATH", str(slow_start))
+    good = write(tmp_path, "good.pkl", pickle.dumps({"a": [1, 2, 3]}, protocol=4))
+    evil = write(tmp_path, "evil.pkl", pkl(system(touch(tmp_path / "pwned"))))
+    with Inspector(timeout=1.0) as inspector:
+        assert inspector.inspect(good)["scan"]["verdict"] == "safe"
+        assert inspector.inspect(evil)["scan"]["verdict"] == "unsafe"
+        assert inspector.starts == 1
+    assert not (tmp_path / "pwned").exists()
+
+
 def test_worker_survives_crashes_stalls_and_memory_and_attributes_verdicts(tmp_path: Path) -> None:
     # A file that stalls the worker past its wall clock, one that asks for more memory than
     # its limit (bytes(n) is a called class: an int is plain data), then a payload and a model:
