@@ -127,7 +127,7 @@ def test_stop_event_stops_the_trainer_between_checkpoints(tmp_path: Path) -> Non
     stop = threading.Event()
     started = time.monotonic()
     written = train(tmp_path / "runs", count=10, interval=30, seed=0, on_checkpoint=lambda c: stop.set(), stop_event=stop)
-    assert len(written) == 1 and time.monotonic() - started < 10
+    assert len(written) == 1 and time.monotonic() - started < 25  # well inside the 30 s wait it cut short
 
 
 def test_populate_fills_a_registry_for_screenshots(tmp_path: Path) -> None:

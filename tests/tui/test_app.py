@@ -69,13 +69,25 @@ def screen_text(app: ModelregApp) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
-async def until(pilot: Any, condition: Callable[[], Any], timeout: float = 5.0) -> None:
-    """Let the app run until ``condition()`` holds (no fixed sleeps)."""
+async def until(pilot: Any, condition: Callable[[], Any], timeout: float = 30.0) -> None:
+    """Let the app run until ``condition()`` holds (no fixed sleeps). The default timeout is
+    for a loaded machine; a test that times something asserts that time itself."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for the app")
         await pilot.pause(0.02)
+
+
+def palette_highlights(app: ModelregApp, words: str) -> bool:
+    """The command palette is open and its highlighted command names ``words`` (Enter runs it)."""
+    from textual.command import CommandList, CommandPalette
+
+    if not isinstance(app.screen, CommandPalette):
+        return False
+    commands = app.screen.query_one(CommandList)
+    index = commands.highlighted
+    return index is not None and words in str(commands.get_option_at_index(index).prompt)
 
 
 async def opened(pilot: Any) -> MainScreen:
@@ -299,7 +311,7 @@ async def test_command_palette_runs_actions(reg: Registry) -> None:
         await opened(pilot)
         await pilot.press("ctrl+p")
         await pilot.press(*"Help")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: palette_highlights(app, "Help"))
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
 
@@ -366,8 +378,8 @@ async def test_a_registration_from_another_process_appears_live(reg: Registry) -
         await pilot.press("space")
         scroll = main.versions.table.scroll_offset
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        started = time.monotonic()
         await asyncio.to_thread(subprocess.run, [sys.executable, "-c", REGISTER, str(reg.path)], check=True, env=env)
+        started = time.monotonic()  # the write is acknowledged: from here it is the app's time
         await until(pilot, lambda: "sentiment:v6" in visible_refs(main))
         assert time.monotonic() - started < 5
         assert visible_refs(main) == ["sentiment:v6", "sentiment:v5", "sentiment:v3", "sentiment:v1"]

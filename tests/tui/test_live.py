@@ -247,8 +247,9 @@ async def test_a_single_click_moves_the_cursor_and_a_second_opens(reg: Registry)
         await pilot.pause()
         assert table.cursor_row == 0
         await pilot.click(table, offset=(2, 2))  # the second row, in its first column
-        await pilot.pause(0.1)
-        assert table.cursor_row == 1 and not main.has_class("-detail-open")
+        await until(pilot, lambda: table.cursor_row == 1)
+        await pilot.pause()
+        assert not main.has_class("-detail-open")
         await pilot.click(table, offset=(2, 2))
         await until(pilot, lambda: main.has_class("-detail-open"))  # at 80 columns Detail opens as a panel
 
@@ -296,7 +297,8 @@ async def test_the_apps_watcher_registration_is_logged_once(reg: Registry, tmp_p
         (runs / "resnet-epoch3.pt").write_bytes(b"weights" * 100)
         await until(pilot, lambda: any(e.kind == "registered" for _, e in main.activity.log_entries), timeout=20)
         await until(pilot, lambda: main.models.summaries.get("resnet") is not None, timeout=20)
-        await pilot.pause(0.3)
+        assert await asyncio.to_thread(app.watcher.idle, 20)  # nothing more to say: a second line would be here
+        await pilot.pause()
         registered = [e for _, e in main.activity.log_entries if e.kind == "registered"]
         assert len(registered) == 1, registered
 

@@ -28,7 +28,7 @@ async def test_a_new_version_lays_nothing_out_and_the_detail_follows(reg: Regist
         # The cursor moved just before the write: the Detail pane has yet to show v4 when the row arrives.
         monkeypatch.setattr(main_screen, "DETAIL_DELAY", 60.0)
         await pilot.press("j")
-        await pilot.pause(0.2)
+        await until(pilot, lambda: main.versions.selected is not None and main.versions.selected.ref == "sentiment:v4")
         assert main.versions.selected is not None and main.versions.selected.ref == "sentiment:v4"
         assert main.detail.row is not None and main.detail.row.ref == "sentiment:v5"
         layouts: list[bool] = []
@@ -54,7 +54,9 @@ async def test_a_new_version_lays_nothing_out_and_the_detail_follows(reg: Regist
         try:
             await other_process(reg.path, 'registry.register("sentiment", version="v6", metrics={"accuracy": 0.5})')
             await until(pilot, lambda: main.versions.table.has_row("sentiment:v6"))
-            await pilot.pause(0.2)
+            # Then the summary and the Detail pane, each in a frame of its own (DETAIL_DELAY is 60 s).
+            await until(pilot, lambda: main.models.summaries["sentiment"].count == 6 and sum(f["DetailPane"] for f in frames))
+            await pilot.pause()
         finally:
             Screen._refresh_layout, Screen._compositor_refresh, Widget.render_lines = refresh_layout, compositor_refresh, render_lines  # type: ignore[method-assign]
         assert layouts == [], "a new row laid the screen out"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from store.registry import Registry
-from tests.tui.test_app import SCANNED, SMALL, cursor_ref, opened, pilot_test, reg, screen_text, until  # noqa: F401
+from tests.tui.test_app import SCANNED, SMALL, cursor_ref, opened, palette_highlights, pilot_test, reg, screen_text, until  # noqa: F401
 from tui.app import ModelregApp
 
 
@@ -162,7 +162,7 @@ async def test_live_where_and_history_screens_by_key_and_palette(reg: Registry, 
         await pilot.press("ctrl+p")
         name = "Live where" if key == "w" else "History"
         await pilot.press(*name.lower())
-        await until(pilot, lambda: name in screen_text(app).replace("\n", " ") and "Live where" not in footer_text(app))
+        await until(pilot, lambda: palette_highlights(app, name))
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, kind))
 

@@ -11,7 +11,7 @@ from textual.geometry import Region
 from textual.widgets import DataTable
 
 from store.registry import Registry
-from tests.tui.test_app import LARGE, SMALL, opened, pilot_test, reg  # noqa: F401
+from tests.tui.test_app import LARGE, SMALL, opened, pilot_test, reg, until  # noqa: F401
 from tests.tui.test_navigation import many  # noqa: F401
 from tui.app import ModelregApp
 from tui.widgets.table import PaneTable
@@ -94,7 +94,7 @@ async def test_lines_kept_by_row_are_the_lines_textual_would_draw(reg: Registry)
         table = main.versions.table
         for step in range(3):
             await other_process(reg.path, f'registry.register("sentiment", version="v{6 + step}", metrics={{"accuracy": 0.9}})')
-            await pilot.pause(0.3)
+            await until(pilot, lambda: table.has_row(f"sentiment:v{6 + step}"))
             await pilot.press("j" if step % 2 else "k")
             await pilot.pause()
             from textual.geometry import Region

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,17 +23,31 @@ from store.watch.observers import filesystem_type, needs_polling
 ROOT = Path(__file__).resolve().parents[2]
 
 
+_unread: weakref.WeakKeyDictionary[subprocess.Popen[str], bytearray] = weakref.WeakKeyDictionary()
+
+
 def read_line_with(process: subprocess.Popen[str], text: str, timeout: float = 20.0) -> str:
-    deadline = time.monotonic() + timeout
+    """The next line of the process's output that holds ``text``; the lines before it are passed over.
+
+    Reads the pipe itself and keeps what follows the line for the next call: with readline, a
+    second line that came in the same read would sit in a buffer that select cannot see."""
     assert process.stdout is not None
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 0.1)
-        if ready:
-            line = process.stdout.readline()
+    fd, unread = process.stdout.fileno(), _unread.setdefault(process, bytearray())
+    deadline = time.monotonic() + timeout
+    while True:
+        while (end := unread.find(b"\n")) >= 0:
+            line = unread[:end + 1].decode()
+            del unread[:end + 1]
             if text in line:
                 return line
-            if not line and process.poll() is not None:
-                break
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        if select.select([fd], [], [], min(left, 0.1))[0]:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break  # the process closed its output
+            unread += chunk
     raise AssertionError(f"no line with {text!r} within {timeout} s")
 
 

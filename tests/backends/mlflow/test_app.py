@@ -92,8 +92,9 @@ Registry({str(tmp_path / 'other')!r}, backend=MlflowBackend({backend.client.url!
         done = subprocess.run([sys.executable, "-c", other], cwd=REPO, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         seen = time.monotonic()
-        await until(pilot, lambda: visible_refs(main)[0] == "alpha:v4", timeout=2 * POLL + 3)
-        assert time.monotonic() - seen <= 2 * POLL + 3
+        # Two polls, with slack for a loaded machine (each poll is a request to a one-worker server).
+        await until(pilot, lambda: visible_refs(main)[0] == "alpha:v4", timeout=2 * POLL + 10)
+        assert time.monotonic() - seen <= 2 * POLL + 10
 
 
 def test_offline_the_registry_reads_from_the_replica_and_refuses_writes_in_one_line(

@@ -82,7 +82,9 @@ def test_four_deployers_race_history_complete_alias_matches_races_refused(mlflow
     with Registry(mlflow_on_postgres) as registry:
         for path in sorted(artifacts.iterdir()):
             registry.register("m", [path], scan={"verdict": "safe"}, source=False)
-    results = workers([["deploy", mlflow_on_postgres, "m", "20", str(seed)] for seed in range(4)], tmp_path, node)
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    results = workers([["deploy", mlflow_on_postgres, "m", "20", str(seed), str(barrier), "4"] for seed in range(4)], tmp_path, node)
     outcomes = [r for out in results for r in out]
     assert len(outcomes) == 80
     switched = [r for r in outcomes if r.get("ok") and not r["unchanged"]]

@@ -1,8 +1,9 @@
 """Worker processes for tests/backends/mlflow/test_concurrency.py: one "node" each, on one MLflow server.
 
 ``register URL MODEL FOLDER WHO`` registers every file of FOLDER by content key (the watcher's
-rule: the same file is one version whoever registers it); ``deploy URL MODEL ROUNDS SEED``
-deploys and rolls back at random. Each prints one JSON line per attempt.
+rule: the same file is one version whoever registers it); ``deploy URL MODEL ROUNDS SEED BARRIER PARTIES``
+deploys and rolls back at random, once PARTIES deployers have opened the registry.
+Each prints one JSON line per attempt.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+import time
 from pathlib import Path
 
 from store.errors import DeployConflict, ModelregError
@@ -26,10 +28,11 @@ def register(url: str, model: str, folder: str, who: str) -> None:
             print(json.dumps({"key": path.name, "version": version.version}), flush=True)
 
 
-def deploy(url: str, model: str, rounds: int, seed: int) -> None:
+def deploy(url: str, model: str, rounds: int, seed: int, barrier: str, parties: int) -> None:
     chance = random.Random(seed)
     with Registry(url) as registry:
         versions = [v.version for v in registry.versions(model)]
+        _meet(Path(barrier), f"ready-{seed}", parties)  # all deployers start racing at once, however slow their start
         for _ in range(rounds):
             try:
                 if chance.random() < 0.25:
@@ -44,9 +47,18 @@ def deploy(url: str, model: str, rounds: int, seed: int) -> None:
                 print(json.dumps({"refused": str(error)}), flush=True)
 
 
+def _meet(barrier: Path, name: str, parties: int, timeout: float = 300) -> None:
+    (barrier / name).touch()
+    deadline = time.monotonic() + timeout
+    while len(list(barrier.iterdir())) < parties:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {len(list(barrier.iterdir()))} of {parties} workers started")
+        time.sleep(0.01)
+
+
 if __name__ == "__main__":
     kind, *args = sys.argv[1:]
     if kind == "register":
         register(*args)
     else:
-        deploy(args[0], args[1], int(args[2]), int(args[3]))
+        deploy(args[0], args[1], int(args[2]), int(args[3]), args[4], int(args[5]))
