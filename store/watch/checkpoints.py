@@ -240,7 +240,8 @@ def scan_tree(root: PathLike, rules: CheckpointRules = DEFAULT_RULES, unreadable
             with os.scandir(folder) as entries:
                 listing = list(entries)
         except PermissionError:
-            if unreadable is not None:
+            # lost+found, root's own at every ext4 mount point, holds no training output.
+            if unreadable is not None and os.path.basename(folder) != "lost+found":
                 unreadable.append(folder)
             continue
         except OSError:

@@ -123,6 +123,7 @@ def test_a_folder_the_watcher_may_not_read_is_named_not_skipped_in_silence(open_
     runs.chmod(0o777)
     (runs / "readable").chmod(0o777)
     (runs / "closed").chmod(0o700)  # root's alone
+    (runs / "lost+found").mkdir(mode=0o700)  # as at a mount point: root's, and never training output
 
     process = _watch_as_nobody(registry, runs)
     try:
