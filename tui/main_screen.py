@@ -21,6 +21,7 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import get_current_worker
 
@@ -91,6 +92,7 @@ class MainScreen(Screen[None]):
         self.closing = False
         self.wait_every = POLL_EVERY
         self.titles = {"models": "Models", "versions": "Versions", "detail": "Detail"}
+        self.focus_before_small: Widget | None = None  # hidden panes lose focus: given back at full size
 
     @property
     def modelreg(self) -> ModelregApp:
@@ -175,6 +177,11 @@ class MainScreen(Screen[None]):
 
     def apply_size(self, width: int, height: int) -> None:
         small = width < MIN_WIDTH or height < MIN_HEIGHT
+        if small and not self.has_class("-too-small"):
+            self.focus_before_small = self.focused
+        elif not small and self.has_class("-too-small") and self.focus_before_small is not None:
+            self.call_after_refresh(self.focus_before_small.focus)  # once the panes are shown again
+            self.focus_before_small = None
         self.set_class(small, "-too-small")
         if small:
             self.query_one("#too-small", Static).update(

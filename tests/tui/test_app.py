@@ -437,6 +437,31 @@ async def test_too_small_terminal_says_so(reg: Registry) -> None:
 
 
 @pilot_test
+async def test_the_focused_pane_keeps_its_focus_through_a_too_small_spell(reg: Registry) -> None:
+    # Hidden while too small, the panes lost focus for good: back at full size no pane had
+    # it, so no ▸ showed and j/k moved nothing until a click or h/l.
+    app = ModelregApp(reg)
+    async with app.run_test(size=SMALL) as pilot:
+        main = await opened(pilot)
+        await pilot.press("h")  # the Models pane
+        await until(pilot, lambda: app.focused is main.models)
+        await pilot.press("d")  # a dialog open when the terminal shrinks: cancelled
+        from tui.screens.confirm import DeployConfirm
+
+        await until(pilot, lambda: isinstance(app.screen, DeployConfirm))
+        await pilot.resize_terminal(58, 12)
+        await until(pilot, lambda: main.has_class("-too-small") and app.screen is main)
+        await pilot.resize_terminal(80, 24)
+        await until(pilot, lambda: not main.has_class("-too-small"))
+        await until(pilot, lambda: app.focused is main.models)
+        await pilot.pause()
+        assert "▸ Models" in screen_text(app).splitlines()[0]
+        before = main.models.cursor_row
+        await pilot.press("j")
+        assert main.models.cursor_row == before + 1
+
+
+@pilot_test
 async def test_selection_stays_visible_without_colour(reg: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     app = ModelregApp(reg)
