@@ -179,8 +179,8 @@ class MainScreen(Screen[None]):
         small = width < MIN_WIDTH or height < MIN_HEIGHT
         if small and not self.has_class("-too-small"):
             self.focus_before_small = self.focused
-        elif not small and self.has_class("-too-small") and self.focus_before_small is not None:
-            self.call_after_refresh(self.focus_before_small.focus)  # once the panes are shown again
+        elif not small and self.has_class("-too-small"):
+            self.call_after_refresh(self.refocus, self.focus_before_small)  # once the panes are shown again
             self.focus_before_small = None
         self.set_class(small, "-too-small")
         if small:
@@ -458,6 +458,16 @@ class MainScreen(Screen[None]):
         if self.has_class("-narrow"):
             return [self.models, self.versions.table]
         return [self.models, self.versions.table, self.detail]
+
+    def refocus(self, widget: Widget | None) -> None:
+        """Give focus back after a too-small spell: to ``widget`` if it can still be seen (narrow
+        mode may have closed the Detail panel meanwhile), else to the pane a key would act on."""
+        if self.focused is not None and self.focused in self.focus_chain:
+            return  # something took it meanwhile (a key, a click)
+        if widget is not None and widget in self.focus_chain:
+            widget.focus()
+        else:
+            self.panes()[self.focused_pane()].focus()
 
     def focused_pane(self) -> int:
         panes = self.panes()

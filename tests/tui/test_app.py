@@ -462,6 +462,24 @@ async def test_the_focused_pane_keeps_its_focus_through_a_too_small_spell(reg: R
 
 
 @pilot_test
+async def test_a_pane_hidden_meanwhile_does_not_get_the_focus_back(reg: Registry) -> None:
+    # Detail focused at full width; the shrink also turns on narrow mode, which closes the
+    # Detail panel: back at a narrow size the focus goes to a pane that shows.
+    app = ModelregApp(reg)
+    async with app.run_test(size=LARGE) as pilot:
+        main = await opened(pilot)
+        await pilot.press("right")  # Versions → Detail
+        await until(pilot, lambda: app.focused is main.detail)
+        await pilot.resize_terminal(50, 30)
+        await until(pilot, lambda: main.has_class("-too-small"))
+        await pilot.resize_terminal(100, 30)
+        await until(pilot, lambda: not main.has_class("-too-small") and app.focused is not None)
+        await pilot.pause()
+        assert not main.detail.display and app.focused is main.versions.table
+        assert "▸ Versions" in screen_text(app).splitlines()[0]
+
+
+@pilot_test
 async def test_selection_stays_visible_without_colour(reg: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     app = ModelregApp(reg)
