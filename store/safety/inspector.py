@@ -147,7 +147,8 @@ def _cpu_budget(seconds: int) -> None:
 def describe_file(path: str | os.PathLike[str], timeout: float = 30.0) -> dict[str, Any] | None:
     """Describe the estimator in a joblib/pickle file, loaded by the restricted loader in a
     separate worker process (this module, run as ``python -m store.safety.inspector``). None when it is refused, fails, or takes
-    longer than ``timeout`` seconds; the caller records that as "not described"."""
+    longer than ``timeout`` seconds once the worker is ready (its start has up to START_TIMEOUT of its own); the caller
+    records that as "not described"."""
     with Inspector(timeout=timeout) as inspector:
         info = inspector.inspect(path).get("estimator")
     return info if isinstance(info, dict) else None

@@ -49,12 +49,12 @@ class Scanner:
         self.registry.refresh()
         known = self._known_under_roots()
         now = time.time()
+        unreadable: list[str] = []
         for root in self.roots:
             if self._stopping.is_set():
                 return
             if not os.path.isdir(root):
                 continue
-            unreadable: list[str] = []
             for checkpoint in scan_tree(root, self.rules, unreadable):
                 path = str(checkpoint)
                 doc, record = known.pop(path, (None, None))
@@ -73,9 +73,12 @@ class Scanner:
                 else:
                     self.pending.touch(path, root, artifact=False)
                     self._wake.set()
-            for folder in unreadable:
+        # Said once, not at every rescan; said again if it is readable for a while, then not.
+        for folder in dict.fromkeys(unreadable):
+            if folder not in self._unreadable:
                 self._emit(WatchEvent("problem", None, folder, f"cannot read {folder}: permission denied; "
                                       "checkpoints in it are not registered until this user may read it"))
+        self._unreadable = set(unreadable)
         for path, (doc, _) in known.items():
             if doc.get("missing"):
                 continue

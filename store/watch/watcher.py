@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -59,6 +60,20 @@ def _number(config: dict[str, Any], key: str, default: float, low: float, high: 
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         raise ConfigError(f"watch.{key} must be a number of seconds from {low:g} to {high:g}, not {value!r}")
     return float(value)
+
+
+def _check_root(root: str) -> None:
+    denied = WatchError(f"cannot watch {root}: permission denied; give this user read access to it")
+    try:
+        info = os.stat(root)
+    except PermissionError:
+        raise denied from None  # a folder on the way there is closed to this user
+    except OSError:
+        raise WatchError(f"cannot watch {root}: no such folder") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise WatchError(f"cannot watch {root}: not a folder")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise denied
 
 
 class Watcher(ObserverWiring, EventHandling, Writer, Inspection, Scanner):
@@ -97,10 +112,7 @@ class Watcher(ObserverWiring, EventHandling, Writer, Inspection, Scanner):
             raise WatchError("name at least one folder to watch")
         self.roots = list(dict.fromkeys(os.path.abspath(os.path.expanduser(os.fspath(d))) for d in dirs))
         for root in self.roots:
-            if not os.path.isdir(root):
-                raise WatchError(f"cannot watch {root}: {'not a folder' if os.path.exists(root) else 'no such folder'}")
-            if not os.access(root, os.R_OK | os.X_OK):
-                raise WatchError(f"cannot watch {root}: permission denied; give this user read access to it")
+            _check_root(root)
         self.registry = registry
         self.on_event = on_event or (lambda event: None)
         self.intake = Intake(registry, self.rules, model)
@@ -113,6 +125,7 @@ class Watcher(ObserverWiring, EventHandling, Writer, Inspection, Scanner):
         self._fresh_window = max(1.0, self.settle)
         self._observers: list[BaseObserver] = []
         self._root_ids: dict[str, tuple[int, int] | None] = {}
+        self._unreadable: set[str] = set()  # folders below the roots already reported as unreadable
         self._threads: list[threading.Thread] = []
         self._wake = threading.Event()
         self._scan_requested = threading.Event()

@@ -144,10 +144,14 @@ def test_a_folder_the_watcher_may_not_read_is_named_not_skipped_in_silence(open_
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become user nobody")
-def test_watching_a_folder_the_user_may_not_read_is_refused_in_one_line(open_to_nobody: Path) -> None:
+@pytest.mark.parametrize("below", ["", "runs"], ids=["closed", "inside-closed"])
+def test_watching_a_folder_the_user_may_not_read_is_refused_in_one_line(open_to_nobody: Path, below: str) -> None:
     registry, closed = open_to_nobody / "registry", open_to_nobody / "closed"
     Registry(registry).close()
     closed.mkdir(mode=0o700)
+    if below:  # a folder that exists, on a path closed to this user: not "no such folder"
+        (closed / below).mkdir(mode=0o777)
+        closed = closed / below
     process = _watch_as_nobody(registry, closed)
     try:
         _, stderr = process.communicate(timeout=60)
@@ -173,3 +177,39 @@ def test_network_filesystems_are_found_in_the_mount_table(tmp_path: Path) -> Non
     assert needs_polling("/mnt/shared/local/runs", str(mounts)) is None  # a local disk mounted inside the share
     assert needs_polling("/home/me/runs", str(mounts)) is None
     assert filesystem_type("/mnt/sharedother", str(mounts)) == "ext4"  # a prefix of the name is not the mount
+
+
+WATCH_AS_NOBODY = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from tests.backends.local.reliability_worker import become_nobody
+from store.registry import Registry
+from store.watch import Watcher
+become_nobody()
+events = []
+with Registry(sys.argv[2]) as registry:
+    watcher = Watcher(registry, sys.argv[3:], settle=0.2, model="m", on_event=events.append)
+    watcher.start()
+    for _ in range(3):
+        assert watcher.idle(60)
+        watcher.rescan("missed events")
+    assert watcher.idle(60)
+    watcher.stop()
+print(json.dumps([e.message for e in events if e.kind == "problem"]))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become user nobody")
+def test_an_unreadable_folder_is_named_once_not_at_every_rescan(open_to_nobody: Path) -> None:
+    registry, runs = open_to_nobody / "registry", open_to_nobody / "runs"
+    Registry(registry).close()
+    for inner in (registry, *registry.iterdir()):
+        inner.chmod(0o777 if inner.is_dir() else 0o666)
+    (runs / "closed").mkdir(parents=True, mode=0o700)
+    runs.chmod(0o777)
+    done = subprocess.run([sys.executable, "-c", WATCH_AS_NOBODY, str(ROOT), str(registry), str(runs), str(open_to_nobody)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Three rescans, and the folder under two watched roots (runs/ and its parent): one line.
+    assert json.loads(done.stdout.splitlines()[-1]) == [
+        f"cannot read {runs / 'closed'}: permission denied; checkpoints in it are not registered until this user may read it"]
