@@ -103,29 +103,42 @@ def open_to_nobody() -> Iterator[Path]:
     shutil.rmtree(folder)
 
 
-def _watch_as_nobody(registry: Path, *dirs: Path) -> subprocess.Popen[str]:
-    # Imported as root first: this Python lives under /root, closed to nobody.
-    worker = ROOT / "tests" / "backends" / "local" / "reliability_worker.py"
-    return subprocess.Popen([sys.executable, str(worker), "cli-as-nobody", "--registry", str(registry), "watch",
-                             *map(str, dirs), "--settle", "0.2", "--model", "m"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become user nobody")
-def test_a_folder_the_watcher_may_not_read_is_named_not_skipped_in_silence(open_to_nobody: Path) -> None:
-    registry, runs = open_to_nobody / "registry", open_to_nobody / "runs"
+def _registry_for_anyone(folder: Path) -> Path:
+    registry = folder / "registry"
     Registry(registry).close()
     for inner in (registry, *registry.iterdir()):
         inner.chmod(0o777 if inner.is_dir() else 0o666)
+    return registry
+
+
+def _closed(folder: Path) -> Path:
+    """Mode 000: closed to every user but root, and the tests below never run the watcher as root."""
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0)
+    return folder
+
+
+def _watch_unprivileged(registry: Path, *dirs: Path) -> subprocess.Popen[str]:
+    """``modelreg watch`` as a user permissions apply to: nobody when the tests run as root (as in
+    CI; imported as root first, since this Python lives under /root), else this user."""
+    argv = ["--registry", str(registry), "watch", *map(str, dirs), "--settle", "0.2", "--model", "m"]
+    worker = ROOT / "tests" / "backends" / "local" / "reliability_worker.py"
+    start = [str(worker), "cli-as-nobody"] if os.geteuid() == 0 else ["-m", "tui.cli"]
+    return subprocess.Popen([sys.executable, *start, *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_a_folder_the_watcher_may_not_read_is_named_not_skipped_in_silence(open_to_nobody: Path) -> None:
+    registry, runs = _registry_for_anyone(open_to_nobody), open_to_nobody / "runs"
     for name in ("readable", "closed"):
         (runs / name).mkdir(parents=True)
         (runs / name / "model.onnx").write_bytes(b"o" * 1000)  # not a pickle: no inspector process needed
     runs.chmod(0o777)
     (runs / "readable").chmod(0o777)
-    (runs / "closed").chmod(0o700)  # root's alone
-    (runs / "lost+found").mkdir(mode=0o700)  # as at a mount point: root's, and never training output
+    _closed(runs / "closed")
+    _closed(runs / "lost+found")  # as at a mount point: root's, and never training output
 
-    process = _watch_as_nobody(registry, runs)
+    process = _watch_unprivileged(registry, runs)
     try:
         lines: list[str] = []
         while not all(any(line.startswith(kind) for line in lines) for kind in ("registered", "problem")):
@@ -143,23 +156,21 @@ def test_a_folder_the_watcher_may_not_read_is_named_not_skipped_in_silence(open_
     assert "m:v1" in registered and "readable/model.onnx" in registered
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become user nobody")
 @pytest.mark.parametrize("below", ["", "runs"], ids=["closed", "inside-closed"])
 def test_watching_a_folder_the_user_may_not_read_is_refused_in_one_line(open_to_nobody: Path, below: str) -> None:
-    registry, closed = open_to_nobody / "registry", open_to_nobody / "closed"
-    Registry(registry).close()
-    closed.mkdir(mode=0o700)
+    registry, closed = _registry_for_anyone(open_to_nobody), open_to_nobody / "closed"
     if below:  # a folder that exists, on a path closed to this user: not "no such folder"
-        (closed / below).mkdir(mode=0o777)
-        closed = closed / below
-    process = _watch_as_nobody(registry, closed)
+        (closed / below).mkdir(parents=True)
+    _closed(closed)
+    target = closed / below if below else closed
+    process = _watch_unprivileged(registry, target)
     try:
         _, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 1
-    assert stderr == f"modelreg: error: cannot watch {closed}: permission denied; give this user read access to it\n"
+    assert stderr == f"modelreg: error: cannot watch {target}: permission denied; give this user read access to it\n"
 
 
 def test_network_filesystems_are_found_in_the_mount_table(tmp_path: Path) -> None:
@@ -179,13 +190,14 @@ def test_network_filesystems_are_found_in_the_mount_table(tmp_path: Path) -> Non
     assert filesystem_type("/mnt/sharedother", str(mounts)) == "ext4"  # a prefix of the name is not the mount
 
 
-WATCH_AS_NOBODY = """
-import json, sys
+WATCH_UNPRIVILEGED = """
+import json, os, sys
 sys.path.insert(0, sys.argv[1])
 from tests.backends.local.reliability_worker import become_nobody
 from store.registry import Registry
 from store.watch import Watcher
-become_nobody()
+if os.geteuid() == 0:
+    become_nobody()  # root may read anything
 events = []
 with Registry(sys.argv[2]) as registry:
     watcher = Watcher(registry, sys.argv[3:], settle=0.2, model="m", on_event=events.append)
@@ -199,15 +211,11 @@ print(json.dumps([e.message for e in events if e.kind == "problem"]))
 """
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become user nobody")
 def test_an_unreadable_folder_is_named_once_not_at_every_rescan(open_to_nobody: Path) -> None:
-    registry, runs = open_to_nobody / "registry", open_to_nobody / "runs"
-    Registry(registry).close()
-    for inner in (registry, *registry.iterdir()):
-        inner.chmod(0o777 if inner.is_dir() else 0o666)
-    (runs / "closed").mkdir(parents=True, mode=0o700)
+    registry, runs = _registry_for_anyone(open_to_nobody), open_to_nobody / "runs"
+    _closed(runs / "closed")
     runs.chmod(0o777)
-    done = subprocess.run([sys.executable, "-c", WATCH_AS_NOBODY, str(ROOT), str(registry), str(runs), str(open_to_nobody)],
+    done = subprocess.run([sys.executable, "-c", WATCH_UNPRIVILEGED, str(ROOT), str(registry), str(runs), str(open_to_nobody)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     # Three rescans, and the folder under two watched roots (runs/ and its parent): one line.
