@@ -22,6 +22,7 @@ from store.backends.local import journal
 from store.backends.local.adopt import adopt
 from store.errors import OutsideEdit, SnapshotBusy
 from store.registry import Registry
+from tests.backends.local import wait_started
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKER = Path(__file__).with_name("outside_worker.py")
@@ -235,7 +236,7 @@ def test_a_plain_tinydb_writing_while_modelreg_writes_and_compacts_loses_nothing
 
         plain = spawn("plain", str(path), str(round_), str(stop))
         adopter = spawn("adopter", str(path), str(stop))
-        _wait_for(Path(f"{stop}.started"), plain)  # a loaded machine could finish modelreg's writes first
+        wait_started([Path(f"{stop}.started")], [plain], "the plain writer")
         writers = [spawn("modelreg", str(path), f"w{round_}{i}", "40") for i in range(2)]
         outcomes = [_finish(w) for w in writers]
         stop.touch()
@@ -256,14 +257,6 @@ def test_a_plain_tinydb_writing_while_modelreg_writes_and_compacts_loses_nothing
             if wrote["edits"]:
                 assert reg.get("m:v1").notes == f"round {round_} edit {wrote['edits'][-1]}"
         assert wrote["notes"], "the plain writer never wrote"
-
-
-def _wait_for(started: Path, proc: subprocess.Popen[str], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not started.exists():
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else "the plain writer exited"
-        assert time.monotonic() < deadline, "the plain writer never wrote"
-        time.sleep(0.01)
 
 
 def _finish(proc: subprocess.Popen[str]) -> dict:

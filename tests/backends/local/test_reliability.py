@@ -24,6 +24,7 @@ import pytest
 from tinydb import TinyDB
 
 from store.registry import Registry
+from tests.backends.local import wait_started
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKER = Path(__file__).with_name("reliability_worker.py")
@@ -204,10 +205,7 @@ def test_readers_during_writes_see_consistent_growing_states(tmp_path: Path) -> 
     stop = tmp_path / "stop"
     env = {"MODELREG_TEST_COMPACT_BYTES": "0"}
     readers = [spawn("read", str(path), kind, str(stop), env=env) for kind in ("open", "tinydb", "live")]
-    deadline = time.monotonic() + 60  # a loaded machine could otherwise finish the writes before a reader starts
-    while not all(Path(f"{stop}.{kind}").exists() for kind in ("open", "tinydb", "live")):
-        assert time.monotonic() < deadline and all(r.poll() is None for r in readers), "a reader did not start"
-        time.sleep(0.01)
+    wait_started([Path(f"{stop}.{kind}") for kind in ("open", "tinydb", "live")], readers, "a reader")
     writers = [spawn("writer", str(path), model, "300", env=env) for model in ("a", "b")]
     for proc in writers:
         finish(proc)
